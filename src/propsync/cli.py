@@ -1,0 +1,264 @@
+"""The ``propsync`` command line: a thin layer over the library.
+
+Exit codes: 0 success, 1 the batch failed its checks (nothing published) or another runtime error,
+2 usage or mapping error (nothing written), 3 unknown customer / nothing published yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from propsync import __version__
+from propsync.config import Settings
+from propsync.errors import PropsyncError, UnknownCustomer, UsageError
+from propsync.store.apply import BatchResult, apply_batch, publish_pending
+from propsync.store.read import CustomerRef, get_customer, render_customer
+from propsync.store.warehouse import Warehouse
+from propsync.timestamps import now_us, parse_timestamp_value
+
+
+class TerminalProgress:
+    """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self.started = time.monotonic()
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        if not self.enabled:
+            return
+        width = 30
+        filled = int(width * fraction)
+        elapsed = time.monotonic() - self.started
+        self.stream.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction:4.0%} {stage:<24} {elapsed:6.1f}s"
+        )
+        if fraction >= 1.0:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _loads(text: str, what: str) -> Any:
+    def reject_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not valid JSON")
+
+    try:
+        return json.loads(text, parse_constant=reject_constant)
+    except ValueError as exc:
+        raise UsageError(f"{what} is not valid JSON: {exc}") from None
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(warehouse=args.warehouse)
+
+
+def _print_summary(result: BatchResult, source: str, warehouse: Warehouse) -> None:
+    verb = {"applied": "imported", "already_applied": "skipped", "failed": "FAILED"}[result.status]
+    print(f"{verb} {source} as batch {result.batch_id}")
+    rows = [
+        ("rows read", result.rows_read),
+        ("properties applied", result.properties_applied),
+        ("properties stale", result.properties_stale),
+        ("rows rejected", result.rows_rejected),
+        ("cells rejected", result.cells_rejected),
+        ("rows stamped by default", result.default_timestamp_rows),
+        ("customers created", result.customers_created),
+        ("customers merged", result.customers_merged),
+    ]
+    for label, value in rows:
+        print(f"  {label:<24} {value:>12,}")
+    if result.published_version is not None:
+        print(f"  {'published version':<24} {result.published_version:>12}  ({warehouse.current_path})")
+    if result.message:
+        print(f"  {result.message}")
+    if result.rejections.height:
+        print(f"  first rejections (all in the warehouse table rejections, batch_id = '{result.batch_id}'):")
+        for r in result.rejections.head(5).iter_rows(named=True):
+            print(f"    row {r['row_nr']}: {r['column']} = {r['raw_value']!r}: {r['reason']}")
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from propsync.importer import import_file
+
+    settings = _settings(args)
+    started = None
+    if args.started_at is not None:
+        started = parse_timestamp_value(args.started_at)
+        if started is None or started < 0:
+            raise UsageError(f"--started-at {args.started_at!r} is not a timestamp")
+    result = import_file(
+        args.source,
+        args.mapping,
+        settings,
+        started_at_us=started,
+        legacy=args.legacy,
+        batch_id=args.batch_id,
+        progress=TerminalProgress(),
+    )
+    _print_summary(result, args.source, Warehouse(settings.warehouse))
+    if args.json:
+        print(json.dumps(result.summary()))
+    return 1 if result.status == "failed" else 0
+
+
+def cmd_track(args: argparse.Namespace) -> int:
+    from propsync.tracking import finish_results, parse_commands, response
+
+    settings = _settings(args)
+    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    body = _loads(text, args.file)
+    receive = now_us()
+    try:
+        tb = parse_commands(
+            body,
+            receive_us=receive,
+            max_future_skew_us=round(settings.max_future_skew_seconds * 1e6),
+            source=args.file,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    result = apply_batch(Warehouse(settings.warehouse), tb.batch, settings, max_reject_ratio=1.0)
+    finish_results(tb, result.rejections)
+    print(json.dumps(response(tb, now_us())))
+    return 0
+
+
+def _parse_assignment(text: str) -> tuple[str, Any]:
+    name, sep, value = text.partition("=")
+    if name.endswith(":"):
+        return name[:-1], _loads(value, f"value of {name[:-1]}")
+    if not sep or not name:
+        raise UsageError(f"expected PROP=VALUE or PROP:=JSON, got {text!r}")
+    return name, value
+
+
+def cmd_set(args: argparse.Namespace) -> int:
+    from propsync.tracking import finish_results, parse_commands
+
+    settings = _settings(args)
+    warehouse = Warehouse(settings.warehouse)
+    ref = CustomerRef.parse(args.customer)
+    if ref.id_type is None:
+        with warehouse.connect_published() as con:
+            customer = get_customer(con, ref)
+        ids = {t: values[0] for t, values in customer.ids.items()}
+    else:
+        ids = {ref.id_type: ref.value}
+    props = dict(_parse_assignment(a) for a in args.assignments)
+    stamp = now_us()
+    tb = parse_commands(
+        {"commands": [{"name": "customers", "data": {"customer_ids": ids, "properties": props}}]},
+        receive_us=stamp,
+        source="propsync set",
+    )
+    tb.batch.kind = "edit"
+    tb.batch.batch_id = "edit-" + tb.batch.batch_id.removeprefix("trk-")
+    if not tb.results[0]["success"]:
+        raise UsageError("; ".join(tb.results[0]["errors"]))
+    result = apply_batch(warehouse, tb.batch, settings, max_reject_ratio=1.0)
+    finish_results(tb, result.rejections)
+    if not tb.results[0]["success"]:
+        print(f"propsync: rejected: {'; '.join(tb.results[0]['errors'])}", file=sys.stderr)
+        return 1
+    print(
+        f"set {len(props)} propert{'y' if len(props) == 1 else 'ies'} of {ref} "
+        f"({result.properties_applied} changed) at {stamp / 1e6:.6f}; published version "
+        f"{result.published_version}"
+    )
+    return 0
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    with Warehouse(settings.warehouse).connect_published() as con:
+        customer = get_customer(con, CustomerRef.parse(args.customer))
+    print(render_customer(customer, args.include_timestamps))
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    version = publish_pending(Warehouse(settings.warehouse), settings)
+    print(f"published version {version}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from propsync.demo import run_demo
+
+    return run_demo(Path(args.warehouse or "demo-warehouse"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="propsync",
+        description="Customer-properties synchronisation: every property keeps its last-update "
+        "time, and only newer values win.",
+    )
+    parser.add_argument("--version", action="version", version=f"propsync {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--warehouse",
+        help="warehouse directory (default: $PROPSYNC_WAREHOUSE or ./warehouse)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("import", parents=[common], help="import a snapshot (CSV, Parquet, JSON Lines)")
+    p.add_argument("source", help="snapshot file: .csv, .parquet or .jsonl")
+    p.add_argument("--mapping", required=True, help="mapping model (JSON)")
+    p.add_argument(
+        "--started-at",
+        help="default update time of every row: UNIX seconds or ISO 8601 (default: now)",
+    )
+    p.add_argument("--legacy", action="store_true", help="load without timestamps (migration)")
+    p.add_argument("--batch-id", help="explicit batch id (default: derived from file and mapping)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("track", parents=[common], help="apply a tracking-API batch body from a file")
+    p.add_argument("file", help='JSON file with {"commands": [...]}, or - for stdin')
+    p.set_defaults(func=cmd_track)
+
+    p = sub.add_parser("set", parents=[common], help="edit properties as the UI does (stamped now)")
+    p.add_argument("customer", help="internal id or ID_TYPE:ID_VALUE")
+    p.add_argument("assignments", nargs="+", metavar="PROP=VALUE", help="PROP=text or PROP:=JSON")
+    p.set_defaults(func=cmd_set)
+
+    p = sub.add_parser("get", parents=[common], help="print a customer's properties (published)")
+    p.add_argument("customer", help="internal id or ID_TYPE:ID_VALUE")
+    p.add_argument("--include-timestamps", action="store_true", help="add last_update per property")
+    p.set_defaults(func=cmd_get)
+
+    p = sub.add_parser("publish", parents=[common], help="publish the working database if ahead")
+    p.set_defaults(func=cmd_publish)
+
+    p = sub.add_parser("demo", parents=[common], help="run the demo on the shipped sample data")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except UnknownCustomer as exc:
+        print(f"propsync: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except PropsyncError as exc:
+        print(f"propsync: error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("propsync: interrupted; the published version is unchanged", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

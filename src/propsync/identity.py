@@ -1,0 +1,214 @@
+"""Identity resolution: which internal customer each incoming row belongs to.
+
+Rules: unknown ids make a new customer that owns them all; ids of one customer add the new ids to
+it; ids of several customers merge them into one (the smallest internal id survives, the others
+keep resolving through aliases). Two different values of a *hard* id type never meet in one
+customer: the row that would join them is rejected, with its reason.
+
+Rows with a single id (the usual import) resolve in one vectorised SQL statement. Rows with several
+ids go through a union-find in row order, so a conflict rejects exactly the row that causes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+
+from propsync import sql
+from propsync.batch import REJECTIONS_SCHEMA, empty
+
+
+def new_customer_id(id_type: str, id_value: str) -> str:
+    """Internal id of a customer created by this id; must equal the SQL of resolve_single_ids."""
+    return hashlib.md5(f"{id_type}\x1f{id_value}".encode()).hexdigest()
+
+
+@dataclass
+class Resolution:
+    row_customers: pl.DataFrame  # row_nr, customer_id
+    new_ids: pl.DataFrame  # id_type, id_value, customer_id
+    merges: pl.DataFrame  # old_customer_id, customer_id
+    rejections: pl.DataFrame  # rows refused for hard-id conflicts
+    customers_created: int
+
+
+_ROW_CUSTOMERS = {"row_nr": pl.Int64, "customer_id": pl.String}
+_NEW_IDS = {"id_type": pl.String, "id_value": pl.String, "customer_id": pl.String}
+_MERGES = {"old_customer_id": pl.String, "customer_id": pl.String}
+
+
+def resolve(con: duckdb.DuckDBPyConnection, ids: pl.DataFrame, hard_types: Iterable[str]) -> Resolution:
+    """Resolve ``ids`` (row_nr, id_type, id_value), registered in ``con`` as ``batch_ids``."""
+    con.register("batch_ids", ids)
+    try:
+        if ids.height == ids["row_nr"].n_unique():
+            return _resolve_single(con)
+        return _resolve_general(con, ids, frozenset(hard_types))
+    finally:
+        con.unregister("batch_ids")
+
+
+def _resolve_single(con: duckdb.DuckDBPyConnection) -> Resolution:
+    rows = con.sql(sql.load("apply/resolve_single_ids")).pl()
+    ids = con.sql("SELECT id_type, id_value FROM batch_ids ORDER BY row_nr").pl()
+    joined = pl.concat([rows.sort("row_nr"), ids], how="horizontal")
+    new_ids = joined.filter(pl.col("is_new")).select(list(_NEW_IDS)).unique(["id_type", "id_value"])
+    return Resolution(
+        row_customers=rows.select(list(_ROW_CUSTOMERS)),
+        new_ids=new_ids,
+        merges=empty(_MERGES),
+        rejections=empty(REJECTIONS_SCHEMA),
+        customers_created=new_ids.height,
+    )
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: list[int] = []
+
+    def add(self) -> int:
+        self.parent.append(len(self.parent))
+        return len(self.parent) - 1
+
+    def find(self, x: int) -> int:
+        parent = self.parent
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
+        return root
+
+
+def _resolve_general(
+    con: duckdb.DuckDBPyConnection, ids: pl.DataFrame, hard_types: frozenset[str]
+) -> Resolution:
+    looked_up = con.sql(sql.load("apply/lookup_ids")).pl()
+    existing = looked_up["existing_customer_id"].drop_nulls().unique().to_list()
+    hard_of_existing: dict[str, dict[str, str]] = {}
+    if existing and hard_types:
+        rows = con.execute(
+            "SELECT customer_id, id_type, id_value FROM customer_ids "
+            "WHERE customer_id IN (SELECT unnest($customers)) AND id_type IN (SELECT unnest($types))",
+            {"customers": existing, "types": sorted(hard_types)},
+        ).fetchall()
+        for customer, id_type, id_value in rows:
+            hard_of_existing.setdefault(customer, {})[id_type] = id_value
+
+    uf = _UnionFind()
+    node_of_id: dict[tuple[str, str], int] = {}
+    node_of_customer: dict[str, int] = {}
+    customers_at: dict[int, set[str]] = {}  # root -> existing customers in the component
+    hard_at: dict[int, dict[str, str]] = {}  # root -> hard ids of the component
+    ids_at: dict[int, list[tuple[str, str]]] = {}  # root -> all ids in the component
+
+    for customer in existing:
+        node = uf.add()
+        node_of_customer[customer] = node
+        customers_at[node] = {customer}
+        hard_at[node] = dict(hard_of_existing.get(customer, {}))
+        ids_at[node] = []
+
+    row_root: dict[int, int] = {}
+    rejected: list[dict[str, object]] = []
+    row_nrs = looked_up["row_nr"].to_list()
+    types = looked_up["id_type"].to_list()
+    values = looked_up["id_value"].to_list()
+    owners = looked_up["existing_customer_id"].to_list()
+    i, n = 0, len(row_nrs)
+    while i < n:
+        row = row_nrs[i]
+        j = i
+        while j < n and row_nrs[j] == row:
+            j += 1
+        roots: set[int] = set()
+        pending: list[tuple[str, str]] = []
+        for k in range(i, j):
+            key = (types[k], values[k])
+            node = node_of_id.get(key)
+            if node is None and owners[k] is not None:
+                node = node_of_id[key] = node_of_customer[owners[k]]
+            if node is None:
+                pending.append(key)
+            else:
+                roots.add(uf.find(node))
+        combined: dict[str, str] = {}
+        conflict = None
+        hard_sources = [hard_at[r].items() for r in roots]
+        hard_sources.append([key for key in pending if key[0] in hard_types])
+        for items in hard_sources:
+            for t, v in items:
+                if combined.setdefault(t, v) != v:
+                    conflict = (t, combined[t], v)
+        if conflict is not None:
+            t, a, b = conflict
+            rejected.append(
+                {
+                    "row_nr": row,
+                    "scope": "row",
+                    "column": t,
+                    "raw_value": f"{a} / {b}",
+                    "reason": f"would merge customers with different hard ids {t}={a!r} and {t}={b!r}",
+                }
+            )
+            i = j
+            continue
+        for key in pending:
+            if key not in node_of_id:  # the same new id twice in one row
+                node = node_of_id[key] = uf.add()
+                customers_at[node], hard_at[node], ids_at[node] = set(), {}, [key]
+                roots.add(node)
+        root, *others = sorted(roots)
+        for other in others:
+            uf.parent[other] = root
+            customers_at[root] |= customers_at.pop(other)
+            hard_at.pop(other)
+            ids_at[root] += ids_at.pop(other)
+        hard_at[root] = combined
+        row_root[row] = root
+        i = j
+
+    # One internal id per component: the smallest existing one, else derived from its first id.
+    component_customer: dict[int, str] = {}
+    merges: list[tuple[str, str]] = []
+    created = 0
+    for root, customers in customers_at.items():
+        if customers:
+            survivor = min(customers)
+            merges += [(c, survivor) for c in sorted(customers) if c != survivor]
+        elif ids_at[root]:
+            survivor = new_customer_id(*min(ids_at[root]))
+            created += 1
+        else:
+            continue
+        component_customer[root] = survivor
+
+    customer_nodes = set(node_of_customer.values())
+    row_customers = pl.DataFrame(
+        {
+            "row_nr": list(row_root),
+            "customer_id": [component_customer[uf.find(r)] for r in row_root.values()],
+        },
+        schema=_ROW_CUSTOMERS,
+    )
+    new_ids = pl.DataFrame(
+        [
+            (t, v, component_customer[uf.find(node)])
+            for (t, v), node in node_of_id.items()
+            if node not in customer_nodes
+        ],
+        schema=_NEW_IDS,
+        orient="row",
+    )
+    return Resolution(
+        row_customers=row_customers,
+        new_ids=new_ids,
+        merges=pl.DataFrame(merges, schema=_MERGES, orient="row"),
+        rejections=pl.DataFrame(rejected, schema=REJECTIONS_SCHEMA) if rejected else empty(REJECTIONS_SCHEMA),
+        customers_created=created,
+    )
+

@@ -1,0 +1,215 @@
+"""Snapshot files to an UpdateBatch: read with Polars, map columns, convert types, stamp times.
+
+All work is vectorised. Rows and cells that cannot be used are not dropped silently: they become
+rejections with row number, raw value and reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import polars as pl
+
+from propsync.batch import CELLS_SCHEMA, IDS_SCHEMA, REJECTIONS_SCHEMA, UpdateBatch, empty
+from propsync.errors import SourceError, UsageError
+from propsync.mapping import Mapping
+from propsync.timestamps import parse_timestamps
+from propsync.values import convert
+
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+def source_format(path: Path) -> str:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise SourceError(
+            f"cannot tell the format of {str(path)!r}: use one of {', '.join(sorted(FORMATS))}",
+            path=str(path),
+        )
+    return fmt
+
+
+def source_columns(path: Path) -> list[str]:
+    """Column names of a source file, read without reading its rows."""
+    fmt = source_format(path)
+    if not path.is_file():
+        raise SourceError(f"source file {str(path)!r} does not exist", path=str(path))
+    try:
+        if fmt == "csv":
+            return pl.read_csv(path, n_rows=0, infer_schema=False).columns
+        if fmt == "parquet":
+            return list(pl.read_parquet_schema(path))
+        return list(pl.scan_ndjson(path, infer_schema_length=100).collect_schema())
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise SourceError(f"cannot read {str(path)!r}: {exc}", path=str(path)) from None
+
+
+def read_source(path: Path) -> pl.DataFrame:
+    fmt = source_format(path)
+    try:
+        if fmt == "csv":
+            # Raw text: ids such as "007" must keep their leading zeros.
+            return pl.read_csv(path, infer_schema=False)
+        if fmt == "parquet":
+            return pl.read_parquet(path)
+        return pl.read_ndjson(path, infer_schema_length=None)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise SourceError(f"cannot read {str(path)!r}: {exc}", path=str(path)) from None
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def import_batch_id(digest: str, mapping: Mapping, legacy: bool, started_at_us: int | None) -> str:
+    """Same file, mapping and options give the same id, so re-running an import is a no-op."""
+    key = json.dumps(
+        [digest, mapping.model_dump(mode="json"), legacy, started_at_us], sort_keys=True
+    )
+    return "imp-" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def _raw_text(s: pl.Series) -> pl.Series:
+    return s if s.dtype == pl.String else s.cast(pl.String, strict=False)
+
+
+def _row_rejections(
+    row_nr: pl.Series, mask: pl.Series, column: str, raw: pl.Series, reason: str
+) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "row_nr": row_nr.filter(mask),
+            "scope": "row",
+            "column": column,
+            "raw_value": _raw_text(raw).filter(mask),
+            "reason": reason,
+        },
+        schema=REJECTIONS_SCHEMA,
+    )
+
+
+def normalize(
+    df: pl.DataFrame,
+    mapping: Mapping,
+    *,
+    batch_id: str,
+    source: str,
+    started_at_us: int,
+    now_us: int,
+    max_future_skew_us: int,
+    legacy: bool = False,
+) -> UpdateBatch:
+    """Map a source frame to an UpdateBatch. ``mapping.check_columns`` must have passed."""
+    if legacy and mapping.update_timestamp is not None:
+        raise UsageError(
+            "--legacy imports carry no timestamps: remove update_timestamp from the mapping"
+        )
+    n = df.height
+    if mapping.constant_columns:
+        df = df.with_columns(pl.lit(c.value).alias(c.name) for c in mapping.constant_columns)
+    row_nr = pl.Series("row_nr", range(1, n + 1), dtype=pl.Int64)
+    rejections: list[pl.DataFrame] = []
+    row_ok = pl.Series([True] * n)
+
+    # Update time of each row.
+    default_rows = 0
+    if legacy:
+        ts = pl.Series("update_ts", [None] * n, dtype=pl.Int64)
+    elif mapping.update_timestamp is None:
+        ts = pl.Series("update_ts", [started_at_us] * n, dtype=pl.Int64)
+    else:
+        col = mapping.update_timestamp.from_column
+        raw = df[col]
+        parsed = parse_timestamps(raw, mapping.timezone)
+        blank = raw.is_null()
+        if raw.dtype == pl.String:
+            blank = blank | (raw.str.strip_chars() == "")
+        default_rows = int(blank.sum())
+        unparseable = parsed.is_null() & ~blank
+        negative = (parsed < 0).fill_null(False)
+        future = (parsed > now_us + max_future_skew_us).fill_null(False)
+        for mask, reason in (
+            (unparseable, "unparseable update_timestamp"),
+            (negative, "negative update_timestamp"),
+            (future, f"update_timestamp beyond now + {max_future_skew_us / 1e6:g} s"),
+        ):
+            if mask.any():
+                rejections.append(_row_rejections(row_nr, mask, col, raw, reason))
+                row_ok = row_ok & ~mask
+        ts = parsed.fill_null(started_at_us).alias("update_ts")
+
+    # Customer ids of each row; a row without any id cannot be applied.
+    id_frames = []
+    has_id = pl.Series([False] * n)
+    for m in mapping.ids:
+        value = _raw_text(df[m.from_column])
+        present = value.is_not_null() & (value != "")
+        has_id = has_id | present
+        id_frames.append(
+            pl.DataFrame({"row_nr": row_nr, "id_type": m.to_id, "id_value": value}, schema=IDS_SCHEMA)
+            .filter(present)
+        )
+    no_id = ~has_id & row_ok
+    if no_id.any():
+        names = "/".join(m.from_column for m in mapping.ids)
+        rejections.append(
+            _row_rejections(row_nr, no_id, names, pl.Series([None] * n, dtype=pl.String), "no customer id")
+        )
+        row_ok = row_ok & has_id
+
+    # Properties, converted per type; a bad cell rejects only itself.
+    converted: dict[str, pl.Series] = {}
+    for p in mapping.properties:
+        raw = df[p.from_column]
+        c = convert(raw, p.type, mapping.timezone)
+        bad = c.rejected & row_ok
+        if bad.any():
+            rejections.append(
+                pl.DataFrame(
+                    {
+                        "row_nr": row_nr.filter(bad),
+                        "scope": "cell",
+                        "column": p.from_column,
+                        "raw_value": _raw_text(raw).filter(bad),
+                        "reason": f"{p.to_property}: {c.reason}",
+                    },
+                    schema=REJECTIONS_SCHEMA,
+                )
+            )
+        converted[p.to_property] = c.values.set(c.rejected, None) if c.rejected.any() else c.values
+
+    wide = pl.DataFrame({"row_nr": row_nr, "update_ts": ts, **converted}).filter(row_ok)
+    if mapping.properties:
+        cells = (
+            wide.unpivot(
+                index=["row_nr", "update_ts"],
+                on=list(converted),
+                variable_name="property",
+                value_name="value",
+            )
+            .filter(pl.col("value").is_not_null())
+            .select(list(CELLS_SCHEMA))
+            .cast(CELLS_SCHEMA)  # type: ignore[arg-type]
+        )
+    else:
+        cells = empty(CELLS_SCHEMA)
+    ok_rows = row_nr.filter(row_ok)
+    ids = pl.concat(id_frames).filter(pl.col("row_nr").is_in(ok_rows.implode()))
+    return UpdateBatch(
+        batch_id=batch_id,
+        kind="import",
+        source=source,
+        ids=ids,
+        cells=cells,
+        rejections=pl.concat(rejections) if rejections else empty(REJECTIONS_SCHEMA),
+        rows_read=n,
+        cells_incoming=n * len(mapping.properties),
+        default_timestamp_rows=default_rows,
+        started_at_us=started_at_us,
+    )

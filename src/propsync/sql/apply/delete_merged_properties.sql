@@ -1,0 +1,2 @@
+DELETE FROM properties
+WHERE customer_id IN (SELECT old_customer_id FROM merges)

@@ -1,0 +1,11 @@
+-- Staged updates that the stored state does not dominate after the merge: each must be stored,
+-- or lose to a stored value that is newer (or equal in time and greater in text).
+SELECT count(*) AS violations
+FROM staged_properties AS incoming
+LEFT JOIN properties AS stored USING (customer_id, property)
+WHERE stored.customer_id IS NULL
+   OR coalesce(incoming.update_ts, -1) > coalesce(stored.update_ts, -1)
+   OR (
+       coalesce(incoming.update_ts, -1) = coalesce(stored.update_ts, -1)
+       AND incoming.value > stored.value
+   )

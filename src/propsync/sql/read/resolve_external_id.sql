@@ -1,0 +1,3 @@
+SELECT customer_id
+FROM customer_ids
+WHERE id_type = $id_type AND id_value = $id_value

@@ -1,0 +1,286 @@
+"""The one write path: resolve identities, merge newer-wins, audit, commit, publish.
+
+Every writer (imports, tracking, edits) calls ``apply_batch``. It holds the warehouse write lock
+for the whole batch, does all changes in one DuckDB transaction, and publishes a new version only
+after the batch passed its checks. A crash at any point leaves the last published version as it
+was; a batch id already applied is a no-op, so re-running is always safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from propsync import identity, sql
+from propsync.batch import REJECTIONS_SCHEMA, UpdateBatch, empty
+from propsync.config import Settings
+from propsync.errors import AuditFailed
+from propsync.store.warehouse import Warehouse
+from propsync.timestamps import now_us
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class BatchResult:
+    batch_id: str
+    status: str  # applied | already_applied | failed
+    rows_read: int = 0
+    properties_applied: int = 0
+    properties_stale: int = 0
+    rows_rejected: int = 0
+    cells_rejected: int = 0
+    published_version: int | None = None
+    default_timestamp_rows: int = 0
+    customers_created: int = 0
+    customers_merged: int = 0
+    message: str = ""
+    rejections: pl.DataFrame = field(default_factory=lambda: empty(REJECTIONS_SCHEMA))
+
+    SUMMARY_KEYS = (
+        "batch_id",
+        "rows_read",
+        "properties_applied",
+        "properties_stale",
+        "rows_rejected",
+        "cells_rejected",
+        "published_version",
+    )
+
+    def summary(self) -> dict[str, Any]:
+        """The ``--json`` contract of ``propsync import``."""
+        d = asdict(self)
+        return {k: d[k] for k in self.SUMMARY_KEYS}
+
+
+def _noop(stage: str, fraction: float) -> None:
+    pass
+
+
+def apply_batch(
+    warehouse: Warehouse,
+    batch: UpdateBatch,
+    settings: Settings,
+    *,
+    max_reject_ratio: float | None = None,
+    progress: Progress = _noop,
+) -> BatchResult:
+    """Apply ``batch`` and publish. Returns status ``failed`` (nothing published) when checks fail."""
+    ratio = settings.max_reject_ratio if max_reject_ratio is None else max_reject_ratio
+    with warehouse.write_lock(settings.lock_timeout_seconds):
+        con = warehouse.connect_work()
+        try:
+            result = _apply_locked(con, batch, settings, ratio, progress)
+            version = Warehouse.work_version(con)
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        # Also publishes what a crash between commit and publish left behind.
+        if version > warehouse.published_version():
+            progress("publishing", 0.95)
+            warehouse.publish(version, keep=settings.keep_published_versions)
+        if result.status != "failed":
+            result.published_version = version
+        progress("done", 1.0)
+        return result
+
+
+def publish_pending(warehouse: Warehouse, settings: Settings) -> int:
+    """Publish the working database if it is ahead of the published version; return the version."""
+    with warehouse.write_lock(settings.lock_timeout_seconds):
+        con = warehouse.connect_work()
+        try:
+            version = Warehouse.work_version(con)
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        if version > warehouse.published_version() or not warehouse.current_path.exists():
+            warehouse.publish(version, keep=settings.keep_published_versions)
+        return version
+
+
+def _count(con: duckdb.DuckDBPyConnection, name: str) -> int:
+    return int(con.execute(sql.load(name)).fetchall()[0][0])
+
+
+def _apply_locked(
+    con: duckdb.DuckDBPyConnection,
+    batch: UpdateBatch,
+    settings: Settings,
+    max_reject_ratio: float,
+    progress: Progress,
+) -> BatchResult:
+    previous = con.execute(
+        "SELECT rows_read, properties_applied, properties_stale, rows_rejected, cells_rejected, version "
+        "FROM batches WHERE batch_id = $id AND status = 'applied'",
+        {"id": batch.batch_id},
+    ).fetchall()
+    if previous:
+        read, applied, stale, rows_rej, cells_rej, version = previous[0]
+        return BatchResult(
+            batch.batch_id, "already_applied", read, applied, stale, rows_rej, cells_rej, version,
+            message="batch already applied: nothing changed",
+        )
+
+    con.execute("BEGIN TRANSACTION")
+    try:
+        progress("resolving customer ids", 0.5)
+        res = identity.resolve(con, batch.ids, settings.hard_id_types)
+        rejections = pl.concat([batch.rejections, res.rejections])
+        row_rejections = rejections.filter(pl.col("scope") == "row")
+        rows_rejected = row_rejections["row_nr"].n_unique()
+        rows_with_rejections = rejections["row_nr"].n_unique()
+
+        con.register("row_customers", res.row_customers)
+        con.register("batch_cells", batch.cells)
+        valid_cells = int(
+            con.execute("SELECT count(*) FROM batch_cells SEMI JOIN row_customers USING (row_nr)").fetchall()[0][0]
+        )
+        result = BatchResult(
+            batch.batch_id,
+            "applied",
+            rows_read=batch.rows_read,
+            rows_rejected=rows_rejected,
+            cells_rejected=batch.cells_incoming - valid_cells,
+            default_timestamp_rows=batch.default_timestamp_rows,
+            customers_created=res.customers_created,
+            customers_merged=res.merges.height,
+            rejections=rejections,
+        )
+        if batch.rows_read and rows_with_rejections / batch.rows_read > max_reject_ratio:
+            con.execute("ROLLBACK")
+            result.status = "failed"
+            result.message = (
+                f"{rows_with_rejections} of {batch.rows_read} rows have rejections "
+                f"({rows_with_rejections / batch.rows_read:.1%}), more than max_reject_ratio "
+                f"{max_reject_ratio:.1%}: nothing was applied"
+            )
+            _record(con, batch, result, version=None)
+            return result
+
+        progress("merging customers", 0.6)
+        params = {"batch_id": batch.batch_id}
+        con.register("new_ids", res.new_ids)
+        con.execute(sql.load("apply/insert_new_ids"), params)
+        if res.merges.height:
+            con.register("merges", res.merges)
+            for name in ("repoint_merged_ids", "repoint_aliases", "insert_aliases"):
+                con.execute(sql.load(f"apply/{name}"), params if name == "insert_aliases" else None)
+            con.execute(sql.load("apply/stage_merged_properties"))
+            con.execute(sql.load("apply/merge_properties")).fetchall()
+            con.execute(sql.load("apply/delete_merged_properties"))
+
+        progress("merging properties", 0.7)
+        con.execute(sql.load("apply/stage_batch_properties"), params)
+        result.properties_applied = int(con.execute(sql.load("apply/merge_properties")).fetchall()[0][0])
+        result.properties_stale = valid_cells - result.properties_applied
+
+        progress("auditing", 0.85)
+        problems = [
+            f"{n} {what}"
+            for n, what in (
+                (_count(con, "audit/duplicate_keys"), "duplicate (customer, property) keys"),
+                (_count(con, "audit/incoming_not_dominated"), "incoming updates not reflected by newer-wins"),
+                (_count(con, "audit/orphan_properties"), "customers without any id"),
+            )
+            if n
+        ]
+        if problems:
+            con.execute("ROLLBACK")
+            result.status = "failed"
+            result.message = "audit failed, batch rolled back: " + "; ".join(problems)
+            _record(con, batch, result, version=None)
+            raise AuditFailed(result.message, batch_id=batch.batch_id)
+
+        version = Warehouse.work_version(con) + 1
+        Warehouse.set_work_version(con, version)
+        _record(con, batch, result, version=version, in_transaction=True)
+        _refresh_wide_view(con)
+        con.execute("COMMIT")
+        return result
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):  # already rolled back or committed
+            con.execute("ROLLBACK")
+        raise
+    finally:
+        for name in ("row_customers", "batch_cells", "new_ids", "merges"):
+            with contextlib.suppress(duckdb.Error):
+                con.unregister(name)
+
+
+def _record(
+    con: duckdb.DuckDBPyConnection,
+    batch: UpdateBatch,
+    result: BatchResult,
+    *,
+    version: int | None,
+    in_transaction: bool = False,
+) -> None:
+    """Keep the batch's counts and its quarantine; failed batches are recorded outside the rollback."""
+    if not in_transaction:
+        con.execute("BEGIN TRANSACTION")
+    con.execute("DELETE FROM batches WHERE batch_id = $id", {"id": batch.batch_id})
+    con.execute("DELETE FROM rejections WHERE batch_id = $id", {"id": batch.batch_id})
+    con.execute(
+        "INSERT INTO batches VALUES ($batch_id, $kind, $source, $status, $message, $started, $applied, "
+        "$rows_read, $cells_incoming, $properties_applied, $properties_stale, $rows_rejected, "
+        "$cells_rejected, $default_rows, $created, $merged, $version)",
+        {
+            "batch_id": batch.batch_id,
+            "kind": batch.kind,
+            "source": batch.source,
+            "status": result.status,
+            "message": result.message or None,
+            "started": batch.started_at_us,
+            "applied": now_us(),
+            "rows_read": batch.rows_read,
+            "cells_incoming": batch.cells_incoming,
+            "properties_applied": result.properties_applied,
+            "properties_stale": result.properties_stale,
+            "rows_rejected": result.rows_rejected,
+            "cells_rejected": result.cells_rejected,
+            "default_rows": result.default_timestamp_rows,
+            "created": result.customers_created,
+            "merged": result.customers_merged,
+            "version": version,
+        },
+    )
+    if result.rejections.height:
+        con.register("batch_rejections", result.rejections)
+        con.execute(
+            "INSERT INTO rejections SELECT $id, row_nr, scope, \"column\", raw_value, reason "
+            "FROM batch_rejections ORDER BY row_nr",
+            {"id": batch.batch_id},
+        )
+        con.unregister("batch_rejections")
+    if not in_transaction:
+        con.execute("COMMIT")
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _refresh_wide_view(con: duckdb.DuckDBPyConnection) -> None:
+    """``customers_wide``: one row per customer, one JSON column per property name in use.
+
+    A view cannot bind parameters, so property names (user data) are quoted, never pasted raw.
+    """
+    names = [r[0] for r in con.execute("SELECT DISTINCT property FROM properties ORDER BY 1").fetchall()]
+    columns = "".join(
+        f",\n    any_value(value::JSON) FILTER (WHERE property = {_quote_literal(n)}) AS {_quote_ident(n)}"
+        for n in names
+    )
+    con.execute(
+        "CREATE OR REPLACE VIEW customers_wide AS\n"
+        f"SELECT customer_id{columns}\nFROM properties\nGROUP BY customer_id"
+    )

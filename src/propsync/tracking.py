@@ -1,0 +1,145 @@
+"""Tracking-API batches: ``{"commands": [...]}`` to per-command results and an UpdateBatch.
+
+Commands follow the specification: ``customers`` (``customer_ids``, ``properties``, optional
+``update_timestamp`` for all its properties, else the receive time), ``system/time`` and
+``system/cookie``. A bad command gets ``{"success": false, "errors": [...]}``; the others apply.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from propsync.batch import CELLS_SCHEMA, IDS_SCHEMA, UpdateBatch, empty
+from propsync.timestamps import format_timestamp, parse_timestamp_value
+from propsync.values import canonical_json
+
+MAX_COMMANDS = 50
+
+
+@dataclass
+class TrackingBatch:
+    batch: UpdateBatch
+    results: list[dict[str, Any]]  # one per command; customers results are final after apply
+    receive_us: int
+
+
+def _customers(
+    data: Any, receive_us: int, max_future_skew_us: int
+) -> tuple[dict[str, str], dict[str, str], int] | list[str]:
+    if not isinstance(data, dict):
+        return ["data must be an object"]
+    errors: list[str] = []
+    ids = data.get("customer_ids")
+    if not isinstance(ids, dict) or not ids:
+        errors.append("customer_ids must be a non-empty object of id type to id value")
+        ids = {}
+    clean_ids: dict[str, str] = {}
+    for k, v in ids.items():
+        if not k or ":" in k:
+            errors.append(f"customer id type {k!r} must be non-empty and contain no ':'")
+        elif isinstance(v, bool) or not isinstance(v, (str, int)) or v == "":
+            errors.append(f"customer_ids.{k} must be a non-empty string")
+        else:
+            clean_ids[k] = str(v)
+    props = data.get("properties", {})
+    clean_props: dict[str, str] = {}
+    if not isinstance(props, dict):
+        errors.append("properties must be an object")
+    else:
+        for name, value in props.items():
+            if not name:
+                errors.append("property names must be non-empty")
+                continue
+            try:
+                clean_props[name] = canonical_json(value)
+            except ValueError as exc:
+                errors.append(f"properties.{name}: {exc}")
+    ts = receive_us
+    if data.get("update_timestamp") is not None:
+        parsed = parse_timestamp_value(data["update_timestamp"])
+        if parsed is None:
+            errors.append(f"update_timestamp {data['update_timestamp']!r} is not a timestamp")
+        elif parsed < 0:
+            errors.append("update_timestamp must not be negative")
+        elif parsed > receive_us + max_future_skew_us:
+            errors.append(
+                f"update_timestamp {format_timestamp(parsed)} is beyond the server time "
+                f"{format_timestamp(receive_us)} + {max_future_skew_us / 1e6:g} s"
+            )
+        else:
+            ts = parsed
+    unknown = set(data) - {"customer_ids", "properties", "update_timestamp"}
+    if unknown:
+        errors.append(f"unknown keys in data: {', '.join(sorted(unknown))}")
+    return errors if errors else (clean_ids, clean_props, ts)
+
+
+def parse_commands(
+    body: Any,
+    *,
+    receive_us: int,
+    max_future_skew_us: int = 600_000_000,
+    batch_id: str | None = None,
+    source: str = "tracking",
+) -> TrackingBatch:
+    """Validate every command. Raises ValueError when the body itself is not a batch."""
+    if not isinstance(body, dict) or not isinstance(body.get("commands"), list):
+        raise ValueError('body must be an object with a "commands" list')
+    commands: list[Any] = body["commands"]
+    results: list[dict[str, Any]] = []
+    id_rows: list[tuple[int, str, str]] = []
+    cell_rows: list[tuple[int, str, str, int]] = []
+    for i, cmd in enumerate(commands, start=1):
+        result: dict[str, Any]
+        name = cmd.get("name") if isinstance(cmd, dict) else None
+        if name == "system/time":
+            result = {"success": True, "time": receive_us / 1_000_000}
+        elif name == "system/cookie":
+            result = {"success": True, "cookie": str(uuid.uuid4())}
+        elif name == "customers":
+            parsed = _customers(cmd.get("data"), receive_us, max_future_skew_us)
+            if isinstance(parsed, list):
+                result = {"success": False, "errors": parsed}
+            else:
+                ids, props, ts = parsed
+                id_rows += [(i, t, v) for t, v in ids.items()]
+                cell_rows += [(i, p, v, ts) for p, v in props.items()]
+                result = {"success": True}
+        else:
+            result = {"success": False, "errors": [f"unknown command {name!r}"]}
+        if isinstance(cmd, dict) and "command_id" in cmd:
+            result["command_id"] = cmd["command_id"]
+        results.append(result)
+    batch = UpdateBatch(
+        batch_id=batch_id or f"trk-{uuid.uuid4().hex}",
+        kind="track",
+        source=source,
+        ids=pl.DataFrame(id_rows, schema=IDS_SCHEMA, orient="row") if id_rows else empty(IDS_SCHEMA),
+        cells=pl.DataFrame(cell_rows, schema=CELLS_SCHEMA, orient="row") if cell_rows else empty(CELLS_SCHEMA),
+        rows_read=len(commands),
+        cells_incoming=len(cell_rows),
+        started_at_us=receive_us,
+    )
+    return TrackingBatch(batch, results, receive_us)
+
+
+def finish_results(tb: TrackingBatch, rejections: pl.DataFrame) -> list[dict[str, Any]]:
+    """Turn apply-time rejections (hard-id conflicts) into failed results of their commands."""
+    for row in rejections.filter(pl.col("scope") == "row").iter_rows(named=True):
+        result = tb.results[row["row_nr"] - 1]
+        result["success"] = False
+        result.setdefault("errors", []).append(row["reason"])
+    return tb.results
+
+
+def response(tb: TrackingBatch, end_us: int) -> dict[str, Any]:
+    return {
+        "start_time": tb.receive_us / 1_000_000,
+        "end_time": end_us / 1_000_000,
+        "success": True,
+        "results": tb.results,
+    }
