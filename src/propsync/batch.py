@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import polars as pl
 
@@ -44,3 +46,25 @@ class UpdateBatch:
     def rejected_rows(self) -> int:
         rows = self.rejections.filter(pl.col("scope") == "row")
         return int(rows["row_nr"].n_unique()) if len(rows) else 0
+
+    _META = (
+        "batch_id", "kind", "source", "rows_read", "cells_incoming", "default_timestamp_rows",
+        "started_at_us",
+    )
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the batch as Parquet files plus ``batch.json``; a later task can ``load`` it."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        for name in ("ids", "cells", "rejections"):
+            getattr(self, name).write_parquet(d / f"{name}.parquet")
+        meta = {k: getattr(self, k) for k in self._META}
+        (d / "batch.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        return d
+
+    @classmethod
+    def load(cls, directory: str | Path) -> UpdateBatch:
+        d = Path(directory)
+        meta = json.loads((d / "batch.json").read_text(encoding="utf-8"))
+        frames = {name: pl.read_parquet(d / f"{name}.parquet") for name in ("ids", "cells", "rejections")}
+        return cls(**meta, **frames)

@@ -241,7 +241,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", parents=[common], help="run the demo on the shipped sample data")
     p.set_defaults(func=cmd_demo)
+
+    _add_plugin_commands(sub, common)
     return parser
+
+
+def _add_plugin_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """The HTTP service's commands (``serve``, ``apply``); their heavy imports happen on use."""
+    from propsync.api.commands import add_commands
+
+    add_commands(sub, common)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

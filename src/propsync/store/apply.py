@@ -69,8 +69,13 @@ def apply_batch(
     *,
     max_reject_ratio: float | None = None,
     progress: Progress = _noop,
+    publish: bool = True,
 ) -> BatchResult:
-    """Apply ``batch`` and publish. Returns status ``failed`` (nothing published) when checks fail."""
+    """Apply ``batch`` and publish. Returns status ``failed`` (nothing published) when checks fail.
+
+    With ``publish=False`` the batch is committed to the working database only; a later
+    ``publish_pending`` (an orchestrator's publish step) makes it visible to readers.
+    """
     ratio = settings.max_reject_ratio if max_reject_ratio is None else max_reject_ratio
     with warehouse.write_lock(settings.lock_timeout_seconds):
         con = warehouse.connect_work()
@@ -81,10 +86,10 @@ def apply_batch(
         finally:
             con.close()
         # Also publishes what a crash between commit and publish left behind.
-        if version > warehouse.published_version():
+        if publish and version > warehouse.published_version():
             progress("publishing", 0.95)
             warehouse.publish(version, keep=settings.keep_published_versions)
-        if result.status != "failed":
+        if result.status != "failed" and publish:
             result.published_version = version
         progress("done", 1.0)
         return result

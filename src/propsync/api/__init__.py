@@ -1,0 +1,1 @@
+"""The HTTP service: tracking-API batches, customer GET/PATCH and the profile page."""
