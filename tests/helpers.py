@@ -1,0 +1,72 @@
+"""Test helpers: build UpdateBatches directly and read the published state back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import polars as pl
+
+from propsync.batch import CELLS_SCHEMA, IDS_SCHEMA, UpdateBatch
+from propsync.config import Settings
+from propsync.store.apply import BatchResult, apply_batch
+from propsync.store.warehouse import Warehouse
+from propsync.values import canonical_json
+
+# (ids, property, value, update time in seconds or None for legacy)
+Update = tuple[dict[str, str], str, Any, float | None]
+
+
+def make_batch(batch_id: str, updates: Sequence[Update], kind: str = "track") -> UpdateBatch:
+    id_rows, cell_rows = [], []
+    for row_nr, (ids, prop, value, ts) in enumerate(updates, start=1):
+        id_rows += [(row_nr, t, v) for t, v in ids.items()]
+        us = None if ts is None else round(ts * 1_000_000)
+        cell_rows.append((row_nr, prop, canonical_json(value), us))
+    return UpdateBatch(
+        batch_id=batch_id,
+        kind=kind,
+        source="test",
+        ids=pl.DataFrame(id_rows, schema=IDS_SCHEMA, orient="row"),
+        cells=pl.DataFrame(cell_rows, schema=CELLS_SCHEMA, orient="row"),
+        rows_read=len(updates),
+        cells_incoming=len(updates),
+    )
+
+
+def apply(
+    warehouse: Warehouse, settings: Settings, batch_id: str, updates: Sequence[Update], **kw: Any
+) -> BatchResult:
+    return apply_batch(warehouse, make_batch(batch_id, updates), settings, max_reject_ratio=1.0, **kw)
+
+
+def published_state(warehouse: Warehouse) -> dict[frozenset[tuple[str, str]], dict[str, tuple[Any, int | None]]]:
+    """Customers keyed by their id set (internal ids are arbitrary): {property: (value, update_ts)}."""
+    with warehouse.connect_published() as con:
+        ids = con.execute("SELECT customer_id, id_type, id_value FROM customer_ids").fetchall()
+        props = con.execute("SELECT customer_id, property, value, update_ts FROM properties").fetchall()
+    by_customer: dict[str, set[tuple[str, str]]] = {}
+    for customer, t, v in ids:
+        by_customer.setdefault(customer, set()).add((t, v))
+    state: dict[frozenset[tuple[str, str]], dict[str, tuple[Any, int | None]]] = {}
+    for customer, id_set in by_customer.items():
+        state[frozenset(id_set)] = {}
+    for customer, prop, value, ts in props:
+        state[frozenset(by_customer[customer])][prop] = (json.loads(value), ts)
+    return state
+
+
+def props_of(warehouse: Warehouse, id_type: str, id_value: str) -> dict[str, tuple[Any, int | None]]:
+    for id_set, props in published_state(warehouse).items():
+        if (id_type, id_value) in id_set:
+            return props
+    raise KeyError((id_type, id_value))
+
+
+def ids_sets(warehouse: Warehouse) -> list[set[tuple[str, str]]]:
+    return sorted((set(s) for s in published_state(warehouse)), key=sorted)
+
+
+def seconds(us: Iterable[int]) -> list[float]:
+    return [u / 1e6 for u in us]
