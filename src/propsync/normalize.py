@@ -16,7 +16,7 @@ from propsync.batch import CELLS_SCHEMA, IDS_SCHEMA, REJECTIONS_SCHEMA, UpdateBa
 from propsync.errors import SourceError, UsageError
 from propsync.mapping import Mapping
 from propsync.timestamps import parse_timestamps
-from propsync.values import convert
+from propsync.values import convert, is_blank
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
@@ -127,9 +127,7 @@ def normalize(
         col = mapping.update_timestamp.from_column
         raw = df[col]
         parsed = parse_timestamps(raw, mapping.timezone)
-        blank = raw.is_null()
-        if raw.dtype == pl.String:
-            blank = blank | (raw.str.strip_chars() == "")
+        blank = is_blank(raw)
         default_rows = int(blank.sum())
         unparseable = parsed.is_null() & ~blank
         negative = (parsed < 0).fill_null(False)
@@ -200,7 +198,11 @@ def normalize(
     else:
         cells = empty(CELLS_SCHEMA)
     ok_rows = row_nr.filter(row_ok)
-    ids = pl.concat(id_frames).filter(pl.col("row_nr").is_in(ok_rows.implode()))
+    ids = (
+        pl.concat(id_frames)
+        .filter(pl.col("row_nr").is_in(ok_rows.implode()))
+        .sort("row_nr", maintain_order=True)
+    )
     return UpdateBatch(
         batch_id=batch_id,
         kind="import",

@@ -64,9 +64,13 @@ def _json_string(expr: pl.Expr) -> pl.Expr:
     )
 
 
-def _blank(s: pl.Series) -> pl.Series:
+BLANK_CHARS = " \t\r\n"
+
+
+def is_blank(s: pl.Series) -> pl.Series:
+    """Null, empty or whitespace-only cells: the platform's "empty cell" (sets null)."""
     if s.dtype == pl.String:
-        return s.is_null() | (s.str.strip_chars() == "")
+        return s.is_null() | (s.str.strip_chars(BLANK_CHARS) == "")
     return s.is_null()
 
 
@@ -108,7 +112,7 @@ def _to_number(s: pl.Series) -> tuple[pl.Series, pl.Series]:
         .otherwise(None)
     ).to_series()
     # Integer text beyond Int64 keeps its exact digits only when a double can hold it exactly.
-    return out, out.is_null() & ~_blank(s)
+    return out, out.is_null() & ~is_blank(s)
 
 
 def _to_boolean(s: pl.Series) -> tuple[pl.Series, pl.Series]:
@@ -123,7 +127,7 @@ def _to_boolean(s: pl.Series) -> tuple[pl.Series, pl.Series]:
         .then(pl.lit("false"))
         .otherwise(None)
     ).to_series()
-    return out, out.is_null() & ~_blank(s)
+    return out, out.is_null() & ~is_blank(s)
 
 
 def _to_timestamp(s: pl.Series, timezone: str, date_only: bool) -> tuple[pl.Series, pl.Series]:
@@ -135,7 +139,7 @@ def _to_timestamp(s: pl.Series, timezone: str, date_only: bool) -> tuple[pl.Seri
         )
         us = midnight.dt.convert_time_zone("UTC").dt.replace_time_zone(None).cast(pl.Int64)
     out = pl.select(format_timestamp_expr(pl.lit(us))).to_series()
-    return out, out.is_null() & ~_blank(s)
+    return out, out.is_null() & ~is_blank(s)
 
 
 def _list_cell(v: Any) -> str | None:
@@ -155,7 +159,7 @@ def _to_list(s: pl.Series) -> tuple[pl.Series, pl.Series]:
         [None if v is None or (isinstance(v, str) and not v.strip()) else _list_cell(v) for v in values],
         dtype=pl.String,
     )
-    return out, out.is_null() & ~_blank(s)
+    return out, out.is_null() & ~is_blank(s)
 
 
 _REASONS = {
@@ -171,7 +175,7 @@ def convert(s: pl.Series, type_: str, timezone: str = "UTC") -> Converted:
     """Convert a source column to canonical JSON text for ``type_``; blank cells become ``null``."""
     if type_ in ("string", "longtext", "url"):
         text = s if s.dtype == pl.String else s.cast(pl.String)
-        blank = _blank(s)
+        blank = is_blank(s)
         encoded = pl.select(_json_string(pl.lit(text))).to_series()
         values = pl.select(pl.when(pl.lit(blank)).then(pl.lit("null")).otherwise(pl.lit(encoded))).to_series()
         return Converted(values.alias(s.name), pl.Series([False] * len(s)), "")
@@ -185,7 +189,7 @@ def convert(s: pl.Series, type_: str, timezone: str = "UTC") -> Converted:
         out, bad = _to_list(s)
     else:  # pragma: no cover - the mapping model admits no other type
         raise ValueError(f"unknown type {type_!r}")
-    blank = _blank(s)
+    blank = is_blank(s)
     values = pl.select(
         pl.when(pl.lit(blank)).then(pl.lit("null")).otherwise(pl.lit(out))
     ).to_series()
