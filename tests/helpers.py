@@ -38,26 +38,34 @@ def make_batch(batch_id: str, updates: Sequence[Update], kind: str = "track") ->
 def apply(
     warehouse: Warehouse, settings: Settings, batch_id: str, updates: Sequence[Update], **kw: Any
 ) -> BatchResult:
-    return apply_batch(warehouse, make_batch(batch_id, updates), settings, max_reject_ratio=1.0, **kw)
+    return apply_batch(
+        warehouse, make_batch(batch_id, updates), settings, max_reject_ratio=1.0, **kw
+    )
 
 
-def published_state(warehouse: Warehouse) -> dict[frozenset[tuple[str, str]], dict[str, tuple[Any, int | None]]]:
+def published_state(
+    warehouse: Warehouse,
+) -> dict[frozenset[tuple[str, str]], dict[str, tuple[Any, int | None]]]:
     """Customers keyed by their id set (internal ids are arbitrary): {property: (value, update_ts)}."""
     with warehouse.connect_published() as con:
         ids = con.execute("SELECT customer_id, id_type, id_value FROM customer_ids").fetchall()
-        props = con.execute("SELECT customer_id, property, value, update_ts FROM properties").fetchall()
+        props = con.execute(
+            "SELECT customer_id, property, value, update_ts FROM properties"
+        ).fetchall()
     by_customer: dict[str, set[tuple[str, str]]] = {}
     for customer, t, v in ids:
         by_customer.setdefault(customer, set()).add((t, v))
     state: dict[frozenset[tuple[str, str]], dict[str, tuple[Any, int | None]]] = {}
-    for customer, id_set in by_customer.items():
+    for id_set in by_customer.values():
         state[frozenset(id_set)] = {}
     for customer, prop, value, ts in props:
         state[frozenset(by_customer[customer])][prop] = (json.loads(value), ts)
     return state
 
 
-def props_of(warehouse: Warehouse, id_type: str, id_value: str) -> dict[str, tuple[Any, int | None]]:
+def props_of(
+    warehouse: Warehouse, id_type: str, id_value: str
+) -> dict[str, tuple[Any, int | None]]:
     for id_set, props in published_state(warehouse).items():
         if (id_type, id_value) in id_set:
             return props

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
 IDS_SCHEMA = {"row_nr": pl.Int64, "id_type": pl.String, "id_value": pl.String}
-CELLS_SCHEMA = {"row_nr": pl.Int64, "property": pl.String, "value": pl.String, "update_ts": pl.Int64}
+CELLS_SCHEMA = {
+    "row_nr": pl.Int64,
+    "property": pl.String,
+    "value": pl.String,
+    "update_ts": pl.Int64,
+}
 REJECTIONS_SCHEMA = {
     "row_nr": pl.Int64,
     "scope": pl.String,  # 'row': the whole row was dropped; 'cell': only this property
@@ -19,7 +25,7 @@ REJECTIONS_SCHEMA = {
 }
 
 
-def empty(schema: dict[str, pl.DataType | type[pl.DataType]]) -> pl.DataFrame:
+def empty(schema: Mapping[str, pl.DataType | type[pl.DataType]]) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
@@ -48,7 +54,12 @@ class UpdateBatch:
         return int(rows["row_nr"].n_unique()) if len(rows) else 0
 
     _META = (
-        "batch_id", "kind", "source", "rows_read", "cells_incoming", "default_timestamp_rows",
+        "batch_id",
+        "kind",
+        "source",
+        "rows_read",
+        "cells_incoming",
+        "default_timestamp_rows",
         "started_at_us",
     )
 
@@ -66,5 +77,9 @@ class UpdateBatch:
     def load(cls, directory: str | Path) -> UpdateBatch:
         d = Path(directory)
         meta = json.loads((d / "batch.json").read_text(encoding="utf-8"))
-        frames = {name: pl.read_parquet(d / f"{name}.parquet") for name in ("ids", "cells", "rejections")}
-        return cls(**meta, **frames)
+        return cls(
+            **meta,
+            ids=pl.read_parquet(d / "ids.parquet"),
+            cells=pl.read_parquet(d / "cells.parquet"),
+            rejections=pl.read_parquet(d / "rejections.parquet"),
+        )

@@ -56,7 +56,9 @@ def _loads(text: str, what: str) -> Any:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(warehouse=args.warehouse)
+    return Settings.from_env(
+        warehouse=args.warehouse, max_reject_ratio=getattr(args, "max_reject_ratio", None)
+    )
 
 
 def _print_summary(result: BatchResult, source: str, warehouse: Warehouse) -> None:
@@ -75,11 +77,15 @@ def _print_summary(result: BatchResult, source: str, warehouse: Warehouse) -> No
     for label, value in rows:
         print(f"  {label:<24} {value:>12,}")
     if result.published_version is not None:
-        print(f"  {'published version':<24} {result.published_version:>12}  ({warehouse.current_path})")
+        print(
+            f"  {'published version':<24} {result.published_version:>12}  ({warehouse.current_path})"
+        )
     if result.message:
         print(f"  {result.message}")
     if result.rejections.height:
-        print(f"  first rejections (all in the warehouse table rejections, batch_id = '{result.batch_id}'):")
+        print(
+            f"  first rejections (all in the warehouse table rejections, batch_id = '{result.batch_id}'):"
+        )
         for r in result.rejections.head(5).iter_rows(named=True):
             print(f"    row {r['row_nr']}: {r['column']} = {r['raw_value']!r}: {r['reason']}")
 
@@ -210,7 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("import", parents=[common], help="import a snapshot (CSV, Parquet, JSON Lines)")
+    p = sub.add_parser(
+        "import", parents=[common], help="import a snapshot (CSV, Parquet, JSON Lines)"
+    )
     p.add_argument("source", help="snapshot file: .csv, .parquet or .jsonl")
     p.add_argument("--mapping", required=True, help="mapping model (JSON)")
     p.add_argument(
@@ -219,10 +227,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--legacy", action="store_true", help="load without timestamps (migration)")
     p.add_argument("--batch-id", help="explicit batch id (default: derived from file and mapping)")
+    p.add_argument(
+        "--max-reject-ratio",
+        type=float,
+        help="fail the batch when more than this share of rows has rejections "
+        "(default: $PROPSYNC_MAX_REJECT_RATIO or 0.05)",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("track", parents=[common], help="apply a tracking-API batch body from a file")
+    p = sub.add_parser(
+        "track", parents=[common], help="apply a tracking-API batch body from a file"
+    )
     p.add_argument("file", help='JSON file with {"commands": [...]}, or - for stdin')
     p.set_defaults(func=cmd_track)
 

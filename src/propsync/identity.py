@@ -41,7 +41,9 @@ _NEW_IDS = {"id_type": pl.String, "id_value": pl.String, "customer_id": pl.Strin
 _MERGES = {"old_customer_id": pl.String, "customer_id": pl.String}
 
 
-def resolve(con: duckdb.DuckDBPyConnection, ids: pl.DataFrame, hard_types: Iterable[str]) -> Resolution:
+def resolve(
+    con: duckdb.DuckDBPyConnection, ids: pl.DataFrame, hard_types: Iterable[str]
+) -> Resolution:
     """Resolve ``ids`` (row_nr, id_type, id_value), registered in ``con`` as ``batch_ids``."""
     con.register("batch_ids", ids)
     try:
@@ -129,16 +131,16 @@ def _resolve_general(
         pending: list[tuple[str, str]] = []
         for k in range(i, j):
             key = (types[k], values[k])
-            node = node_of_id.get(key)
-            if node is None and owners[k] is not None:
-                node = node_of_id[key] = node_of_customer[owners[k]]
-            if node is None:
+            known = node_of_id.get(key)
+            if known is None and owners[k] is not None:
+                known = node_of_id[key] = node_of_customer[owners[k]]
+            if known is None:
                 pending.append(key)
             else:
-                roots.add(uf.find(node))
+                roots.add(uf.find(known))
         combined: dict[str, str] = {}
         conflict = None
-        hard_sources = [hard_at[r].items() for r in roots]
+        hard_sources = [list(hard_at[r].items()) for r in roots]
         hard_sources.append([key for key in pending if key[0] in hard_types])
         for items in hard_sources:
             for t, v in items:
@@ -208,7 +210,8 @@ def _resolve_general(
         row_customers=row_customers,
         new_ids=new_ids,
         merges=pl.DataFrame(merges, schema=_MERGES, orient="row"),
-        rejections=pl.DataFrame(rejected, schema=REJECTIONS_SCHEMA) if rejected else empty(REJECTIONS_SCHEMA),
+        rejections=pl.DataFrame(rejected, schema=REJECTIONS_SCHEMA)
+        if rejected
+        else empty(REJECTIONS_SCHEMA),
         customers_created=created,
     )
-

@@ -83,7 +83,9 @@ class Mapping(_Model):
 
     def referenced_columns(self) -> list[tuple[str, str]]:
         """(field path, column name) for every column the mapping reads."""
-        refs = [(f"properties[{i}].from_column", p.from_column) for i, p in enumerate(self.properties)]
+        refs = [
+            (f"properties[{i}].from_column", p.from_column) for i, p in enumerate(self.properties)
+        ]
         refs += [(f"ids[{i}].from_column", m.from_column) for i, m in enumerate(self.ids)]
         if self.update_timestamp is not None:
             refs.append(("update_timestamp.from_column", self.update_timestamp.from_column))
@@ -145,7 +147,9 @@ def load_mapping(path: str | Path) -> Mapping:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
-        raise SourceError(f"cannot read mapping file {str(p)!r}: {exc.strerror}", path=str(p)) from None
+        raise SourceError(
+            f"cannot read mapping file {str(p)!r}: {exc.strerror}", path=str(p)
+        ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

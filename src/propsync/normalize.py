@@ -18,7 +18,13 @@ from propsync.mapping import Mapping
 from propsync.timestamps import parse_timestamps
 from propsync.values import convert, is_blank
 
-FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+FORMATS = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
 
 
 def source_format(path: Path) -> str:
@@ -150,14 +156,17 @@ def normalize(
         present = value.is_not_null() & (value != "")
         has_id = has_id | present
         id_frames.append(
-            pl.DataFrame({"row_nr": row_nr, "id_type": m.to_id, "id_value": value}, schema=IDS_SCHEMA)
-            .filter(present)
+            pl.DataFrame(
+                {"row_nr": row_nr, "id_type": m.to_id, "id_value": value}, schema=IDS_SCHEMA
+            ).filter(present)
         )
     no_id = ~has_id & row_ok
     if no_id.any():
         names = "/".join(m.from_column for m in mapping.ids)
         rejections.append(
-            _row_rejections(row_nr, no_id, names, pl.Series([None] * n, dtype=pl.String), "no customer id")
+            _row_rejections(
+                row_nr, no_id, names, pl.Series([None] * n, dtype=pl.String), "no customer id"
+            )
         )
         row_ok = row_ok & has_id
 

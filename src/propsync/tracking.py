@@ -118,8 +118,12 @@ def parse_commands(
         batch_id=batch_id or f"trk-{uuid.uuid4().hex}",
         kind="track",
         source=source,
-        ids=pl.DataFrame(id_rows, schema=IDS_SCHEMA, orient="row") if id_rows else empty(IDS_SCHEMA),
-        cells=pl.DataFrame(cell_rows, schema=CELLS_SCHEMA, orient="row") if cell_rows else empty(CELLS_SCHEMA),
+        ids=pl.DataFrame(id_rows, schema=IDS_SCHEMA, orient="row")
+        if id_rows
+        else empty(IDS_SCHEMA),
+        cells=pl.DataFrame(cell_rows, schema=CELLS_SCHEMA, orient="row")
+        if cell_rows
+        else empty(CELLS_SCHEMA),
         rows_read=len(commands),
         cells_incoming=len(cell_rows),
         started_at_us=receive_us,

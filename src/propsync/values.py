@@ -41,7 +41,11 @@ def _normalise(value: Any) -> Any:
 def canonical_json(value: Any) -> str:
     """The canonical JSON text of a Python JSON value. Raises ValueError for NaN, inf, non-JSON."""
     return json.dumps(
-        _normalise(value), ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
+        _normalise(value),
+        ensure_ascii=False,
+        separators=(",", ":"),
+        sort_keys=True,
+        allow_nan=False,
     )
 
 
@@ -78,9 +82,7 @@ def _number_text(f: pl.Series) -> pl.Series:
     """Canonical JSON text of a Float64 series (finite values only)."""
     integral = (f == f.floor()) & (f.abs() < _EXACT_INT_LIMIT)
     as_int = f.cast(pl.Int64, strict=False).cast(pl.String)
-    text = pl.select(
-        pl.when(integral).then(as_int).otherwise(f.cast(pl.String))
-    ).to_series()
+    text = pl.select(pl.when(integral).then(as_int).otherwise(f.cast(pl.String))).to_series()
     # Python writes exponents for |x| < 1e-4 where Polars writes positional digits; match Python.
     tiny = (~integral & (f.abs() < 1e-4)).fill_null(False)
     if tiny.any():
@@ -133,7 +135,9 @@ def _to_boolean(s: pl.Series) -> tuple[pl.Series, pl.Series]:
 def _to_timestamp(s: pl.Series, timezone: str, date_only: bool) -> tuple[pl.Series, pl.Series]:
     us = parse_timestamps(s, timezone)
     if date_only:
-        local = us.cast(pl.Datetime("us")).dt.replace_time_zone("UTC").dt.convert_time_zone(timezone)
+        local = (
+            us.cast(pl.Datetime("us")).dt.replace_time_zone("UTC").dt.convert_time_zone(timezone)
+        )
         midnight = local.dt.truncate("1d").dt.replace_time_zone(
             timezone, ambiguous="earliest", non_existent="null"
         )
@@ -156,7 +160,10 @@ def _to_list(s: pl.Series) -> tuple[pl.Series, pl.Series]:
     # Lists are rare and arbitrary JSON; a per-cell parser is acceptable here.
     values = s.to_list()
     out = pl.Series(
-        [None if v is None or (isinstance(v, str) and not v.strip()) else _list_cell(v) for v in values],
+        [
+            None if v is None or (isinstance(v, str) and not v.strip()) else _list_cell(v)
+            for v in values
+        ],
         dtype=pl.String,
     )
     return out, out.is_null() & ~is_blank(s)
@@ -177,7 +184,9 @@ def convert(s: pl.Series, type_: str, timezone: str = "UTC") -> Converted:
         text = s if s.dtype == pl.String else s.cast(pl.String)
         blank = is_blank(s)
         encoded = pl.select(_json_string(pl.lit(text))).to_series()
-        values = pl.select(pl.when(pl.lit(blank)).then(pl.lit("null")).otherwise(pl.lit(encoded))).to_series()
+        values = pl.select(
+            pl.when(pl.lit(blank)).then(pl.lit("null")).otherwise(pl.lit(encoded))
+        ).to_series()
         return Converted(values.alias(s.name), pl.Series([False] * len(s)), "")
     if type_ == "number":
         out, bad = _to_number(s)

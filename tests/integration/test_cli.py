@@ -31,40 +31,89 @@ def test_seed_example_snapshot_at_8_imported_at_10_keeps_tracking_from_9(
     tmp_path: Path, wh: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # 09:00 real-time tracking updates first_name.
-    body = {"commands": [{"name": "customers", "data": {
-        "customer_ids": {"registered": "mgalik"},
-        "properties": {"first_name": "Marian (from tracking)"},
-        "update_timestamp": NINE,
-    }}]}
-    code, out, _ = run(capsys, "track", str(write_json(tmp_path / "b.json", body)), "--warehouse", wh)
+    body = {
+        "commands": [
+            {
+                "name": "customers",
+                "data": {
+                    "customer_ids": {"registered": "mgalik"},
+                    "properties": {"first_name": "Marian (from tracking)"},
+                    "update_timestamp": NINE,
+                },
+            }
+        ]
+    }
+    code, out, _ = run(
+        capsys, "track", str(write_json(tmp_path / "b.json", body)), "--warehouse", wh
+    )
     assert code == 0 and json.loads(out)["results"] == [{"success": True}]
     # The 08:00 snapshot finishes importing at 10:00; its mapping has no update_timestamp.
     mapping = {k: v for k, v in SEED_MAPPING.items() if k != "update_timestamp"}
-    snapshot = write_csv(tmp_path / "s.csv", ["idecko", "meno", "priezvisko"], [["mgalik", "Marian (stale)", "Galik"]])
-    code, out, _ = run(capsys, "import", str(snapshot), "--mapping", str(write_json(tmp_path / "m.json", mapping)),
-                       "--started-at", EIGHT, "--json", "--warehouse", wh)
+    snapshot = write_csv(
+        tmp_path / "s.csv",
+        ["idecko", "meno", "priezvisko"],
+        [["mgalik", "Marian (stale)", "Galik"]],
+    )
+    code, out, _ = run(
+        capsys,
+        "import",
+        str(snapshot),
+        "--mapping",
+        str(write_json(tmp_path / "m.json", mapping)),
+        "--started-at",
+        EIGHT,
+        "--json",
+        "--warehouse",
+        wh,
+    )
     summary = json.loads(out.strip().splitlines()[-1])
     assert code == 0
     assert (summary["properties_applied"], summary["properties_stale"]) == (1, 1)
-    code, out, _ = run(capsys, "get", "registered:mgalik", "--include-timestamps", "--warehouse", wh)
+    code, out, _ = run(
+        capsys, "get", "registered:mgalik", "--include-timestamps", "--warehouse", wh
+    )
     assert json.loads(out)["properties"] == {
         "first_name": {"value": "Marian (from tracking)", "last_update": NINE},
         "last_name": {"value": "Galik", "last_update": NINE - 3600},
     }
 
 
-def test_get_prints_the_seed_formats_exactly(tmp_path: Path, wh: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_get_prints_the_seed_formats_exactly(
+    tmp_path: Path, wh: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     legacy_map = {k: v for k, v in SEED_MAPPING.items() if k != "update_timestamp"}
     legacy_map["properties"] = [SEED_MAPPING["properties"][1]]
     src = write_csv(tmp_path / "legacy.csv", ["idecko", "priezvisko"], [["mgalik", "Galik"]])
-    assert run(capsys, "import", str(src), "--mapping", str(write_json(tmp_path / "l.json", legacy_map)),
-               "--legacy", "--warehouse", wh)[0] == 0
-    body = {"commands": [{"name": "customers", "data": {
-        "customer_ids": {"registered": "mgalik"}, "properties": {"first_name": "Marian"},
-        "update_timestamp": 1570001049}}]}
+    assert (
+        run(
+            capsys,
+            "import",
+            str(src),
+            "--mapping",
+            str(write_json(tmp_path / "l.json", legacy_map)),
+            "--legacy",
+            "--warehouse",
+            wh,
+        )[0]
+        == 0
+    )
+    body = {
+        "commands": [
+            {
+                "name": "customers",
+                "data": {
+                    "customer_ids": {"registered": "mgalik"},
+                    "properties": {"first_name": "Marian"},
+                    "update_timestamp": 1570001049,
+                },
+            }
+        ]
+    }
     run(capsys, "track", str(write_json(tmp_path / "t.json", body)), "--warehouse", wh)
 
-    code, out, _ = run(capsys, "get", "registered:mgalik", "--include-timestamps", "--warehouse", wh)
+    code, out, _ = run(
+        capsys, "get", "registered:mgalik", "--include-timestamps", "--warehouse", wh
+    )
     assert code == 0
     assert out.startswith(
         '{"properties": {"first_name": {"value": "Marian", "last_update": 1570001049}, '
@@ -76,36 +125,71 @@ def test_get_prints_the_seed_formats_exactly(tmp_path: Path, wh: str, capsys: py
     # Internal ids resolve too.
     internal = json.loads(out)["customer_id"]
     assert ":" not in internal
-    assert json.loads(run(capsys, "get", internal, "--warehouse", wh)[1])["properties"]["last_name"] == "Galik"
+    assert (
+        json.loads(run(capsys, "get", internal, "--warehouse", wh)[1])["properties"]["last_name"]
+        == "Galik"
+    )
 
 
-def test_fractional_timestamps_print_as_decimals(tmp_path: Path, wh: str, capsys: pytest.CaptureFixture[str]) -> None:
-    body = {"commands": [{"name": "customers", "data": {
-        "customer_ids": {"registered": "x"}, "properties": {"p": 1}, "update_timestamp": "1570001049.25"}}]}
+def test_fractional_timestamps_print_as_decimals(
+    tmp_path: Path, wh: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = {
+        "commands": [
+            {
+                "name": "customers",
+                "data": {
+                    "customer_ids": {"registered": "x"},
+                    "properties": {"p": 1},
+                    "update_timestamp": "1570001049.25",
+                },
+            }
+        ]
+    }
     run(capsys, "track", str(write_json(tmp_path / "t.json", body)), "--warehouse", wh)
     out = run(capsys, "get", "registered:x", "--include-timestamps", "--warehouse", wh)[1]
     assert out.startswith('{"properties": {"p": {"value": 1, "last_update": 1570001049.25}}')
 
 
-def test_unknown_customer_exits_non_zero_with_a_message(wh: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    body = {"commands": [{"name": "customers", "data": {"customer_ids": {"registered": "x"}, "properties": {}}}]}
+def test_unknown_customer_exits_non_zero_with_a_message(
+    wh: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = {
+        "commands": [
+            {"name": "customers", "data": {"customer_ids": {"registered": "x"}, "properties": {}}}
+        ]
+    }
     run(capsys, "track", str(write_json(tmp_path / "t.json", body)), "--warehouse", wh)
     code, out, err = run(capsys, "get", "registered:nobody", "--warehouse", wh)
     assert code == 3 and out == "" and "no customer 'registered:nobody'" in err
 
 
-def test_track_reports_each_command_in_order(tmp_path: Path, wh: str, capsys: pytest.CaptureFixture[str]) -> None:
-    body = {"commands": [
-        {"name": "system/time"},
-        {"name": "system/cookie", "command_id": "c-1"},
-        {"name": "customers", "data": {"customer_ids": {"registered": "mgalik"},
-                                       "properties": {"first_name": "Marian", "last_name": "Galik"},
-                                       "update_timestamp": 1570001049}},
-        {"name": "customers", "data": {"properties": {"x": 1}}},
-        {"name": "nonsense"},
-        {"name": "customers", "data": {"customer_ids": {"registered": "mgalik"}, "properties": {"seen": True}}},
-    ]}
-    code, out, _ = run(capsys, "track", str(write_json(tmp_path / "b.json", body)), "--warehouse", wh)
+def test_track_reports_each_command_in_order(
+    tmp_path: Path, wh: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = {
+        "commands": [
+            {"name": "system/time"},
+            {"name": "system/cookie", "command_id": "c-1"},
+            {
+                "name": "customers",
+                "data": {
+                    "customer_ids": {"registered": "mgalik"},
+                    "properties": {"first_name": "Marian", "last_name": "Galik"},
+                    "update_timestamp": 1570001049,
+                },
+            },
+            {"name": "customers", "data": {"properties": {"x": 1}}},
+            {"name": "nonsense"},
+            {
+                "name": "customers",
+                "data": {"customer_ids": {"registered": "mgalik"}, "properties": {"seen": True}},
+            },
+        ]
+    }
+    code, out, _ = run(
+        capsys, "track", str(write_json(tmp_path / "b.json", body)), "--warehouse", wh
+    )
     response = json.loads(out)
     assert code == 0 and response["success"] is True
     assert response["start_time"] <= response["end_time"]
@@ -117,17 +201,38 @@ def test_track_reports_each_command_in_order(tmp_path: Path, wh: str, capsys: py
     assert r[3]["success"] is False and "customer_ids" in r[3]["errors"][0]
     assert r[4] == {"success": False, "errors": ["unknown command 'nonsense'"]}
     assert r[5] == {"success": True}
-    got = json.loads(run(capsys, "get", "registered:mgalik", "--include-timestamps", "--warehouse", wh)[1])
+    got = json.loads(
+        run(capsys, "get", "registered:mgalik", "--include-timestamps", "--warehouse", wh)[1]
+    )
     # Without update_timestamp a command is stamped with the receive time.
-    assert got["properties"]["seen"]["last_update"] == pytest.approx(response["start_time"], abs=1e-6)
+    assert got["properties"]["seen"]["last_update"] == pytest.approx(
+        response["start_time"], abs=1e-6
+    )
     assert got["properties"]["first_name"] == {"value": "Marian", "last_update": 1570001049}
 
 
-def test_set_stamps_edits_with_now(tmp_path: Path, wh: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "set", "registered:m", "first_name=Marian", "age:=33", "tags:=[\"a\"]", "--warehouse", wh)
+def test_set_stamps_edits_with_now(
+    tmp_path: Path, wh: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(
+        capsys,
+        "set",
+        "registered:m",
+        "first_name=Marian",
+        "age:=33",
+        'tags:=["a"]',
+        "--warehouse",
+        wh,
+    )
     assert code == 0, out
-    got = json.loads(run(capsys, "get", "registered:m", "--include-timestamps", "--warehouse", wh)[1])
-    assert {k: v["value"] for k, v in got["properties"].items()} == {"first_name": "Marian", "age": 33, "tags": ["a"]}
+    got = json.loads(
+        run(capsys, "get", "registered:m", "--include-timestamps", "--warehouse", wh)[1]
+    )
+    assert {k: v["value"] for k, v in got["properties"].items()} == {
+        "first_name": "Marian",
+        "age": 33,
+        "tags": ["a"],
+    }
     import time
 
     assert abs(got["properties"]["age"]["last_update"] - time.time()) < 60
@@ -137,11 +242,17 @@ def test_set_stamps_edits_with_now(tmp_path: Path, wh: str, capsys: pytest.Captu
     assert got["properties"]["first_name"] == "Majo"
 
 
-def test_import_json_summary_and_exit_codes(tmp_path: Path, wh: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_json_summary_and_exit_codes(
+    tmp_path: Path, wh: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     mapping = write_json(tmp_path / "m.json", SEED_MAPPING)
-    rows = [[f"u{i}", "A", "B", "1570001049"] for i in range(40)] + [["u40", "A", "B", "not a time"]]
+    rows = [[f"u{i}", "A", "B", "1570001049"] for i in range(40)] + [
+        ["u40", "A", "B", "not a time"]
+    ]
     src = write_csv(tmp_path / "s.csv", ["idecko", "meno", "priezvisko", "update_timestamp"], rows)
-    code, out, _ = run(capsys, "import", str(src), "--mapping", str(mapping), "--json", "--warehouse", wh)
+    code, out, _ = run(
+        capsys, "import", str(src), "--mapping", str(mapping), "--json", "--warehouse", wh
+    )
     assert code == 0
     assert "unparseable update_timestamp" in out
     summary = json.loads(out.strip().splitlines()[-1])
@@ -155,14 +266,21 @@ def test_import_json_summary_and_exit_codes(tmp_path: Path, wh: str, capsys: pyt
         "published_version": 1,
     }
     # Same file again: a no-op.
-    code, out, _ = run(capsys, "import", str(src), "--mapping", str(mapping), "--json", "--warehouse", wh)
+    code, out, _ = run(
+        capsys, "import", str(src), "--mapping", str(mapping), "--json", "--warehouse", wh
+    )
     assert code == 0 and "already applied" in out
     assert json.loads(out.strip().splitlines()[-1])["published_version"] == 1
 
     # Too many rejected rows: exit 1, nothing published.
-    bad = write_csv(tmp_path / "bad.csv", ["idecko", "meno", "priezvisko", "update_timestamp"],
-                    [["u1", "Z", "Z", "garbage"], ["u2", "Z", "Z", "1570001050"]])
-    code, out, _ = run(capsys, "import", str(bad), "--mapping", str(mapping), "--json", "--warehouse", wh)
+    bad = write_csv(
+        tmp_path / "bad.csv",
+        ["idecko", "meno", "priezvisko", "update_timestamp"],
+        [["u1", "Z", "Z", "garbage"], ["u2", "Z", "Z", "1570001050"]],
+    )
+    code, out, _ = run(
+        capsys, "import", str(bad), "--mapping", str(mapping), "--json", "--warehouse", wh
+    )
     assert code == 1
     assert json.loads(out.strip().splitlines()[-1])["published_version"] is None
     got = json.loads(run(capsys, "get", "registered:u2", "--warehouse", wh)[1])
@@ -175,20 +293,54 @@ def test_import_json_summary_and_exit_codes(tmp_path: Path, wh: str, capsys: pyt
         ({**SEED_MAPPING, "extra": 1}, "extra", "1"),
         ({**SEED_MAPPING, "timezone": "Mars/Olympus"}, "timezone", "Mars/Olympus"),
         ({**SEED_MAPPING, "ids": []}, "ids", "[]"),
-        ({**SEED_MAPPING, "properties": [{"from_column": "meno", "to_property": "a", "type": "money"}]},
-         "properties[0].type", "money"),
-        ({**SEED_MAPPING, "properties": [{"from_column": "meno", "to_property": "a"},
-                                         {"from_column": "priezvisko", "to_property": "a"}]},
-         "properties", "duplicate to_property 'a'"),
-        ({**SEED_MAPPING, "ids": [{"from_column": "nope", "to_id": "registered"}]}, "ids[0].from_column", "nope"),
+        (
+            {
+                **SEED_MAPPING,
+                "properties": [{"from_column": "meno", "to_property": "a", "type": "money"}],
+            },
+            "properties[0].type",
+            "money",
+        ),
+        (
+            {
+                **SEED_MAPPING,
+                "properties": [
+                    {"from_column": "meno", "to_property": "a"},
+                    {"from_column": "priezvisko", "to_property": "a"},
+                ],
+            },
+            "properties",
+            "duplicate to_property 'a'",
+        ),
+        (
+            {**SEED_MAPPING, "ids": [{"from_column": "nope", "to_id": "registered"}]},
+            "ids[0].from_column",
+            "nope",
+        ),
     ],
 )
 def test_mapping_errors_exit_2_naming_the_field_and_write_nothing(
-    tmp_path: Path, wh: str, capsys: pytest.CaptureFixture[str], mapping: dict[str, object], field: str, value: str
+    tmp_path: Path,
+    wh: str,
+    capsys: pytest.CaptureFixture[str],
+    mapping: dict[str, object],
+    field: str,
+    value: str,
 ) -> None:
-    src = write_csv(tmp_path / "s.csv", ["idecko", "meno", "priezvisko", "update_timestamp"], [["a", "b", "c", "1"]])
-    code, out, err = run(capsys, "import", str(src), "--mapping", str(write_json(tmp_path / "m.json", mapping)),
-                         "--warehouse", wh)
+    src = write_csv(
+        tmp_path / "s.csv",
+        ["idecko", "meno", "priezvisko", "update_timestamp"],
+        [["a", "b", "c", "1"]],
+    )
+    code, _, err = run(
+        capsys,
+        "import",
+        str(src),
+        "--mapping",
+        str(write_json(tmp_path / "m.json", mapping)),
+        "--warehouse",
+        wh,
+    )
     assert code == 2
     assert field in err and value in err
     assert not Path(wh).exists()
@@ -196,14 +348,30 @@ def test_mapping_errors_exit_2_naming_the_field_and_write_nothing(
 
 def test_entry_point_runs_as_a_real_process(tmp_path: Path) -> None:
     mapping = write_json(tmp_path / "m.json", SEED_MAPPING)
-    src = write_csv(tmp_path / "s.csv", ["idecko", "meno", "priezvisko", "update_timestamp"],
-                    [["mgalik", "Marian", "Galik", "2019-10-02 07:24:09"]])
+    src = write_csv(
+        tmp_path / "s.csv",
+        ["idecko", "meno", "priezvisko", "update_timestamp"],
+        [["mgalik", "Marian", "Galik", "2019-10-02 07:24:09"]],
+    )
     env = {**os.environ, "PROPSYNC_WAREHOUSE": str(tmp_path / "wh")}
     exe = Path(sys.executable).with_name("propsync")
-    done = subprocess.run([exe, "import", src, "--mapping", mapping, "--json"], env=env,
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [exe, "import", src, "--mapping", mapping, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1])["properties_applied"] == 2
-    done = subprocess.run([exe, "get", "registered:mgalik", "--include-timestamps"], env=env,
-                          capture_output=True, text=True, check=False)
-    assert json.loads(done.stdout)["properties"]["first_name"] == {"value": "Marian", "last_update": 1570001049}
+    done = subprocess.run(
+        [exe, "get", "registered:mgalik", "--include-timestamps"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert json.loads(done.stdout)["properties"]["first_name"] == {
+        "value": "Marian",
+        "last_update": 1570001049,
+    }

@@ -8,7 +8,9 @@ from propsync.store.warehouse import Warehouse
 from tests.helpers import apply, ids_sets, props_of
 
 
-def test_unknown_ids_create_one_customer_owning_all_of_them(warehouse: Warehouse, settings: Settings) -> None:
+def test_unknown_ids_create_one_customer_owning_all_of_them(
+    warehouse: Warehouse, settings: Settings
+) -> None:
     r = apply(warehouse, settings, "b1", [({"registered": "a", "cookie": "c1"}, "p", 1, 10)])
     assert r.customers_created == 1
     assert ids_sets(warehouse) == [{("registered", "a"), ("cookie", "c1")}]
@@ -22,13 +24,20 @@ def test_known_id_adds_new_ids_to_its_customer(warehouse: Warehouse, settings: S
     assert props_of(warehouse, "cookie", "c2") == {"p": (1, 10_000000), "q": (2, 10_000000)}
 
 
-def test_ids_of_two_customers_merge_them_with_newer_wins(warehouse: Warehouse, settings: Settings) -> None:
-    apply(warehouse, settings, "b1", [
-        ({"registered": "a"}, "name", "from a (newer)", 20),
-        ({"registered": "a"}, "only_a", "x", 5),
-        ({"cookie": "c"}, "name", "from cookie (older)", 10),
-        ({"cookie": "c"}, "only_c", "y", 5),
-    ])
+def test_ids_of_two_customers_merge_them_with_newer_wins(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    apply(
+        warehouse,
+        settings,
+        "b1",
+        [
+            ({"registered": "a"}, "name", "from a (newer)", 20),
+            ({"registered": "a"}, "only_a", "x", 5),
+            ({"cookie": "c"}, "name", "from cookie (older)", 10),
+            ({"cookie": "c"}, "only_c", "y", 5),
+        ],
+    )
     with warehouse.connect_published() as con:
         old_cookie_customer = get_customer(con, CustomerRef("cookie", "c")).customer_id
     r = apply(warehouse, settings, "b2", [({"registered": "a", "cookie": "c"}, "seen", True, 30)])
@@ -46,9 +55,15 @@ def test_ids_of_two_customers_merge_them_with_newer_wins(warehouse: Warehouse, s
         assert get_customer(con, CustomerRef(None, old_cookie_customer)).customer_id == survivor
 
 
-def test_merge_chains_keep_resolving_old_internal_ids(warehouse: Warehouse, settings: Settings) -> None:
-    apply(warehouse, settings, "b1", [({"cookie": "x"}, "p", 1, 1), ({"cookie": "y"}, "p", 2, 2),
-                                      ({"cookie": "z"}, "p", 3, 3)])
+def test_merge_chains_keep_resolving_old_internal_ids(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    apply(
+        warehouse,
+        settings,
+        "b1",
+        [({"cookie": "x"}, "p", 1, 1), ({"cookie": "y"}, "p", 2, 2), ({"cookie": "z"}, "p", 3, 3)],
+    )
     with warehouse.connect_published() as con:
         originals = [get_customer(con, CustomerRef("cookie", c)).customer_id for c in "xyz"]
     apply(warehouse, settings, "b2", [({"cookie": "x", "email": "e"}, "q", 1, 1)])
@@ -62,13 +77,22 @@ def test_merge_chains_keep_resolving_old_internal_ids(warehouse: Warehouse, sett
 
 def test_two_values_of_a_hard_id_are_never_merged(warehouse: Warehouse, settings: Settings) -> None:
     apply(warehouse, settings, "b1", [({"registered": "a", "cookie": "c"}, "p", 1, 10)])
-    r = apply(warehouse, settings, "b2", [
-        ({"registered": "b", "cookie": "c"}, "p", 2, 20),
-        ({"registered": "b"}, "q", 3, 20),
-    ])
+    r = apply(
+        warehouse,
+        settings,
+        "b2",
+        [
+            ({"registered": "b", "cookie": "c"}, "p", 2, 20),
+            ({"registered": "b"}, "q", 3, 20),
+        ],
+    )
     assert r.rows_rejected == 1
     [rej] = r.rejections.to_dicts()
-    assert rej["row_nr"] == 1 and "registered='a'" in rej["reason"] and "registered='b'" in rej["reason"]
+    assert (
+        rej["row_nr"] == 1
+        and "registered='a'" in rej["reason"]
+        and "registered='b'" in rej["reason"]
+    )
     assert props_of(warehouse, "registered", "a") == {"p": (1, 10_000000)}
     assert props_of(warehouse, "registered", "b") == {"q": (3, 20_000000)}
 
@@ -76,11 +100,16 @@ def test_two_values_of_a_hard_id_are_never_merged(warehouse: Warehouse, settings
 def test_hard_conflict_inside_one_batch_rejects_the_row_that_causes_it(
     warehouse: Warehouse, settings: Settings
 ) -> None:
-    r = apply(warehouse, settings, "b1", [
-        ({"registered": "a", "cookie": "c"}, "p", 1, 10),
-        ({"registered": "b", "cookie": "c"}, "p", 2, 10),
-        ({"registered": "a", "registered2": "z"}, "p", 3, 5),
-    ])
+    r = apply(
+        warehouse,
+        settings,
+        "b1",
+        [
+            ({"registered": "a", "cookie": "c"}, "p", 1, 10),
+            ({"registered": "b", "cookie": "c"}, "p", 2, 10),
+            ({"registered": "a", "registered2": "z"}, "p", 3, 5),
+        ],
+    )
     assert [row["row_nr"] for row in r.rejections.to_dicts()] == [2]
     assert ids_sets(warehouse) == [{("registered", "a"), ("cookie", "c"), ("registered2", "z")}]
 
@@ -94,5 +123,10 @@ def test_hard_id_types_are_configurable(warehouse: Warehouse, settings: Settings
 
 
 def test_id_values_are_case_sensitive(warehouse: Warehouse, settings: Settings) -> None:
-    apply(warehouse, settings, "b1", [({"cookie": "Abc"}, "p", 1, 10), ({"cookie": "abc"}, "p", 2, 10)])
+    apply(
+        warehouse,
+        settings,
+        "b1",
+        [({"cookie": "Abc"}, "p", 1, 10), ({"cookie": "abc"}, "p", 2, 10)],
+    )
     assert len(ids_sets(warehouse)) == 2

@@ -13,10 +13,14 @@ from tests.helpers import apply, make_batch, props_of
 MG = {"registered": "mgalik"}
 
 
-def test_new_property_is_inserted_with_its_timestamp(warehouse: Warehouse, settings: Settings) -> None:
+def test_new_property_is_inserted_with_its_timestamp(
+    warehouse: Warehouse, settings: Settings
+) -> None:
     r = apply(warehouse, settings, "b1", [(MG, "first_name", "Marian", 1570001049)])
     assert (r.status, r.properties_applied, r.properties_stale) == ("applied", 1, 0)
-    assert props_of(warehouse, "registered", "mgalik") == {"first_name": ("Marian", 1570001049_000000)}
+    assert props_of(warehouse, "registered", "mgalik") == {
+        "first_name": ("Marian", 1570001049_000000)
+    }
 
 
 def test_older_update_does_not_overwrite(warehouse: Warehouse, settings: Settings) -> None:
@@ -33,7 +37,9 @@ def test_newer_update_overwrites(warehouse: Warehouse, settings: Settings) -> No
     assert props_of(warehouse, "registered", "mgalik")["first_name"] == ("New", 100_000001)
 
 
-def test_equal_timestamps_break_ties_by_canonical_text_in_any_order(tmp_path, settings: Settings) -> None:
+def test_equal_timestamps_break_ties_by_canonical_text_in_any_order(
+    tmp_path, settings: Settings
+) -> None:
     finals = []
     for order in (["a", "b"], ["b", "a"]):
         wh = Warehouse(tmp_path / "".join(order))
@@ -44,13 +50,17 @@ def test_equal_timestamps_break_ties_by_canonical_text_in_any_order(tmp_path, se
     assert finals == [("b", 100_000000), ("b", 100_000000)]
 
 
-def test_equal_timestamp_and_value_changes_nothing(warehouse: Warehouse, settings: Settings) -> None:
+def test_equal_timestamp_and_value_changes_nothing(
+    warehouse: Warehouse, settings: Settings
+) -> None:
     apply(warehouse, settings, "b1", [(MG, "p", "same", 100)])
     r = apply(warehouse, settings, "b2", [(MG, "p", "same", 100)])
     assert (r.properties_applied, r.properties_stale) == (0, 1)
 
 
-def test_duplicates_inside_a_batch_collapse_by_the_same_rule(warehouse: Warehouse, settings: Settings) -> None:
+def test_duplicates_inside_a_batch_collapse_by_the_same_rule(
+    warehouse: Warehouse, settings: Settings
+) -> None:
     # MERGE would silently keep the first source row; the newest must win instead.
     r = apply(
         warehouse,
@@ -70,9 +80,16 @@ def test_reapplying_a_batch_id_is_a_no_op(warehouse: Warehouse, settings: Settin
     assert props_of(warehouse, "registered", "mgalik")["p"] == ("v", 100_000000)
 
 
-def test_legacy_fills_only_missing_or_legacy_properties(warehouse: Warehouse, settings: Settings) -> None:
+def test_legacy_fills_only_missing_or_legacy_properties(
+    warehouse: Warehouse, settings: Settings
+) -> None:
     apply(warehouse, settings, "b1", [(MG, "timed", "fresh", 50)])
-    r = apply(warehouse, settings, "legacy", [(MG, "timed", "legacy", None), (MG, "untimed", "legacy", None)])
+    r = apply(
+        warehouse,
+        settings,
+        "legacy",
+        [(MG, "timed", "legacy", None), (MG, "untimed", "legacy", None)],
+    )
     assert (r.properties_applied, r.properties_stale) == (1, 1)
     assert props_of(warehouse, "registered", "mgalik") == {
         "timed": ("fresh", 50_000000),
@@ -83,13 +100,17 @@ def test_legacy_fills_only_missing_or_legacy_properties(warehouse: Warehouse, se
     assert props_of(warehouse, "registered", "mgalik")["untimed"] == ("timed now", 0)
 
 
-def test_null_value_is_stored_and_blocks_older_values(warehouse: Warehouse, settings: Settings) -> None:
+def test_null_value_is_stored_and_blocks_older_values(
+    warehouse: Warehouse, settings: Settings
+) -> None:
     apply(warehouse, settings, "b1", [(MG, "p", None, 200)])
     apply(warehouse, settings, "b2", [(MG, "p", "stale resurrection", 100)])
     assert props_of(warehouse, "registered", "mgalik")["p"] == (None, 200_000000)
 
 
-def test_timestamps_compare_exactly_at_microsecond_precision(warehouse: Warehouse, settings: Settings) -> None:
+def test_timestamps_compare_exactly_at_microsecond_precision(
+    warehouse: Warehouse, settings: Settings
+) -> None:
     # 1570001049.000001 and 1570001049.000002 are the same float32 and nearly the same float64.
     apply(warehouse, settings, "b1", [(MG, "p", "later", 1570001049.000002)])
     r = apply(warehouse, settings, "b2", [(MG, "p", "earlier", 1570001049.000001)])
@@ -97,7 +118,9 @@ def test_timestamps_compare_exactly_at_microsecond_precision(warehouse: Warehous
     assert props_of(warehouse, "registered", "mgalik")["p"] == ("later", 1570001049_000002)
 
 
-def test_published_version_is_isolated_from_the_writer(warehouse: Warehouse, settings: Settings) -> None:
+def test_published_version_is_isolated_from_the_writer(
+    warehouse: Warehouse, settings: Settings
+) -> None:
     apply(warehouse, settings, "b1", [(MG, "p", "v1", 100)])
     reader = duckdb.connect(str(warehouse.published_file()), read_only=True)
     try:
@@ -110,7 +133,9 @@ def test_published_version_is_isolated_from_the_writer(warehouse: Warehouse, set
     assert warehouse.published_version() == 2
 
 
-def test_commit_without_publish_is_published_by_the_next_writer(warehouse: Warehouse, settings: Settings) -> None:
+def test_commit_without_publish_is_published_by_the_next_writer(
+    warehouse: Warehouse, settings: Settings
+) -> None:
     # Simulates a crash between commit and publish: the work database is ahead of readers.
     apply(warehouse, settings, "b1", [(MG, "p", "v1", 100)])
     apply(warehouse, settings, "b2", [(MG, "p", "v2", 200)], publish=False)
@@ -126,28 +151,40 @@ def test_old_published_versions_are_pruned(warehouse: Warehouse, settings: Setti
     assert names == ["v000003.duckdb", "v000004.duckdb", "v000005.duckdb"]
 
 
-def test_reject_ratio_fails_the_batch_and_publishes_nothing(warehouse: Warehouse, settings: Settings) -> None:
+def test_reject_ratio_fails_the_batch_and_publishes_nothing(
+    warehouse: Warehouse, settings: Settings
+) -> None:
     from propsync.store.apply import apply_batch
 
     apply(warehouse, settings, "b1", [(MG, "p", "kept", 100)])
-    batch = make_batch("conflicting", [({"registered": "a", "cookie": "c"}, "p", 1, 100),
-                                       ({"registered": "b", "cookie": "c"}, "p", 2, 100)])
+    batch = make_batch(
+        "conflicting",
+        [
+            ({"registered": "a", "cookie": "c"}, "p", 1, 100),
+            ({"registered": "b", "cookie": "c"}, "p", 2, 100),
+        ],
+    )
     r = apply_batch(warehouse, batch, settings, max_reject_ratio=0.1)
     assert r.status == "failed" and r.published_version is None
     assert "max_reject_ratio" in r.message
     assert warehouse.published_version() == 1
     with duckdb.connect(str(warehouse.work_path)) as con:
-        assert con.execute("SELECT status FROM batches WHERE batch_id = 'conflicting'").fetchall() == [("failed",)]
-        assert con.execute("SELECT count(*) FROM rejections WHERE batch_id = 'conflicting'").fetchall() == [(1,)]
-        assert con.execute("SELECT count(*) FROM customer_ids WHERE id_value IN ('a', 'b')").fetchall() == [(0,)]
+        assert con.execute(
+            "SELECT status FROM batches WHERE batch_id = 'conflicting'"
+        ).fetchall() == [("failed",)]
+        assert con.execute(
+            "SELECT count(*) FROM rejections WHERE batch_id = 'conflicting'"
+        ).fetchall() == [(1,)]
+        assert con.execute(
+            "SELECT count(*) FROM customer_ids WHERE id_value IN ('a', 'b')"
+        ).fetchall() == [(0,)]
 
 
 def test_lock_is_exclusive_between_writers(warehouse: Warehouse, settings: Settings) -> None:
     from propsync.errors import WarehouseLocked
 
     quick = settings.model_copy(update={"lock_timeout_seconds": 0.2})
-    with warehouse.write_lock():
-        with pytest.raises(WarehouseLocked) as info:
-            apply(warehouse, quick, "b1", [(MG, "p", 1, 1)])
+    with warehouse.write_lock(), pytest.raises(WarehouseLocked) as info:
+        apply(warehouse, quick, "b1", [(MG, "p", 1, 1)])
     assert info.value.retryable
     assert apply(warehouse, quick, "b1", [(MG, "p", 1, 1)]).status == "applied"

@@ -43,7 +43,9 @@ update_st = st.builds(
 )
 
 
-def reference(updates: list[Update]) -> dict[frozenset[tuple[str, str]], dict[str, tuple[Any, int | None]]]:
+def reference(
+    updates: list[Update],
+) -> dict[frozenset[tuple[str, str]], dict[str, tuple[Any, int | None]]]:
     """Connected components of ids; per property the maximum of (time, legacy lowest; value text)."""
     parent: dict[tuple[str, str], tuple[str, str]] = {}
 
@@ -81,9 +83,13 @@ def reference(updates: list[Update]) -> dict[frozenset[tuple[str, str]], dict[st
     updates=st.lists(update_st, min_size=1, max_size=14),
     data=st.data(),
 )
-def test_any_order_and_batching_gives_the_reference_state(updates: list[Update], data: st.DataObject) -> None:
+def test_any_order_and_batching_gives_the_reference_state(
+    updates: list[Update], data: st.DataObject
+) -> None:
     order = data.draw(st.permutations(range(len(updates))), label="order")
-    cuts = sorted(data.draw(st.sets(st.integers(1, max(1, len(updates) - 1)), max_size=3), label="cuts"))
+    cuts = sorted(
+        data.draw(st.sets(st.integers(1, max(1, len(updates) - 1)), max_size=3), label="cuts")
+    )
     shuffled = [updates[i] for i in order]
     bounds = [0, *[c for c in cuts if c < len(shuffled)], len(shuffled)]
     batches = [shuffled[a:b] for a, b in itertools.pairwise(bounds) if b > a]

@@ -15,20 +15,33 @@ NOW = 1_800_000_000_000000
 START = 1_700_000_000_000000
 SKEW = 600_000000
 
-MAPPING = parse_mapping({
-    "properties": [
-        {"from_column": "name", "to_property": "first_name", "type": "string"},
-        {"from_column": "age", "to_property": "age", "type": "number"},
-    ],
-    "update_timestamp": {"from_column": "ts"},
-    "ids": [{"from_column": "id", "to_id": "registered"}, {"from_column": "cookie", "to_id": "cookie"}],
-})
+MAPPING = parse_mapping(
+    {
+        "properties": [
+            {"from_column": "name", "to_property": "first_name", "type": "string"},
+            {"from_column": "age", "to_property": "age", "type": "number"},
+        ],
+        "update_timestamp": {"from_column": "ts"},
+        "ids": [
+            {"from_column": "id", "to_id": "registered"},
+            {"from_column": "cookie", "to_id": "cookie"},
+        ],
+    }
+)
 
 
 def run(df: pl.DataFrame, mapping=MAPPING, **kw):  # type: ignore[no-untyped-def]
     mapping.check_columns(df.columns)
-    return normalize(df, mapping, batch_id="b", source="t", started_at_us=START, now_us=NOW,
-                     max_future_skew_us=SKEW, **kw)
+    return normalize(
+        df,
+        mapping,
+        batch_id="b",
+        source="t",
+        started_at_us=START,
+        now_us=NOW,
+        max_future_skew_us=SKEW,
+        **kw,
+    )
 
 
 def frame(**cols: list[object]) -> pl.DataFrame:
@@ -36,8 +49,15 @@ def frame(**cols: list[object]) -> pl.DataFrame:
 
 
 def test_rows_become_ids_and_cells_with_their_timestamps() -> None:
-    b = run(frame(id=["a", "b"], cookie=["c1", None], name=["Ann", "Bob"], age=["30", "x"],
-                  ts=["1570001049", "2019-10-02T07:24:09.5Z"]))
+    b = run(
+        frame(
+            id=["a", "b"],
+            cookie=["c1", None],
+            name=["Ann", "Bob"],
+            age=["30", "x"],
+            ts=["1570001049", "2019-10-02T07:24:09.5Z"],
+        )
+    )
     assert b.ids.rows() == [(1, "registered", "a"), (1, "cookie", "c1"), (2, "registered", "b")]
     assert sorted(b.cells.rows()) == [
         (1, "age", "30", 1570001049_000000),
@@ -49,7 +69,9 @@ def test_rows_become_ids_and_cells_with_their_timestamps() -> None:
 
 
 def test_empty_update_timestamp_falls_back_to_the_start_time_and_is_counted() -> None:
-    b = run(frame(id=["a", "b"], cookie=[None, None], name=["A", "B"], age=["1", "2"], ts=["", None]))
+    b = run(
+        frame(id=["a", "b"], cookie=[None, None], name=["A", "B"], age=["1", "2"], ts=["", None])
+    )
     assert set(b.cells["update_ts"].to_list()) == {START}
     assert b.default_timestamp_rows == 2
 
@@ -70,7 +92,9 @@ def test_mapping_without_update_timestamp_uses_the_start_time() -> None:
     ],
 )
 def test_bad_update_timestamps_reject_their_row(ts: str, reason: str) -> None:
-    b = run(frame(id=["a", "b"], cookie=[None, None], name=["A", "B"], age=["1", "2"], ts=[ts, "100"]))
+    b = run(
+        frame(id=["a", "b"], cookie=[None, None], name=["A", "B"], age=["1", "2"], ts=[ts, "100"])
+    )
     assert b.rejections.rows() == [(1, "row", "ts", ts, reason)]
     assert set(b.cells["row_nr"].to_list()) == {2}
     assert b.ids["row_nr"].to_list() == [2]
@@ -82,28 +106,47 @@ def test_timestamp_within_the_future_skew_is_accepted() -> None:
 
 
 def test_empty_cells_set_null_and_rows_without_ids_are_rejected() -> None:
-    b = run(frame(id=["a", "", None], cookie=[None, None, None], name=["", "B", "C"], age=[None, "1", "2"],
-                  ts=["1", "1", "1"]))
+    b = run(
+        frame(
+            id=["a", "", None],
+            cookie=[None, None, None],
+            name=["", "B", "C"],
+            age=[None, "1", "2"],
+            ts=["1", "1", "1"],
+        )
+    )
     assert sorted(b.cells.filter(pl.col("row_nr") == 1).rows()) == [
-        (1, "age", "null", 1_000000), (1, "first_name", "null", 1_000000)]
+        (1, "age", "null", 1_000000),
+        (1, "first_name", "null", 1_000000),
+    ]
     assert b.rejections.select("row_nr", "scope", "reason").rows() == [
-        (2, "row", "no customer id"), (3, "row", "no customer id")]
+        (2, "row", "no customer id"),
+        (3, "row", "no customer id"),
+    ]
 
 
 def test_constant_columns_work_anywhere_a_column_does() -> None:
-    mapping = parse_mapping({
-        "properties": [{"from_column": "src", "to_property": "source", "type": "string"}],
-        "update_timestamp": {"from_column": "snap"},
-        "ids": [{"from_column": "id", "to_id": "registered"}],
-        "constant_columns": [{"name": "src", "value": "crm"}, {"name": "snap", "value": 1570001049}],
-    })
+    mapping = parse_mapping(
+        {
+            "properties": [{"from_column": "src", "to_property": "source", "type": "string"}],
+            "update_timestamp": {"from_column": "snap"},
+            "ids": [{"from_column": "id", "to_id": "registered"}],
+            "constant_columns": [
+                {"name": "src", "value": "crm"},
+                {"name": "snap", "value": 1570001049},
+            ],
+        }
+    )
     b = run(frame(id=["a"]), mapping=mapping)
     assert b.cells.rows() == [(1, "source", '"crm"', 1570001049_000000)]
 
 
 def test_naive_timestamps_use_the_mapping_timezone() -> None:
     mapping = parse_mapping({**MAPPING.model_dump(), "timezone": "Europe/Prague"})
-    b = run(frame(id=["a"], cookie=[None], name=["A"], age=["1"], ts=["2019-10-02 09:24:09"]), mapping=mapping)
+    b = run(
+        frame(id=["a"], cookie=[None], name=["A"], age=["1"], ts=["2019-10-02 09:24:09"]),
+        mapping=mapping,
+    )
     assert b.cells["update_ts"].unique().to_list() == [1570001049_000000]
 
 
@@ -132,10 +175,16 @@ def test_read_source_reads_csv_as_text_parquet_and_jsonl_natively(tmp_path: Path
 def test_native_parquet_timestamps(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    df = pl.DataFrame({
-        "id": ["a"], "cookie": [None], "name": ["A"], "age": [3],
-        "ts": [datetime(2019, 10, 2, 7, 24, 9, tzinfo=UTC)],
-    }, schema_overrides={"cookie": pl.String})
+    df = pl.DataFrame(
+        {
+            "id": ["a"],
+            "cookie": [None],
+            "name": ["A"],
+            "age": [3],
+            "ts": [datetime(2019, 10, 2, 7, 24, 9, tzinfo=UTC)],
+        },
+        schema_overrides={"cookie": pl.String},
+    )
     b = run(df)
     assert b.cells["update_ts"].unique().to_list() == [1570001049_000000]
     assert sorted(b.cells["value"].to_list()) == ['"A"', "3"]

@@ -50,11 +50,18 @@ def test_boolean_accepts_the_documented_spellings_in_any_case() -> None:
     c = convert(pl.Series(["true", "FALSE", "1", "0", "Yes", "no", "", "maybe"]), "boolean")
     assert c.values.to_list() == ["true", "false", "true", "false", "true", "false", "null", None]
     assert c.rejected.to_list() == [False] * 7 + [True]
-    assert convert(pl.Series([True, False, None]), "boolean").values.to_list() == ["true", "false", "null"]
+    assert convert(pl.Series([True, False, None]), "boolean").values.to_list() == [
+        "true",
+        "false",
+        "null",
+    ]
 
 
 def test_datetime_and_date_store_unix_seconds() -> None:
-    c = convert(pl.Series(["2019-10-02T07:24:09Z", "2019-10-02 09:24:09.5+02:00", "1570001049", "nope"]), "datetime")
+    c = convert(
+        pl.Series(["2019-10-02T07:24:09Z", "2019-10-02 09:24:09.5+02:00", "1570001049", "nope"]),
+        "datetime",
+    )
     assert c.values.to_list() == ["1570001049", "1570001049.5", "1570001049", None]
     d = convert(pl.Series(["2019-10-02", "2019-10-02 23:30:00"]), "date", timezone="Europe/Prague")
     # A date is midnight in the mapping's timezone (Prague is UTC+2 in October).

@@ -128,7 +128,14 @@ def _apply_locked(
     if previous:
         read, applied, stale, rows_rej, cells_rej, version = previous[0]
         return BatchResult(
-            batch.batch_id, "already_applied", read, applied, stale, rows_rej, cells_rej, version,
+            batch.batch_id,
+            "already_applied",
+            read,
+            applied,
+            stale,
+            rows_rej,
+            cells_rej,
+            version,
             message="batch already applied: nothing changed",
         )
 
@@ -144,7 +151,9 @@ def _apply_locked(
         con.register("row_customers", res.row_customers)
         con.register("batch_cells", batch.cells)
         valid_cells = int(
-            con.execute("SELECT count(*) FROM batch_cells SEMI JOIN row_customers USING (row_nr)").fetchall()[0][0]
+            con.execute(
+                "SELECT count(*) FROM batch_cells SEMI JOIN row_customers USING (row_nr)"
+            ).fetchall()[0][0]
         )
         result = BatchResult(
             batch.batch_id,
@@ -182,7 +191,9 @@ def _apply_locked(
 
         progress("merging properties", 0.7)
         con.execute(sql.load("apply/stage_batch_properties"), params)
-        result.properties_applied = int(con.execute(sql.load("apply/merge_properties")).fetchall()[0][0])
+        result.properties_applied = int(
+            con.execute(sql.load("apply/merge_properties")).fetchall()[0][0]
+        )
         result.properties_stale = valid_cells - result.properties_applied
 
         progress("auditing", 0.85)
@@ -190,7 +201,10 @@ def _apply_locked(
             f"{n} {what}"
             for n, what in (
                 (_count(con, "audit/duplicate_keys"), "duplicate (customer, property) keys"),
-                (_count(con, "audit/incoming_not_dominated"), "incoming updates not reflected by newer-wins"),
+                (
+                    _count(con, "audit/incoming_not_dominated"),
+                    "incoming updates not reflected by newer-wins",
+                ),
                 (_count(con, "audit/orphan_properties"), "customers without any id"),
             )
             if n
@@ -258,7 +272,7 @@ def _record(
     if result.rejections.height:
         con.register("batch_rejections", result.rejections)
         con.execute(
-            "INSERT INTO rejections SELECT $id, row_nr, scope, \"column\", raw_value, reason "
+            'INSERT INTO rejections SELECT $id, row_nr, scope, "column", raw_value, reason '
             "FROM batch_rejections ORDER BY row_nr",
             {"id": batch.batch_id},
         )
@@ -280,7 +294,9 @@ def _refresh_wide_view(con: duckdb.DuckDBPyConnection) -> None:
 
     A view cannot bind parameters, so property names (user data) are quoted, never pasted raw.
     """
-    names = [r[0] for r in con.execute("SELECT DISTINCT property FROM properties ORDER BY 1").fetchall()]
+    names = [
+        r[0] for r in con.execute("SELECT DISTINCT property FROM properties ORDER BY 1").fetchall()
+    ]
     columns = "".join(
         f",\n    any_value(value::JSON) FILTER (WHERE property = {_quote_literal(n)}) AS {_quote_ident(n)}"
         for n in names
