@@ -89,14 +89,38 @@ class _UnionFind:
 def _resolve_general(
     con: duckdb.DuckDBPyConnection, ids: pl.DataFrame, hard_types: frozenset[str]
 ) -> Resolution:
-    looked_up = con.sql(sql.load("apply/lookup_ids")).pl()
+    classified = con.sql(
+        sql.load("apply/classify_ids"), params={"hard_types": sorted(hard_types)}
+    ).pl()
+    simple = classified.filter(pl.col("independent"))
+    created = simple.group_by("row_nr").agg(pl.col("existing_customer_id").is_null().all())
+    independent = Resolution(
+        row_customers=simple.select(list(_ROW_CUSTOMERS)).unique("row_nr"),
+        new_ids=simple.filter(pl.col("existing_customer_id").is_null()).select(list(_NEW_IDS)),
+        merges=empty(_MERGES),
+        rejections=empty(REJECTIONS_SCHEMA),
+        customers_created=int(created["existing_customer_id"].sum()),
+    )
+    rest = _union_find(con, classified.filter(~pl.col("independent")), hard_types)
+    return Resolution(
+        row_customers=pl.concat([independent.row_customers, rest.row_customers]),
+        new_ids=pl.concat([independent.new_ids, rest.new_ids]),
+        merges=rest.merges,
+        rejections=rest.rejections,
+        customers_created=independent.customers_created + rest.customers_created,
+    )
+
+
+def _union_find(
+    con: duckdb.DuckDBPyConnection, looked_up: pl.DataFrame, hard_types: frozenset[str]
+) -> Resolution:
+    """Rows that share ids or customers, in row order, so a conflict rejects the row causing it."""
     existing = looked_up["existing_customer_id"].drop_nulls().unique().to_list()
     hard_of_existing: dict[str, dict[str, str]] = {}
     if existing and hard_types:
         rows = con.execute(
-            "SELECT customer_id, id_type, id_value FROM customer_ids "
-            "WHERE customer_id IN (SELECT unnest($customers)) AND id_type IN (SELECT unnest($types))",
-            {"customers": existing, "types": sorted(hard_types)},
+            sql.load("apply/hard_ids_of_customers"),
+            {"customers": existing, "hard_types": sorted(hard_types)},
         ).fetchall()
         for customer, id_type, id_value in rows:
             hard_of_existing.setdefault(customer, {})[id_type] = id_value
