@@ -130,3 +130,26 @@ def test_id_values_are_case_sensitive(warehouse: Warehouse, settings: Settings) 
         [({"cookie": "Abc"}, "p", 1, 10), ({"cookie": "abc"}, "p", 2, 10)],
     )
     assert len(ids_sets(warehouse)) == 2
+
+
+def test_an_otherwise_independent_row_with_a_contradicting_hard_id_is_rejected(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    apply(warehouse, settings, "b1", [({"registered": "a", "cookie": "c"}, "p", 1, 10)])
+    r = apply(
+        warehouse,
+        settings,
+        "b2",
+        [
+            ({"registered": "x", "cookie": "x1"}, "p", 2, 20),  # new customer
+            ({"registered": "b", "cookie": "c"}, "p", 3, 20),  # contradicts registered=a
+            ({"registered": "a", "email": "a@x"}, "p", 4, 20),  # adds an id to the existing one
+        ],
+    )
+    assert [row["row_nr"] for row in r.rejections.to_dicts()] == [2]
+    assert (r.customers_created, r.properties_applied) == (1, 2)
+    assert ids_sets(warehouse) == [
+        {("registered", "a"), ("cookie", "c"), ("email", "a@x")},
+        {("registered", "x"), ("cookie", "x1")},
+    ]
+    assert props_of(warehouse, "cookie", "c") == {"p": (4, 20_000000)}
