@@ -408,3 +408,25 @@ def test_missing_source_and_bad_tracking_body_are_usage_errors(
     code, _, err = run(capsys, "track", str(write_json(tmp_path / "c.json", {"cmds": []})), "--warehouse", wh)
     assert code == 2 and '"commands"' in err
     assert not Path(wh).exists()
+
+
+def test_import_draws_a_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:
+    import pty
+
+    mapping = write_json(tmp_path / "m.json", SEED_MAPPING)
+    src = write_csv(tmp_path / "s.csv", ["idecko", "meno", "priezvisko", "update_timestamp"],
+                    [[f"u{i}", "A", "B", "1570001049"] for i in range(100)])
+    exe = Path(sys.executable).with_name("propsync")
+    env = {**os.environ, "PROPSYNC_WAREHOUSE": str(tmp_path / "wh")}
+    controller, terminal = pty.openpty()
+    done = subprocess.run([exe, "import", src, "--mapping", mapping], env=env, stdout=subprocess.PIPE,
+                          stderr=terminal, check=False, timeout=120)
+    os.close(terminal)
+    drawn = os.read(controller, 65536).decode()
+    os.close(controller)
+    assert done.returncode == 0
+    assert "100% done" in drawn and "[##############################]" in drawn
+    # Not a terminal: no progress bar.
+    done = subprocess.run([exe, "import", src, "--mapping", mapping, "--batch-id", "again"], env=env,
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0 and "#" not in done.stderr

@@ -24,6 +24,9 @@ from propsync.store.warehouse import Warehouse
 from propsync.timestamps import now_us
 
 Progress = Callable[[str, float], None]
+# Extra post-merge checks run inside the batch's transaction, before COMMIT: they see the merged
+# state and return problems (empty when all hold); any problem rolls the batch back (AuditFailed).
+AuditHook = Callable[[duckdb.DuckDBPyConnection, "BatchResult"], list[str]]
 
 
 @dataclass
@@ -70,17 +73,19 @@ def apply_batch(
     max_reject_ratio: float | None = None,
     progress: Progress = _noop,
     publish: bool = True,
+    audit: AuditHook | None = None,
 ) -> BatchResult:
     """Apply ``batch`` and publish. Returns status ``failed`` (nothing published) when checks fail.
 
     With ``publish=False`` the batch is committed to the working database only; a later
     ``publish_pending`` (an orchestrator's publish step) makes it visible to readers.
+    ``audit`` adds checks to the in-transaction audit (see ``AuditHook``).
     """
     ratio = settings.max_reject_ratio if max_reject_ratio is None else max_reject_ratio
     with warehouse.write_lock(settings.lock_timeout_seconds):
         con = warehouse.connect_work()
         try:
-            result = _apply_locked(con, batch, settings, ratio, progress)
+            result = _apply_locked(con, batch, settings, ratio, progress, audit)
             version = Warehouse.work_version(con)
             con.execute("CHECKPOINT")
         finally:
@@ -119,6 +124,7 @@ def _apply_locked(
     settings: Settings,
     max_reject_ratio: float,
     progress: Progress,
+    audit: AuditHook | None = None,
 ) -> BatchResult:
     previous = con.execute(
         "SELECT rows_read, properties_applied, properties_stale, rows_rejected, cells_rejected, version "
@@ -169,6 +175,7 @@ def _apply_locked(
         if batch.rows_read and rows_with_rejections / batch.rows_read > max_reject_ratio:
             con.execute("ROLLBACK")
             result.status = "failed"
+            result.customers_created = result.customers_merged = 0
             result.message = (
                 f"{rows_with_rejections} of {batch.rows_read} rows have rejections "
                 f"({rows_with_rejections / batch.rows_read:.1%}), more than max_reject_ratio "
@@ -209,6 +216,8 @@ def _apply_locked(
             )
             if n
         ]
+        if not problems and audit is not None:
+            problems = audit(con, result)
         if problems:
             con.execute("ROLLBACK")
             result.status = "failed"
