@@ -11,16 +11,18 @@ Accepted inputs (anything else, and empty or whitespace-only text, -> null):
   microsecond (half away from zero); NaN/inf/out of range -> null.
 * ``Datetime`` (any unit): tz-aware values are exact instants; naive values
   are wall-clock times in ``timezone``. ``Date``: midnight in ``timezone``.
+  Other dtypes (Boolean, Decimal, Categorical, ...) -> null.
 * text (surrounding whitespace ignored):
 
   - numeric UNIX seconds, ``[+-]digits[.digits]``, any number of fraction
     digits, or scientific notation such as ``1.570001049e9`` (parsed as a
     float and rounded to the microsecond);
   - ISO 8601-like ``YYYY-M[M]-D[D]`` optionally followed by ``T`` or spaces
-    and ``H[H]:MM[:SS[.f]]`` (1-9 fraction digits, ``.`` or ``,``) and an
-    optional offset ``Z``, ``UTC``, ``+HH:MM``, ``+HHMM`` or ``+HH`` (also
-    ``-``). Invalid calendar/clock values (month 13, Feb 30, 24:00) -> null.
-    Without an offset the time is a wall-clock time in ``timezone``.
+    and ``H[H]:MM[:SS[.f]]`` (1-9 fraction digits, ``.`` or ``,``) and then
+    an optional offset, possibly after spaces: ``Z``, ``UTC``, ``+HH:MM``,
+    ``+HHMM`` or ``+HH`` (also ``-``). Invalid calendar/clock values (month
+    13, Feb 30, 24:00, second 60) -> null. Without an offset the time is a
+    wall-clock time in ``timezone``.
 
 Rounding: digits beyond the microsecond are rounded half-up, exactly (integer
 arithmetic on the digits, never floats). For numeric text the magnitude is
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Final
 
@@ -48,8 +51,7 @@ import polars as pl
 US_PER_SECOND: Final = 1_000_000
 _US_PER_DAY: Final = 86_400 * US_PER_SECOND
 _I64_MAX: Final = 2**63 - 1
-# Leaves room for the fraction and for rounding up without Int64 overflow.
-_MAX_SECONDS: Final = _I64_MAX // US_PER_SECOND - 1
+_MAX_SECONDS, _MAX_SECONDS_FRACTION = divmod(_I64_MAX, US_PER_SECOND)
 # Wall-clock values further out than this cannot take a UTC offset safely.
 _MAX_WALL_US: Final = _I64_MAX - 2 * _US_PER_DAY
 
@@ -88,14 +90,14 @@ def parse_timestamps(s: pl.Series, timezone: str = "UTC") -> pl.Series:
     if dtype == pl.String:
         out = _parse_strings(s, timezone)
     elif isinstance(dtype, pl.Datetime):
-        us = _to_us(s.to_physical(), dtype.time_unit)
+        us = _datetime_to_us(s.to_physical(), dtype.time_unit)
         out = us if dtype.time_zone is not None else _wall_to_utc(us, timezone)
     elif dtype == pl.Date:
         days = s.to_physical().cast(pl.Int64)
-        out = _wall_to_utc(days * _US_PER_DAY, timezone)
+        out = _wall_to_utc(_eval(_scaled(pl.col("x"), _US_PER_DAY), days), timezone)
     elif dtype.is_integer():
-        seconds = s.cast(pl.Int64, strict=False)
-        out = _eval(_seconds_to_us(pl.col("x")), seconds)
+        seconds = s.cast(pl.Int64, strict=False)  # out-of-range UInt64 -> null
+        out = _eval(_scaled(pl.col("x"), US_PER_SECOND), seconds)
     elif dtype.is_float():
         out = _eval(_float_seconds_to_us(pl.col("x")), s.cast(pl.Float64))
     else:
@@ -105,13 +107,12 @@ def parse_timestamps(s: pl.Series, timezone: str = "UTC") -> pl.Series:
 
 def parse_timestamp_value(value: object, timezone: str = "UTC") -> int | None:
     """Parse one value with exactly the rules of :func:`parse_timestamps`."""
+    _check_timezone(timezone)
     series: pl.Series
     if value is None or isinstance(value, bool):
-        _check_timezone(timezone)
         return None
     if isinstance(value, int):
         if not -_I64_MAX <= value <= _I64_MAX:
-            _check_timezone(timezone)
             return None
         series = pl.Series(values=[value], dtype=pl.Int64)
     elif isinstance(value, float):
@@ -143,27 +144,28 @@ def format_timestamp(us: int) -> str:
 
 
 def format_timestamp_expr(expr: pl.Expr) -> pl.Expr:
-    """Vectorised :func:`format_timestamp` over an Int64 microseconds expression."""
-    # Floor division/modulo avoid abs(), which overflows for Int64 min.
-    quotient = expr // US_PER_SECOND
-    remainder = expr % US_PER_SECOND
-    negative = expr < 0
-    seconds = (
-        pl.when(negative & (remainder > 0))
-        .then(-quotient - 1)
-        .when(negative)
-        .then(-quotient)
-        .otherwise(quotient)
+    """Vectorised :func:`format_timestamp` over an Int64 microseconds expression.
+
+    Null stays null; the result keeps the name of ``expr``.
+    """
+    # Floor division/modulo instead of abs(), which overflows for Int64 min.
+    quotient, remainder = expr // US_PER_SECOND, expr % US_PER_SECOND
+    negative_fraction = (expr < 0) & (remainder > 0)
+    truncated = pl.when(negative_fraction).then(quotient + 1).otherwise(quotient)
+    fraction = pl.when(negative_fraction).then(US_PER_SECOND - remainder).otherwise(remainder)
+    # Between -1 and 0 the truncated seconds are 0, which has no sign of its own.
+    seconds_text = (
+        pl.when(~negative_fraction | (truncated != 0))
+        .then(truncated.cast(pl.String))
+        .when(expr.is_not_null())
+        .then(pl.lit("-0"))
     )
-    fraction = pl.when(negative).then((US_PER_SECOND - remainder) % US_PER_SECOND).otherwise(remainder)
-    fraction_text = pl.when(fraction > 0).then(
-        pl.lit(".") + fraction.cast(pl.String).str.zfill(6).str.strip_chars_end("0")
+    fraction_text = (
+        pl.when(fraction > 0)
+        .then(pl.lit(".") + fraction.cast(pl.String).str.zfill(6).str.strip_chars_end("0"))
+        .otherwise(pl.lit(""))
     )
-    return pl.concat_str(
-        pl.when(negative).then(pl.lit("-")).otherwise(pl.lit("")),
-        seconds.cast(pl.String),
-        fraction_text.fill_null(""),
-    )
+    return seconds_text + fraction_text
 
 
 @lru_cache(maxsize=64)
@@ -179,35 +181,35 @@ def _eval(expr: pl.Expr, x: pl.Series) -> pl.Series:
     return pl.DataFrame({"x": x}).select(expr).to_series()
 
 
-def _seconds_to_us(seconds: pl.Expr) -> pl.Expr:
-    in_range = seconds.is_between(-_MAX_SECONDS, _MAX_SECONDS)
-    return pl.when(in_range).then(seconds * US_PER_SECOND)
-
-
 def _float_seconds_to_us(seconds: pl.Expr) -> pl.Expr:
     rounded = (seconds * US_PER_SECOND).round(0, mode="half_away_from_zero")
     # Non-strict cast: NaN, inf and out-of-range values become null.
     return rounded.cast(pl.Int64, strict=False)
 
 
-def _to_us(physical: pl.Series, time_unit: str) -> pl.Series:
+def _scaled(x: pl.Expr, factor: int) -> pl.Expr:
+    """``x * factor``, null where that would overflow Int64."""
+    limit = _I64_MAX // factor
+    return pl.when(x.is_between(-limit, limit)).then(x * factor)
+
+
+def _datetime_to_us(physical: pl.Series, time_unit: str) -> pl.Series:
     x = pl.col("x")
     if time_unit == "ms":
-        factor = 1000
-        expr = pl.when(x.is_between(-_I64_MAX // factor, _I64_MAX // factor)).then(x * factor)
-    elif time_unit == "ns":
-        # Half-up towards the later instant, written so it cannot overflow.
-        expr = x // 1000 + (x % 1000 >= 500).cast(pl.Int64)
-    else:
-        expr = x
-    return _eval(expr, physical)
+        return _eval(_scaled(x, 1000), physical)
+    if time_unit == "ns":
+        # Half-up towards the later instant, like ISO fractions; cannot overflow.
+        return _eval(x // 1000 + (x % 1000 >= 500).cast(pl.Int64), physical)
+    return physical
 
 
 def _wall_to_utc(wall_us: pl.Series, timezone: str) -> pl.Series:
     """Interpret wall-clock microseconds in ``timezone`` (DST rules in module doc)."""
     if timezone == "UTC":
         return wall_us
-    wall_us = _eval(pl.when(pl.col("x").is_between(-_MAX_WALL_US, _MAX_WALL_US)).then(pl.col("x")), wall_us)
+    wall_us = _eval(
+        pl.when(pl.col("x").is_between(-_MAX_WALL_US, _MAX_WALL_US)).then(pl.col("x")), wall_us
+    )
     wall = wall_us.cast(pl.Datetime("us"))
     utc = wall.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
     utc_us = utc.to_physical()
@@ -224,42 +226,68 @@ def _wall_to_utc(wall_us: pl.Series, timezone: str) -> pl.Series:
 
 
 def _parse_strings(s: pl.Series, timezone: str) -> pl.Series:
-    text = pl.col("t")
-    frame = pl.DataFrame({"t": s.str.strip_chars()}).with_columns(
-        numeric=text.str.contains(_NUMERIC_RE),
-        scientific=text.str.contains(_SCIENTIFIC_RE),
-        iso_fast=text.str.contains(_ISO_FAST_RE),
-    )
-    frame = frame.with_columns(
-        iso=text.is_not_null() & ~(pl.col("numeric") | pl.col("scientific") | pl.col("iso_fast"))
-    )
-    paths = {
-        "numeric": _numeric_text_to_us,
-        "scientific": lambda t: _eval(_float_seconds_to_us(pl.col("x").cast(pl.Float64)), t),
-        "iso_fast": lambda t: _iso_to_us(_iso_fast_components(t), timezone),
-        "iso": lambda t: _iso_to_us(_iso_regex_components(t), timezone),
-    }
-    # Each path only sees its own rows (others masked to null) and is skipped
-    # entirely when no row needs it, which keeps homogeneous columns cheap.
-    results = [
-        parse(frame.select(pl.when(pl.col(name)).then(text)).to_series())
-        for name, parse in paths.items()
-        if frame[name].any()
-    ]
-    if not results:
-        return pl.Series(values=[None] * len(s), dtype=pl.Int64)
-    return pl.select(pl.coalesce([pl.lit(r) for r in results])).to_series()
-
-
-def _numeric_text_to_us(text: pl.Series) -> pl.Series:
-    body, dot = pl.col("body"), pl.col("dot")
+    t = pl.col("t")
+    rest = pl.col("rest")
     frame = (
-        pl.DataFrame({"t": text})
-        .select(negative=pl.col("t").str.starts_with("-"), body=pl.col("t").str.strip_chars_start("+-"))
+        pl.LazyFrame({"t": s})
+        .select(t.str.strip_chars())
+        .with_columns(numeric=t.str.contains(_NUMERIC_RE))
+        # Masking classified rows to null spares them the remaining regexes.
+        .with_columns(rest=pl.when(~pl.col("numeric")).then(t))
+        .with_columns(
+            iso_fast=rest.str.contains(_ISO_FAST_RE),
+            scientific=rest.str.contains(_SCIENTIFIC_RE),
+        )
+        .with_columns(iso=rest.is_not_null() & ~pl.col("iso_fast") & ~pl.col("scientific"))
+        .collect()
+    )
+    paths: dict[str, Callable[[pl.LazyFrame], pl.LazyFrame]] = {
+        "numeric": _numeric_text_path,
+        "scientific": _scientific_text_path,
+        "iso_fast": lambda lf: _iso_path(_iso_fast_components(lf)),
+        "iso": lambda lf: _iso_path(_iso_regex_components(lf)),
+    }
+    # Each path sees only its own rows (the rest masked to null) and is skipped
+    # when no row needs it, so homogeneous columns pay for one path only.
+    parsed = pl.collect_all(
+        path(frame.lazy().select(t=pl.when(pl.col(name)).then(t)))
+        for name, path in paths.items()
+        if frame[name].any()
+    )
+    if not parsed:
+        return pl.Series(values=[None] * len(s), dtype=pl.Int64)
+    # Columns "wall" (us) and "offset" (us; null: a wall-clock time in timezone).
+    parts = parsed[0]
+    if len(parsed) > 1:
+        parts = pl.DataFrame(
+            {
+                column: pl.select(pl.coalesce([pl.lit(p[column]) for p in parsed])).to_series()
+                for column in ("wall", "offset")
+            }
+        )
+    wall, offset = pl.col("wall"), pl.col("offset")
+    if timezone == "UTC":
+        return parts.select(wall - offset.fill_null(0)).to_series()
+    local = parts.select(pl.when(offset.is_null()).then(wall)).to_series()
+    if local.null_count() == len(local):
+        return parts.select(wall - offset).to_series()
+    local = _wall_to_utc(local, timezone)
+    return parts.select(pl.coalesce(wall - offset, pl.lit(local))).to_series()
+
+
+def _numeric_text_path(lf: pl.LazyFrame) -> pl.LazyFrame:
+    t, body, dot = pl.col("t"), pl.col("body"), pl.col("dot")
+    seconds, micros = pl.col("seconds"), (pl.col("seven") + 5) // 10
+    fits = (seconds < _MAX_SECONDS) | (
+        (seconds == _MAX_SECONDS) & (micros <= _MAX_SECONDS_FRACTION)
+    )
+    magnitude = pl.when(fits).then(seconds * US_PER_SECOND + micros)
+    return (
+        lf.select(negative=t.str.starts_with("-"), body=t.str.strip_chars_start("+-"))
         .with_columns(dot=body.str.find(".", literal=True))
         .select(
             "negative",
-            # A null slice length means "to the end", i.e. no dot.
+            # A null slice length means "to the end", i.e. there is no dot.
             int_text=body.str.slice(0, dot).str.strip_chars_start("0"),
             # 7 digits: the 7th decides half-up rounding, later ones cannot matter.
             seven=body.str.slice(dot + 1, 7).fill_null("").str.pad_end(7, "0").cast(pl.Int64),
@@ -269,69 +297,98 @@ def _numeric_text_to_us(text: pl.Series) -> pl.Series:
             .then(0)
             .otherwise(pl.col("int_text").str.to_integer(strict=False))
         )
+        .select(
+            wall=pl.when(pl.col("negative")).then(-magnitude).otherwise(magnitude),
+            offset=pl.when(pl.col("negative").is_not_null()).then(pl.lit(0, pl.Int64)),
+        )
     )
-    seconds = pl.col("seconds")
-    magnitude = pl.when(seconds <= _MAX_SECONDS).then(seconds * US_PER_SECOND + (pl.col("seven") + 5) // 10)
-    return frame.select(pl.when(pl.col("negative")).then(-magnitude).otherwise(magnitude)).to_series()
 
 
-def _iso_fast_components(text: pl.Series) -> pl.DataFrame:
+def _scientific_text_path(lf: pl.LazyFrame) -> pl.LazyFrame:
     t = pl.col("t")
-    frame = pl.DataFrame({"t": text}).select(
-        *[
-            t.str.slice(start, length).cast(pl.Int64).alias(name)
-            for name, start, length in [
-                ("year", 0, 4),
-                ("month", 5, 2),
-                ("day", 8, 2),
-                ("hour", 11, 2),
-                ("minute", 14, 2),
-                ("second", 17, 2),
-            ]
-        ],
-        tail=t.str.slice(19),
+    return lf.select(
+        wall=_float_seconds_to_us(t.cast(pl.Float64, strict=False)),
+        offset=pl.when(t.is_not_null()).then(pl.lit(0, pl.Int64)),
     )
-    # tail is "[.fraction][offset]"; the offset starts at the first non-digit.
-    frame = frame.with_columns(offset=pl.col("tail").str.strip_chars_start(".,0123456789"))
-    offset = pl.col("offset")
+
+
+# Both ISO component extractors produce the same Int64 columns: year, month,
+# day, hour, minute, second, nanosecond, offset_sign (+1/-1, null without an
+# offset), offset_hours, offset_minutes.
+
+
+def _iso_fast_components(lf: pl.LazyFrame) -> pl.LazyFrame:
+    t, tail, offset_at, offset = pl.col("t"), pl.col("tail"), pl.col("offset_at"), pl.col("offset")
     is_utc = offset.is_in(["Z", "z"])
-    return frame.select(
-        "year",
-        "month",
-        "day",
-        "hour",
-        "minute",
-        "second",
-        fraction=pl.col("tail").str.head(pl.col("tail").str.len_bytes() - offset.str.len_bytes()).str.slice(1),
-        offset_sign=pl.when(is_utc).then(1).when(offset.str.starts_with("-")).then(-1).when(offset != "").then(1),
-        offset_hours=pl.when(is_utc).then(0).otherwise(offset.str.slice(1, 2).cast(pl.Int64, strict=False)),
-        offset_minutes=pl.when(offset.str.len_bytes() >= 5).then(offset.str.slice(-2).cast(pl.Int64)).otherwise(0),
+    fields = [
+        ("year", 0, 4),
+        ("month", 5, 2),
+        ("day", 8, 2),
+        ("hour", 11, 2),
+        ("minute", 14, 2),
+        ("second", 17, 2),
+    ]
+    return (
+        lf.select(
+            *[
+                t.str.slice(start, length).cast(pl.Int64).alias(name)
+                for name, start, length in fields
+            ],
+            tail=t.str.slice(19),
+        )
+        # tail is "[.fraction][offset]"; the offset starts with its sign or Z.
+        .with_columns(offset_at=tail.str.find(r"[Zz+-]").cast(pl.Int64))
+        .with_columns(
+            fraction=tail.str.slice(1, (offset_at.fill_null(tail.str.len_bytes()) - 1).clip(0)),
+            offset=tail.str.slice(offset_at),
+        )
+        .select(
+            *[name for name, _, _ in fields],
+            nanosecond=pl.col("fraction").str.pad_end(9, "0").cast(pl.Int64),
+            offset_sign=pl.when(is_utc)
+            .then(1)
+            .when(offset.str.starts_with("-"))
+            .then(-1)
+            .when(offset.is_not_null())
+            .then(1),
+            offset_hours=pl.when(is_utc).then(0).otherwise(offset.str.slice(1, 2).cast(pl.Int64)),
+            offset_minutes=pl.when(offset.str.len_bytes() >= 5)
+            .then(offset.str.slice(-2).cast(pl.Int64))
+            .otherwise(0),
+        )
     )
 
 
-def _iso_regex_components(text: pl.Series) -> pl.DataFrame:
-    groups = pl.DataFrame({"t": text}).select(pl.col("t").str.extract_groups(_ISO_RE)).unnest("t")
-
+def _iso_regex_components(lf: pl.LazyFrame) -> pl.LazyFrame:
     def number(name: str) -> pl.Expr:
         return pl.col(name).cast(pl.Int64)
 
-    has_utc = pl.col("z").is_not_null()
-    return groups.select(
-        year=number("y"),
-        month=number("mo"),
-        day=number("d"),
-        hour=number("h").fill_null(0),
-        minute=number("mi").fill_null(0),
-        second=number("s").fill_null(0),
-        fraction=pl.col("f").fill_null(""),
-        offset_sign=pl.when(has_utc).then(1).when(pl.col("osign") == "-").then(-1).when(pl.col("osign") == "+").then(1),
-        offset_hours=pl.when(has_utc).then(0).otherwise(number("oh")),
-        offset_minutes=number("om").fill_null(0),
+    is_utc, sign = pl.col("z").is_not_null(), pl.col("osign")
+    return (
+        lf.select(pl.col("t").str.extract_groups(_ISO_RE))
+        .unnest("t")
+        .select(
+            year=number("y"),
+            month=number("mo"),
+            day=number("d"),
+            hour=number("h").fill_null(0),
+            minute=number("mi").fill_null(0),
+            second=number("s").fill_null(0),
+            nanosecond=pl.col("f").fill_null("").str.pad_end(9, "0").cast(pl.Int64),
+            offset_sign=pl.when(is_utc)
+            .then(1)
+            .when(sign == "-")
+            .then(-1)
+            .when(sign == "+")
+            .then(1),
+            offset_hours=pl.when(is_utc).then(0).otherwise(number("oh")),
+            offset_minutes=number("om").fill_null(0),
+        )
     )
 
 
-def _iso_to_us(components: pl.DataFrame, timezone: str) -> pl.Series:
-    """Validate ISO components and combine them into UTC microseconds."""
+def _iso_path(components: pl.LazyFrame) -> pl.LazyFrame:
+    """Validate ISO components; wall-clock microseconds plus offset."""
     year, month, day = pl.col("year"), pl.col("month"), pl.col("day")
     leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
     days_in_month = (
@@ -341,16 +398,17 @@ def _iso_to_us(components: pl.DataFrame, timezone: str) -> pl.Series:
         .then(30)
         .otherwise(31)
     )
+    offset_hours, offset_minutes = pl.col("offset_hours"), pl.col("offset_minutes")
     valid = (
         month.is_between(1, 12)
         & day.is_between(1, days_in_month)
         & (pl.col("hour") <= 23)
         & (pl.col("minute") <= 59)
         & (pl.col("second") <= 59)
-        & (pl.col("offset_hours").is_null() | (pl.col("offset_hours") <= 23))
-        & (pl.col("offset_minutes") <= 59)
+        & (offset_hours.is_null() | (offset_hours <= 23))
+        & (offset_minutes <= 59)
     )
-    # days_from_civil (H. Hinnant); the year is >= 0 so // is plain division.
+    # days_from_civil (H. Hinnant); relies on // flooring (year 0000 goes negative).
     y = year - (month <= 2).cast(pl.Int64)
     era = y // 400
     year_of_era = y - era * 400
@@ -358,12 +416,8 @@ def _iso_to_us(components: pl.DataFrame, timezone: str) -> pl.Series:
     day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
     days = era * 146_097 + day_of_era - 719_468
     seconds_of_day = pl.col("hour") * 3600 + pl.col("minute") * 60 + pl.col("second")
-    nanos = pl.col("fraction").str.pad_end(9, "0").cast(pl.Int64)
-    wall = days * _US_PER_DAY + seconds_of_day * US_PER_SECOND + (nanos + 500) // 1000
-    offset = pl.col("offset_sign") * (pl.col("offset_hours") * 3600 + pl.col("offset_minutes") * 60) * US_PER_SECOND
-    parts = components.select(wall=pl.when(valid).then(wall), offset=offset)
-    fixed = parts.select(pl.col("wall") - pl.col("offset")).to_series()
-    local = parts.select(pl.when(pl.col("offset").is_null()).then(pl.col("wall"))).to_series()
-    if local.null_count() == len(local):
-        return fixed
-    return fixed.fill_null(_wall_to_utc(local, timezone))
+    # Half-up on the 7th fraction digit (always towards the later instant).
+    micros = (pl.col("nanosecond") + 500) // 1000
+    wall = days * _US_PER_DAY + seconds_of_day * US_PER_SECOND + micros
+    offset = pl.col("offset_sign") * (offset_hours * 3600 + offset_minutes * 60) * US_PER_SECOND
+    return components.select(wall=pl.when(valid).then(wall), offset=offset)
