@@ -11,7 +11,7 @@ Accepted inputs (anything else, and empty or whitespace-only text, -> null):
   microsecond (half away from zero); NaN/inf/out of range -> null.
 * ``Datetime`` (any unit): tz-aware values are exact instants; naive values
   are wall-clock times in ``timezone``. ``Date``: midnight in ``timezone``.
-  Other dtypes (Boolean, Decimal, Categorical, ...) -> null.
+  ``Decimal``: exact UNIX seconds. Other dtypes (Boolean, Categorical, ...) -> null.
 * text (surrounding whitespace ignored):
 
   - numeric UNIX seconds, ``[+-]digits[.digits]``, any number of fraction
@@ -100,6 +100,9 @@ def parse_timestamps(s: pl.Series, timezone: str = "UTC") -> pl.Series:
         out = _eval(_scaled(pl.col("x"), US_PER_SECOND), seconds)
     elif dtype.is_float():
         out = _eval(_float_seconds_to_us(pl.col("x")), s.cast(pl.Float64))
+    elif isinstance(dtype, pl.Decimal):
+        # Exact decimal seconds (Parquet DECIMAL): through the exact numeric-text path.
+        out = _parse_strings(s.cast(pl.String), timezone)
     else:
         out = pl.Series(values=[None] * len(s), dtype=pl.Int64)
     return out.cast(pl.Int64).rename(s.name)

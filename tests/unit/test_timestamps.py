@@ -572,3 +572,8 @@ def test_now_us() -> None:
     after = time.time_ns() // 1000
     assert isinstance(now, int)
     assert before <= now <= after
+
+
+def test_parquet_decimal_seconds_parse_exactly() -> None:
+    s = pl.Series([Decimal("1570001049.250001"), Decimal("-1.5"), None], dtype=pl.Decimal(20, 6))
+    assert parse_timestamps(s).to_list() == [1570001049_250001, -1_500000, None]
