@@ -181,7 +181,7 @@ def _apply_locked(
                 f"({rows_with_rejections / batch.rows_read:.1%}), more than max_reject_ratio "
                 f"{max_reject_ratio:.1%}: nothing was applied"
             )
-            _record(con, batch, result, version=None)
+            record_batch(con, batch, result, version=None)
             return result
 
         progress("merging customers", 0.6)
@@ -222,12 +222,12 @@ def _apply_locked(
             con.execute("ROLLBACK")
             result.status = "failed"
             result.message = "audit failed, batch rolled back: " + "; ".join(problems)
-            _record(con, batch, result, version=None)
+            record_batch(con, batch, result, version=None)
             raise AuditFailed(result.message, batch_id=batch.batch_id)
 
         version = Warehouse.work_version(con) + 1
         Warehouse.set_work_version(con, version)
-        _record(con, batch, result, version=version, in_transaction=True)
+        record_batch(con, batch, result, version=version, in_transaction=True)
         _refresh_wide_view(con)
         con.execute("COMMIT")
         return result
@@ -241,7 +241,7 @@ def _apply_locked(
                 con.unregister(name)
 
 
-def _record(
+def record_batch(
     con: duckdb.DuckDBPyConnection,
     batch: UpdateBatch,
     result: BatchResult,
@@ -249,7 +249,7 @@ def _record(
     version: int | None,
     in_transaction: bool = False,
 ) -> None:
-    """Keep the batch's counts and its quarantine; failed batches are recorded outside the rollback."""
+    """Keep the batch's counts and its quarantine (failed batches: after the rollback, on their own)."""
     if not in_transaction:
         con.execute("BEGIN TRANSACTION")
     con.execute("DELETE FROM batches WHERE batch_id = $id", {"id": batch.batch_id})

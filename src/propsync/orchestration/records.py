@@ -1,0 +1,139 @@
+"""What a run leaves in the warehouse besides the batch: its check results and, on failure, the
+failed batch with its quarantine (the ``rejections`` table), so a failed run is understood there.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from propsync.batch import UpdateBatch
+from propsync.config import Settings
+from propsync.quality.runner import Check, Outcome
+from propsync.store import apply as core_apply
+from propsync.store.warehouse import Warehouse
+from propsync.timestamps import now_us
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    """The checks of one suite run, as kept in ``quality_results``."""
+
+    stage: str
+    suite: str
+    checks: list[Check]
+    report: str | None = None
+
+    @classmethod
+    def of(cls, stage: str, outcome: Outcome, report: str | None = None) -> SuiteRun:
+        return cls(stage, outcome.suite, outcome.checks, report)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "suite": self.suite,
+            "report": self.report,
+            "checks": [asdict(c) for c in self.checks],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SuiteRun:
+        checks = [Check(**c) for c in data["checks"]]
+        return cls(data["stage"], data["suite"], checks, data.get("report"))
+
+
+def insert_quality(con: duckdb.DuckDBPyConnection, batch_id: str, runs: Iterable[SuiteRun]) -> None:
+    """Replace the batch's results for each stage given (call inside a transaction)."""
+    stamp = now_us()
+    rows: list[tuple[Any, ...]] = []
+    for run in runs:
+        con.execute(
+            "DELETE FROM quality_results WHERE batch_id = $b AND stage = $s AND suite = $suite",
+            {"b": batch_id, "s": run.stage, "suite": run.suite},
+        )
+        for c in run.checks:
+            observed = json.dumps(
+                {"observed_value": c.observed_value, "examples": c.examples}, default=str
+            )
+            rows.append(
+                (
+                    batch_id,
+                    run.stage,
+                    run.suite,
+                    c.check,
+                    c.expectation,
+                    c.column,
+                    c.success,
+                    c.element_count,
+                    c.unexpected_count,
+                    observed,
+                    run.report,
+                    stamp,
+                )
+            )
+    if rows:
+        con.executemany(
+            "INSERT INTO quality_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+        )
+
+
+def record_failure(
+    warehouse: Warehouse,
+    settings: Settings,
+    batch: UpdateBatch,
+    message: str,
+    runs: Iterable[SuiteRun] = (),
+    *,
+    rejections: pl.DataFrame | None = None,
+) -> None:
+    """Record ``batch`` as failed, with its quarantine and check results; publish nothing.
+
+    The version does not change, so readers keep the published version; the failure is visible
+    in the working database now and in the next published version.
+    """
+    rejected = batch.rejections if rejections is None else rejections
+    result = core_apply.BatchResult(
+        batch.batch_id,
+        "failed",
+        rows_read=batch.rows_read,
+        rows_rejected=int(rejected.filter(pl.col("scope") == "row")["row_nr"].n_unique()),
+        cells_rejected=batch.cells_incoming - batch.cells.height,
+        default_timestamp_rows=batch.default_timestamp_rows,
+        message=message,
+        rejections=rejected,
+    )
+    with warehouse.write_lock(settings.lock_timeout_seconds):
+        con = warehouse.connect_work()
+        try:
+            applied = con.execute(
+                "SELECT count(*) FROM batches WHERE batch_id = $b AND status = 'applied'",
+                {"b": batch.batch_id},
+            ).fetchone()
+            if applied and applied[0]:
+                return  # never overwrite the record of a batch that is in the warehouse
+            con.execute("BEGIN TRANSACTION")
+            core_apply.record_batch(con, batch, result, version=None, in_transaction=True)
+            insert_quality(con, batch.batch_id, runs)
+            con.execute("COMMIT")
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+
+
+def record_quality(
+    warehouse: Warehouse, settings: Settings, batch_id: str, runs: Iterable[SuiteRun]
+) -> None:
+    with warehouse.write_lock(settings.lock_timeout_seconds):
+        con = warehouse.connect_work()
+        try:
+            con.execute("BEGIN TRANSACTION")
+            insert_quality(con, batch_id, runs)
+            con.execute("COMMIT")
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()

@@ -1,0 +1,420 @@
+"""One function per DAG task. Each takes the Airflow context or the previous task's payload (a
+JSON dict passed through XCom) and returns the next payload. Every step is idempotent:
+
+* extract copies the source under its checksum (same bytes -> same file);
+* normalise writes ``batch-<batch_id>/`` once, the batch id being derived from the staged bytes,
+  the mapping, ``legacy`` and the default update time (the run's data interval, never now());
+* validate re-runs the suites on the same files and gets the same verdict;
+* merge is a no-op for a batch id already applied; publish publishes only when the working
+  database is ahead of the published version.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from propsync.config import Settings
+from propsync.errors import AuditFailed, BatchRejected, PropsyncError, UsageError
+from propsync.orchestration.runs import ManualRun, SnapshotRun
+from propsync.orchestration.settings import DataSettings
+from propsync.orchestration.staging import Manifest, stage_file, stage_query, verified
+
+log = logging.getLogger("propsync.orchestration")
+
+Payload = dict[str, Any]
+T = TypeVar("T")
+
+
+def run(fn: Callable[..., T], *args: Any) -> T:
+    """Call a task function. A data error (bad mapping, failed check) fails the task at once with
+    its message: retrying the same bytes cannot help. Retryable errors (a busy warehouse lock) and
+    unexpected ones propagate, so Airflow's retries apply to them.
+    """
+    try:
+        return fn(*args)
+    except PropsyncError as exc:
+        if exc.retryable:
+            raise
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"{type(exc).__name__}: {exc.message}") from exc
+
+
+def _float_env(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    return float(raw) if raw else default
+
+
+def settings() -> Settings:
+    """Core settings from the environment; the warehouse must be named explicitly."""
+    if not os.environ.get("PROPSYNC_WAREHOUSE", "").strip():
+        raise UsageError("set PROPSYNC_WAREHOUSE to the warehouse directory for the Airflow tasks")
+    s = Settings.from_env()
+    return s.model_copy(update={"warehouse": s.warehouse.resolve()})
+
+
+def _data(s: Settings) -> DataSettings:
+    data = DataSettings.from_env(s.warehouse)
+    return DataSettings(
+        data.landing, data.snapshot_source, data.snapshot_mapping, data.staging.resolve()
+    )
+
+
+# -- extract ------------------------------------------------------------------------------------
+
+
+def snapshot_location(context: Mapping[str, Any]) -> dict[str, str] | None:
+    """The landed snapshot of the run and its mapping, or None while it has not landed."""
+    from propsync.orchestration.sources import find_snapshot
+
+    s = settings()
+    data = _data(s)
+    if "{landing}" in data.snapshot_source and not os.environ.get("PROPSYNC_LANDING", "").strip():
+        raise UsageError("set PROPSYNC_LANDING to the landing location (a path or a URI)")
+    run = SnapshotRun.from_context(context)
+    found = find_snapshot(
+        data.snapshot_source, data.snapshot_mapping, data.landing, run.placeholders()
+    )
+    if found.source is None:
+        log.info("snapshot for %s not landed yet: %s", run.snapshot_date, found.describe_missing())
+        return None
+    log.info("snapshot for %s: %s (mapping %s)", run.snapshot_date, found.source, found.mapping)
+    return {"source": found.source, "mapping": found.mapping, "date": run.snapshot_date}
+
+
+def extract_snapshot(context: Mapping[str, Any], location: Mapping[str, str]) -> Payload:
+    """Stage the run's snapshot and mapping; the default update time is the interval's end."""
+    s = settings()
+    run = SnapshotRun.from_context(context)
+    run_dir = _data(s).staging / run.dag_id / run.key
+    return {
+        "dag_id": run.dag_id,
+        "run_key": run.key,
+        "run_dir": str(run_dir),
+        "snapshot_date": run.snapshot_date,
+        "source": stage_file(location["source"], run_dir, stem="source"),
+        "mapping": stage_file(location["mapping"], run_dir, stem="mapping", count=False),
+        "started_at_us": run.started_at_us,
+        "legacy": False,
+        "max_reject_ratio": None,
+    }
+
+
+def extract_import(context: Mapping[str, Any], params: Mapping[str, Any]) -> Payload:
+    """Stage the source of a manual import: a file/URI, or a table or query of a connection."""
+    from propsync.timestamps import parse_timestamp_value
+
+    s = settings()
+    run = ManualRun.from_context(context)
+    run_dir = _data(s).staging / run.dag_id / run.key
+    source = str(params.get("source") or "").strip()
+    conn_id = str(params.get("conn_id") or "").strip()
+    table = str(params.get("table") or "").strip() or None
+    query = str(params.get("query") or "").strip() or None
+    mapping = str(params.get("mapping") or "").strip()
+    if not mapping:
+        raise UsageError("the mapping parameter is required (a path or URI of the mapping JSON)")
+    if bool(source) == bool(conn_id):
+        raise UsageError("give either source (a file or URI) or conn_id with table or query")
+    if conn_id:
+        staged: Manifest = stage_query(conn_id, run_dir, table=table, query=query)
+    else:
+        if table or query:
+            raise UsageError("table and query only apply with conn_id")
+        staged = stage_file(source, run_dir, stem="source")
+    started_raw = params.get("started_at")
+    if started_raw in (None, ""):
+        started_at = run.started_at_us
+    else:
+        parsed = parse_timestamp_value(started_raw)
+        if parsed is None or parsed < 0:
+            raise UsageError(
+                f"started_at {started_raw!r} is not a timestamp (UNIX seconds or ISO 8601)"
+            )
+        started_at = parsed
+    ratio = params.get("max_reject_ratio")
+    return {
+        "dag_id": run.dag_id,
+        "run_key": run.key,
+        "run_dir": str(run_dir),
+        "source": staged,
+        "mapping": stage_file(mapping, run_dir, stem="mapping", count=False),
+        "started_at_us": started_at,
+        "legacy": bool(params.get("legacy", False)),
+        "max_reject_ratio": None if ratio is None else float(ratio),
+    }
+
+
+# -- normalise ----------------------------------------------------------------------------------
+
+
+def normalise(payload: Payload) -> Payload:
+    """Map the staged source with the staged mapping into ``batch-<batch_id>/`` (written once)."""
+    from propsync.mapping import load_mapping
+    from propsync.normalize import import_batch_id, normalize, read_source, source_columns
+    from propsync.timestamps import now_us
+
+    s = settings()
+    source_path = verified(payload["source"])
+    model = load_mapping(verified(payload["mapping"]))
+    model.check_columns(source_columns(source_path))
+    legacy = bool(payload["legacy"])
+    started = int(payload["started_at_us"])
+    batch_id = import_batch_id(payload["source"]["sha256"], model, legacy, started)
+    batch_dir = Path(payload["run_dir"]) / f"batch-{batch_id}"
+    meta_path = batch_dir / "normalise.json"
+    if not meta_path.is_file():
+        now = now_us()
+        skew = round(s.max_future_skew_seconds * 1_000_000)
+        batch = normalize(
+            read_source(source_path),
+            model,
+            batch_id=batch_id,
+            source=str(payload["source"]["origin"]),
+            started_at_us=started,
+            now_us=now,
+            max_future_skew_us=skew,
+            legacy=legacy,
+        )
+        tmp = batch_dir.with_name(f".{batch_dir.name}.{uuid.uuid4().hex[:8]}")
+        batch.save(tmp)
+        meta = {
+            "batch_id": batch_id,
+            "normalised_at_us": now,
+            "max_future_skew_us": skew,
+            "started_at_us": started,
+            "legacy": legacy,
+            "property_types": {p.to_property: p.type for p in model.properties},
+            "rows_read": batch.rows_read,
+            "cells": batch.cells.height,
+            "rejections": batch.rejections.height,
+        }
+        (tmp / "normalise.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        try:
+            os.replace(tmp, batch_dir)
+        except OSError:  # a concurrent try finished first: keep its files
+            shutil.rmtree(tmp, ignore_errors=True)
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    log.info(
+        "batch %s: %s rows, %s cells, %s rejections",
+        batch_id,
+        meta["rows_read"],
+        meta["cells"],
+        meta["rejections"],
+    )
+    return {**payload, "batch_id": batch_id, "batch_dir": str(batch_dir), "normalised": meta}
+
+
+# -- validate -----------------------------------------------------------------------------------
+
+
+def _quality_dir(payload: Payload) -> Path:
+    return Path(payload["batch_dir"]) / "quality"
+
+
+def validate(payload: Payload, expectations: str | None = None) -> Payload:
+    """Run the staged-batch suites; on failure record the batch as failed and raise."""
+    from propsync.batch import UpdateBatch
+    from propsync.orchestration.records import SuiteRun, record_failure
+    from propsync.quality import frames, runner, suites
+    from propsync.store.warehouse import Warehouse
+
+    s = settings()
+    meta = payload["normalised"]
+    batch = UpdateBatch.load(payload["batch_dir"])
+    types: dict[str, str] = meta["property_types"]
+    flags = {"legacy"} if meta["legacy"] else set()
+    ratio = payload.get("max_reject_ratio")
+    ratio = s.max_reject_ratio if ratio is None else float(ratio)
+    chunk_rows = int(_float_env("PROPSYNC_GX_CHUNK_ROWS", 250_000)) or 250_000
+    cells = runner.validate(
+        suites.load_suite(suites.STAGED_CELLS, expectations, flags),
+        frames.chunks(frames.staged_cells(batch, types), chunk_rows),
+        {
+            "max_update_ts": meta["normalised_at_us"] + meta["max_future_skew_us"],
+            "mapped_properties": sorted(types),
+        },
+        index_column="row_nr",
+    )
+    summary = runner.validate(
+        suites.load_suite(suites.STAGED_SUMMARY, expectations, flags),
+        [
+            frames.staged_summary(
+                batch, source_rows=int(payload["source"]["rows"]), n_properties=len(types)
+            )
+        ],
+        {"max_reject_ratio": ratio},
+    )
+    qdir = _quality_dir(payload)
+    runs = []
+    for outcome in (cells, summary):
+        files = outcome.write(qdir, outcome.suite)
+        runs.append(SuiteRun.of("staged", outcome, files["html"]))
+        log.info("%s (Data Docs: %s)", outcome.summary(), files["html"])
+    (qdir / "staged_checks.json").write_text(
+        json.dumps([r.to_json() for r in runs], indent=2, default=str), encoding="utf-8"
+    )
+    failed = [o for o in (cells, summary) if not o.success]
+    if failed:
+        message = "validation failed, nothing was merged: " + " | ".join(
+            o.summary() for o in failed
+        )
+        record_failure(Warehouse(s.warehouse), s, batch, message, runs)
+        raise BatchRejected(message, batch_id=batch.batch_id)
+    return {**payload, "quality": {"staged": [r.report for r in runs]}}
+
+
+# -- merge, audit, publish ----------------------------------------------------------------------
+
+
+def merge(payload: Payload, expectations: str | None = None) -> Payload:
+    """``apply_batch(publish=False)`` with the post-merge audit inside the batch's transaction."""
+    from propsync.batch import UpdateBatch
+    from propsync.orchestration.audit import MergeAudit
+    from propsync.orchestration.records import SuiteRun, insert_quality, record_quality
+    from propsync.quality import runner, suites
+    from propsync.store.apply import apply_batch
+    from propsync.store.warehouse import Warehouse
+
+    s = settings()
+    runner.preload()  # GX takes seconds to import: not while holding the warehouse lock
+    warehouse = Warehouse(s.warehouse)
+    batch = UpdateBatch.load(payload["batch_dir"])
+    qdir = _quality_dir(payload)
+    staged = [
+        SuiteRun.from_json(d)
+        for d in json.loads((qdir / "staged_checks.json").read_text(encoding="utf-8"))
+    ]
+    report = str(qdir / f"{suites.MERGED_AUDIT}.html")
+
+    def keep_results(con: Any, outcome: runner.Outcome) -> None:
+        insert_quality(con, batch.batch_id, [*staged, SuiteRun.of("merged", outcome, report)])
+
+    hook = MergeAudit(
+        suite=suites.load_suite(suites.MERGED_AUDIT, expectations),
+        warehouse_root=warehouse.root,
+        source_rows=int(payload["source"]["rows"]),
+        n_properties=len(payload["normalised"]["property_types"]),
+        on_pass=keep_results,
+    )
+    ratio = payload.get("max_reject_ratio")
+    try:
+        result = apply_batch(
+            warehouse,
+            batch,
+            s,
+            publish=False,
+            audit=hook,
+            max_reject_ratio=None if ratio is None else float(ratio),
+        )
+    except AuditFailed as exc:
+        runs = list(staged)
+        if hook.outcome is not None:
+            hook.outcome.write(qdir, suites.MERGED_AUDIT)
+            runs.append(SuiteRun.of("merged", hook.outcome, report))
+        record_quality(warehouse, s, batch.batch_id, runs)
+        raise AuditFailed(f"{exc.message} (Data Docs: {report})", batch_id=batch.batch_id) from None
+    if result.status == "failed":
+        record_quality(warehouse, s, batch.batch_id, staged)
+        raise BatchRejected(result.message, batch_id=batch.batch_id)
+    if hook.outcome is not None:
+        hook.outcome.write(qdir, suites.MERGED_AUDIT)
+        log.info("%s (Data Docs: %s)", hook.outcome.summary(), report)
+    summary = {k: v for k, v in result.summary().items() if k != "published_version"}
+    summary.update(status=result.status, message=result.message, metrics=hook.metrics)
+    log.info("merge of %s: %s", batch.batch_id, summary)
+    return {**payload, "merge": summary}
+
+
+def audit(payload: Payload) -> Payload:
+    """Confirm from the warehouse that the batch is committed and passed every recorded check."""
+    from propsync.store.warehouse import Warehouse
+
+    s = settings()
+    warehouse = Warehouse(s.warehouse)
+    batch_id = payload["batch_id"]
+    with warehouse.write_lock(s.lock_timeout_seconds):
+        con = warehouse.connect_work()
+        try:
+            row = con.execute(
+                "SELECT status, version, message FROM batches WHERE batch_id = $b", {"b": batch_id}
+            ).fetchone()
+            checks = con.execute(
+                "SELECT stage, suite, check_name, success FROM quality_results "
+                "WHERE batch_id = $b ORDER BY stage, suite",
+                {"b": batch_id},
+            ).fetchall()
+            work_version = Warehouse.work_version(con)
+        finally:
+            con.close()
+    if row is None or row[0] != "applied" or row[1] is None:
+        state = "missing" if row is None else f"{row[0]}: {row[2]}"
+        raise AuditFailed(
+            f"batch {batch_id} is not applied in the warehouse ({state})", batch_id=batch_id
+        )
+    failed = [f"{stage}/{suite}: {name}" for stage, suite, name, ok in checks if not ok]
+    if failed:
+        raise AuditFailed(
+            f"batch {batch_id} has failed checks: {'; '.join(failed)}", batch_id=batch_id
+        )
+    stages = sorted({c[0] for c in checks})
+    if payload.get("merge", {}).get("status") == "applied" and stages != ["merged", "staged"]:
+        raise AuditFailed(
+            f"batch {batch_id} lacks check results (found stages {stages})", batch_id=batch_id
+        )
+    result = {
+        "batch_version": int(row[1]),
+        "work_version": work_version,
+        "checks_passed": len(checks),
+        "published_version": warehouse.published_version(),
+    }
+    log.info("audit of %s: %s", batch_id, result)
+    return {**payload, "audit": result}
+
+
+def publish(context: Mapping[str, Any] | None = None, payload: Payload | None = None) -> Payload:
+    """Publish the working database if it is ahead; describe the version on the outlet Asset."""
+    from propsync.orchestration.assets import PUBLISHED_WAREHOUSE
+    from propsync.store.apply import publish_pending
+    from propsync.store.warehouse import Warehouse
+
+    s = settings()
+    warehouse = Warehouse(s.warehouse)
+    version = publish_pending(warehouse, s)
+    extra: dict[str, Any] = {"version": version, "path": str(warehouse.published_file())}
+    if payload is not None and "batch_id" in payload:
+        extra["batch_id"] = payload["batch_id"]
+    if context is not None and "outlet_events" in context:
+        context["outlet_events"][PUBLISHED_WAREHOUSE].extra = extra
+    log.info("published version %s: %s", version, extra["path"])
+    return extra
+
+
+# -- tracking -----------------------------------------------------------------------------------
+
+
+def ingest_tracking() -> int:
+    """Apply the commands the tracking API journaled since the last run; return how many."""
+    from propsync.journal import apply_journal
+    from propsync.store.warehouse import Warehouse
+
+    s = settings()
+    applied = int(apply_journal(Warehouse(s.warehouse), s))
+    log.info("applied %s journaled tracking commands", applied)
+    return applied
+
+
+def publish_tracking(context: Mapping[str, Any], applied: int) -> Payload:
+    """Publish after tracking commands were applied; skip (no Asset event) when none were."""
+    if not applied:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException("no new tracking commands: nothing to publish")
+    return publish(context)

@@ -1,0 +1,78 @@
+"""The frames the suites validate, built with Polars from a staged batch or merge metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import polars as pl
+
+from propsync.batch import UpdateBatch
+
+CELLS_COLUMNS = {
+    "row_nr": pl.Int64,
+    "property": pl.String,
+    "type": pl.String,
+    "value": pl.String,
+    "update_ts": pl.Int64,
+    "id_count": pl.Int64,
+}
+
+
+def staged_cells(batch: UpdateBatch, types: Mapping[str, str]) -> pl.DataFrame:
+    """One row per staged cell: its source row, property, mapped type, value, time and id count."""
+    per_row = batch.ids.group_by("row_nr").agg(pl.len().cast(pl.Int64).alias("id_count"))
+    return (
+        batch.cells.join(per_row, on="row_nr", how="left")
+        .with_columns(
+            pl.col("id_count").fill_null(0),
+            pl.col("property")
+            .replace_strict(dict(types), default=None, return_dtype=pl.String)
+            .alias("type"),
+        )
+        .select(list(CELLS_COLUMNS))
+        .cast(CELLS_COLUMNS)  # type: ignore[arg-type]
+    )
+
+
+def chunks(frame: pl.DataFrame, rows: int) -> Iterator[pl.DataFrame]:
+    """``frame`` in slices of at most ``rows`` rows; an empty frame yields itself once."""
+    if frame.height == 0:
+        yield frame
+        return
+    for offset in range(0, frame.height, rows):
+        yield frame.slice(offset, rows)
+
+
+def rejected_cells(rejections: pl.DataFrame, n_properties: int) -> int:
+    """Cells a batch refused: every cell of a rejected row, plus single cells of the other rows."""
+    rows = set(rejections.filter(pl.col("scope") == "row")["row_nr"].to_list())
+    cells = rejections.filter((pl.col("scope") == "cell") & ~pl.col("row_nr").is_in(list(rows)))
+    return len(rows) * n_properties + cells.height
+
+
+def staged_summary(batch: UpdateBatch, *, source_rows: int, n_properties: int) -> pl.DataFrame:
+    """One row of counts that must reconcile: rows and cells are either staged or quarantined."""
+    rejected_rows = batch.rejections.filter(pl.col("scope") == "row")["row_nr"].n_unique()
+    accepted_rows = batch.ids["row_nr"].n_unique()
+    with_rejections = batch.rejections["row_nr"].n_unique()
+    rows_read = batch.rows_read
+    values: dict[str, Any] = {
+        "source_rows": source_rows,
+        "rows_read": rows_read,
+        "rows_accepted": accepted_rows,
+        "rows_rejected": rejected_rows,
+        "rows_accounted": accepted_rows + rejected_rows,
+        "rows_with_rejections": with_rejections,
+        "reject_ratio": with_rejections / rows_read if rows_read else 0.0,
+        "cells_incoming": batch.cells_incoming,
+        "cells_expected": source_rows * n_properties,
+        "cells_staged": batch.cells.height,
+        "cells_rejected": rejected_cells(batch.rejections, n_properties),
+    }
+    values["cells_accounted"] = values["cells_staged"] + values["cells_rejected"]
+    return pl.DataFrame([values])
+
+
+def one_row(values: Mapping[str, Any]) -> pl.DataFrame:
+    return pl.DataFrame([dict(values)])

@@ -1,0 +1,207 @@
+"""customer_import end to end: the Params form, file and database sources, real DAG runs."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.dags.conftest import Env, load_dag, published_rows, run_dag, us, utc, work_rows, xcom
+
+SAMPLE_CRM = Path(__file__).resolve().parents[2] / "src" / "propsync" / "samples"
+
+BY_ID = (
+    "SELECT id_value, property, value, update_ts FROM properties "
+    "JOIN customer_ids USING (customer_id) ORDER BY 1, 2"
+)
+
+
+def test_import_a_file_with_an_explicit_started_at(env: Env) -> None:
+    run = run_dag(
+        load_dag("customer_import"),
+        run_conf={
+            "source": str(SAMPLE_CRM / "crm_snapshot_0800.csv"),
+            "mapping": str(SAMPLE_CRM / "mapping.json"),
+            "started_at": "2019-10-02T08:00:00+02:00",
+            "max_reject_ratio": 0.5,
+        },
+    )
+
+    assert run.state == "success", run.tasks
+    rows = published_rows(env.warehouse, BY_ID)
+    stamp = us(utc(2019, 10, 2, 6))
+    assert ("mgalik", "email", '"marian@old.example"', stamp) in rows
+    assert ("ebartos", "vip", "true", stamp) in rows
+    # pkral's age "abc" is quarantined; the empty-id row is refused whole.
+    assert not [r for r in rows if r[0] == "pkral" and r[1] == "age"]
+    merged = xcom("customer_import", run.run_id, "merge")["merge"]
+    assert (merged["rows_read"], merged["rows_rejected"], merged["cells_rejected"]) == (5, 1, 7)
+    assert merged["metrics"]["cells_accounted"] == merged["metrics"]["cells_incoming"] == 30
+
+
+def test_default_update_time_is_when_the_run_was_triggered(env: Env) -> None:
+    triggered = utc(2024, 2, 1, 12, 30)
+    run = run_dag(
+        load_dag("customer_import"),
+        logical_date=None,
+        run_after=triggered,
+        run_conf={
+            "source": str(env.landing / "customers" / "2024-01-01.csv"),
+            "mapping": str(env.landing / "customers" / "mapping.json"),
+        },
+    )
+
+    assert run.state == "success", run.tasks
+    stamps = {ts for *_, ts in published_rows(env.warehouse, BY_ID)}
+    assert stamps == {us(triggered)}
+
+
+def test_import_a_table_of_a_sqlite_connection(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = env.root / "crm.sqlite"
+    with sqlite3.connect(db) as con:
+        con.execute(
+            "CREATE TABLE customers (customer_id TEXT, first_name TEXT, email TEXT, plan TEXT, age INTEGER, vip TEXT)"
+        )
+        con.executemany(
+            "INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                ("007", "James", "james@example.com", "pro", 45, "yes"),
+                ("c100", "Ada", None, "free", None, "no"),
+            ],
+        )
+    monkeypatch.setenv("AIRFLOW_CONN_CRM_DB", json.dumps({"conn_type": "sqlite", "host": str(db)}))
+
+    run = run_dag(
+        load_dag("customer_import"),
+        run_conf={
+            "conn_id": "crm_db",
+            "table": "customers",
+            "mapping": str(env.landing / "customers" / "mapping.json"),
+            "started_at": "1700000000",
+        },
+    )
+
+    assert run.state == "success", run.tasks
+    stamp = 1_700_000_000_000_000
+    assert published_rows(env.warehouse, BY_ID) == [
+        ("007", "age", "45", stamp),
+        ("007", "email", '"james@example.com"', stamp),
+        ("007", "first_name", '"James"', stamp),
+        ("007", "plan", '"pro"', stamp),
+        ("007", "vip", "true", stamp),
+        ("c100", "age", "null", stamp),
+        ("c100", "email", "null", stamp),
+        ("c100", "first_name", '"Ada"', stamp),
+        ("c100", "plan", '"free"', stamp),
+        ("c100", "vip", "false", stamp),
+    ]
+    staged = xcom("customer_import", run.run_id, "extract")["source"]
+    assert staged["origin"] == "crm_db:customers"
+    assert staged["rows"] == 2
+    assert Path(staged["path"]).suffix == ".parquet"
+
+    # The same connection with a query: only the rows it selects.
+    second = run_dag(
+        load_dag("customer_import"),
+        run_conf={
+            "conn_id": "crm_db",
+            "query": "SELECT customer_id, 'Jim' AS first_name, email, plan, age, vip FROM customers WHERE customer_id = '007'",
+            "mapping": str(env.landing / "customers" / "mapping.json"),
+            "started_at": "1700000100",
+        },
+    )
+    assert second.state == "success", second.tasks
+    names = {
+        (i, v, ts) for i, p, v, ts in published_rows(env.warehouse, BY_ID) if p == "first_name"
+    }
+    assert names == {("007", '"Jim"', 1_700_000_100_000_000), ("c100", '"Ada"', stamp)}
+
+
+def test_the_same_import_twice_is_a_no_op(env: Env) -> None:
+    conf = {
+        "source": str(env.landing / "customers" / "2024-01-03.csv"),
+        "mapping": str(env.landing / "customers" / "mapping.json"),
+        "started_at": "2024-01-03T00:00:00Z",
+    }
+    dag = load_dag("customer_import")
+    first, second = run_dag(dag, run_conf=conf), run_dag(dag, run_conf=conf)
+
+    assert first.state == second.state == "success"
+    assert xcom("customer_import", second.run_id, "merge")["merge"]["status"] == "already_applied"
+    assert work_rows(env.warehouse, "SELECT count(*) FROM batches") == [(1,)]
+    assert xcom("customer_import", second.run_id, "publish")["version"] == 1
+
+
+def test_a_legacy_import_stores_no_timestamps(env: Env) -> None:
+    run = run_dag(
+        load_dag("customer_import"),
+        run_conf={
+            "source": str(SAMPLE_CRM / "legacy_customers.csv"),
+            "mapping": str(SAMPLE_CRM / "legacy_mapping.json"),
+            "legacy": True,
+        },
+    )
+
+    assert run.state == "success", run.tasks
+    rows = published_rows(env.warehouse, BY_ID)
+    assert len(rows) == 6
+    assert {ts for *_, ts in rows} == {None}
+
+
+def test_a_source_and_a_connection_together_fail_before_reading(env: Env) -> None:
+    run = run_dag(
+        load_dag("customer_import"),
+        run_conf={
+            "source": str(env.landing / "customers" / "2024-01-01.csv"),
+            "conn_id": "crm_db",
+            "table": "customers",
+            "mapping": str(env.landing / "customers" / "mapping.json"),
+        },
+    )
+
+    assert run.state == "failed"
+    assert run.tasks["extract"] == "failed"
+    assert not (env.warehouse / "work.duckdb").exists()
+
+
+@pytest.mark.parametrize(
+    ("conf", "complaint"),
+    [
+        ({}, "mapping"),
+        ({"mapping": ""}, "mapping"),
+        ({"mapping": "m.json", "max_reject_ratio": 2}, "max_reject_ratio"),
+        ({"mapping": "m.json", "table": "customers; DROP TABLE x"}, "table"),
+        ({"mapping": "m.json", "legacy": "yes"}, "legacy"),
+    ],
+)
+def test_the_params_form_rejects_invalid_input(
+    airflow_db: Path, conf: dict[str, object], complaint: str
+) -> None:
+    from airflow.sdk.exceptions import ParamValidationError
+
+    params = load_dag("customer_import").params
+    rejected = []
+    for key in params:
+        param = params.get_param(key)
+        try:
+            param.resolve(conf[key]) if key in conf else param.resolve()
+        except ParamValidationError:
+            rejected.append(key)
+    assert rejected == [complaint]
+
+
+def test_the_params_form_accepts_a_full_request(airflow_db: Path) -> None:
+    params = load_dag("customer_import").params
+    conf = {
+        "source": "s3://bucket/x.csv",
+        "mapping": "m.json",
+        "started_at": "1570001049",
+        "legacy": False,
+        "conn_id": None,
+        "table": None,
+        "query": None,
+        "max_reject_ratio": 0.1,
+    }
+    assert {k: params.get_param(k).resolve(v) for k, v in conf.items()} == conf

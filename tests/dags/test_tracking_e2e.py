@@ -1,0 +1,66 @@
+"""tracking_ingest end to end: commands journaled by the API reach the published warehouse."""
+
+from __future__ import annotations
+
+from propsync.journal import JournalWriter, record_from_tracking
+from propsync.store.warehouse import Warehouse
+from propsync.tracking import parse_commands
+from tests.dags.conftest import Env, load_dag, published_rows, run_dag, xcom
+
+
+def journal(env: Env, body: dict[str, object], receive_us: int) -> None:
+    tb = parse_commands(body, receive_us=receive_us)
+    record = record_from_tracking(tb, body["commands"])  # type: ignore[arg-type]
+    assert record is not None
+    writer = JournalWriter(env.warehouse).start()
+    try:
+        writer.append_sync(record.encode())
+    finally:
+        writer.close()
+
+
+def test_journaled_commands_are_applied_and_published(env: Env) -> None:
+    dag = load_dag("tracking_ingest")
+    journal(
+        env,
+        {
+            "commands": [
+                {
+                    "name": "customers",
+                    "data": {
+                        "customer_ids": {"registered": "mgalik"},
+                        "properties": {"first_name": "Marian"},
+                        "update_timestamp": 1570001049,
+                    },
+                },
+                {
+                    "name": "customers",
+                    "data": {"customer_ids": {"registered": "jnovak"}, "properties": {"vip": True}},
+                },
+            ]
+        },
+        receive_us=1_570_001_100_000_000,
+    )
+
+    run = run_dag(dag)
+
+    assert run.state == "success"
+    assert run.tasks == {"apply": "success", "publish": "success"}
+    assert xcom("tracking_ingest", run.run_id, "apply") == 2
+    assert xcom("tracking_ingest", run.run_id, "publish")["version"] >= 1
+    rows = published_rows(
+        env.warehouse,
+        "SELECT id_value, property, value, update_ts FROM properties JOIN customer_ids USING (customer_id) ORDER BY 1",
+    )
+    assert rows == [
+        ("jnovak", "vip", "true", 1_570_001_100_000_000),
+        ("mgalik", "first_name", '"Marian"', 1_570_001_049_000_000),
+    ]
+
+    # Nothing new: nothing applied, the publish is skipped and the published file stays.
+    before = Warehouse(env.warehouse).published_file()
+    quiet = run_dag(dag)
+    assert quiet.state == "success"
+    assert quiet.tasks == {"apply": "success", "publish": "skipped"}
+    assert xcom("tracking_ingest", quiet.run_id, "apply") == 0
+    assert Warehouse(env.warehouse).published_file() == before
