@@ -20,6 +20,8 @@ class Settings(BaseModel):
     max_reject_ratio: float = Field(default=0.05, ge=0, le=1)
     lock_timeout_seconds: float = Field(default=600.0, ge=0)
     keep_published_versions: int = Field(default=3, ge=1)
+    # DuckDB spills to <warehouse>/tmp beyond this, so a large merge keeps a bounded footprint.
+    duckdb_memory_limit: str = "1GB"
 
     @field_validator("hard_id_types", mode="before")
     @classmethod
@@ -38,6 +40,7 @@ class Settings(BaseModel):
             "max_future_skew_seconds": "PROPSYNC_MAX_FUTURE_SKEW",
             "max_reject_ratio": "PROPSYNC_MAX_REJECT_RATIO",
             "lock_timeout_seconds": "PROPSYNC_LOCK_TIMEOUT",
+            "duckdb_memory_limit": "PROPSYNC_DUCKDB_MEMORY_LIMIT",
         }
         for key, var in mapping.items():
             if env.get(var):

@@ -83,7 +83,7 @@ def apply_batch(
     """
     ratio = settings.max_reject_ratio if max_reject_ratio is None else max_reject_ratio
     with warehouse.write_lock(settings.lock_timeout_seconds):
-        con = warehouse.connect_work()
+        con = warehouse.connect_work(settings.duckdb_memory_limit)
         try:
             result = _apply_locked(con, batch, settings, ratio, progress, audit)
             version = Warehouse.work_version(con)
@@ -103,7 +103,7 @@ def apply_batch(
 def publish_pending(warehouse: Warehouse, settings: Settings) -> int:
     """Publish the working database if it is ahead of the published version; return the version."""
     with warehouse.write_lock(settings.lock_timeout_seconds):
-        con = warehouse.connect_work()
+        con = warehouse.connect_work(settings.duckdb_memory_limit)
         try:
             version = Warehouse.work_version(con)
             con.execute("CHECKPOINT")

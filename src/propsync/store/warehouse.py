@@ -3,6 +3,7 @@
 Layout of a warehouse directory::
 
     work.duckdb                 the writer's database; only the lock holder opens it
+    tmp/                        DuckDB's spill space for merges larger than its memory limit
     write.lock                  flock(2) lock file; holds the writer's pid
     published/v000042.duckdb    immutable published versions (the newest few are kept)
     propsync.duckdb             symlink to the current published version: what readers open
@@ -76,10 +77,18 @@ class Warehouse:
         finally:
             os.close(fd)  # closing releases the flock
 
-    def connect_work(self) -> duckdb.DuckDBPyConnection:
+    def connect_work(self, memory_limit: str = "1GB") -> duckdb.DuckDBPyConnection:
         """Open the working database (call only while holding the write lock)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.work_path))
+        con = duckdb.connect(
+            str(self.work_path),
+            config={
+                "memory_limit": memory_limit,
+                "temp_directory": str(self.root / "tmp"),
+                # Row order of inserts is irrelevant here, and keeping it costs memory.
+                "preserve_insertion_order": False,
+            },
+        )
         for statement in sql.schema_statements():
             con.execute(statement)
         return con
