@@ -25,7 +25,7 @@ fi
 echo "== installing propsync with its api, airflow and dev extras"
 .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
 .venv/bin/python -m pip install -q -e '.[api,airflow,dev]' 2>&1 | grep -v "is ignored" || true
-.venv/bin/python -c "import propsync, polars, duckdb, fastapi, airflow, great_expectations" 
+.venv/bin/python -c "import propsync, polars, duckdb, fastapi, airflow, great_expectations" >/dev/null 2>&1 || { echo "error: the install is incomplete" >&2; exit 1; }
 
 echo "== lint and types"
 .venv/bin/ruff check $(ls -d src tests dags bench 2>/dev/null)
