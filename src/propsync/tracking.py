@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from propsync.batch import CELLS_SCHEMA, IDS_SCHEMA, UpdateBatch, empty
-from propsync.timestamps import format_timestamp, parse_timestamp_value
+from propsync.timestamps import format_timestamp, parse_timestamp_value, parse_timestamps
 from propsync.values import canonical_json
 
 MAX_COMMANDS = 50
@@ -27,8 +27,32 @@ class TrackingBatch:
     receive_us: int
 
 
+def _update_timestamps(commands: list[Any]) -> dict[int, int | None]:
+    """Every ``customers`` command's ``update_timestamp`` (by 1-based position), parsed with one
+    vectorised ``parse_timestamps`` call per value type instead of one call per command."""
+    groups: dict[Any, list[tuple[int, Any]]] = {}
+    for i, cmd in enumerate(commands, start=1):
+        data = cmd.get("data") if isinstance(cmd, dict) and cmd.get("name") == "customers" else None
+        value = data.get("update_timestamp") if isinstance(data, dict) else None
+        if value is None:
+            continue
+        if isinstance(value, bool) or (isinstance(value, int) and not -(2**63) < value < 2**63):
+            dtype = None  # parse_timestamp_value's own rules (not a timestamp)
+        else:
+            dtype = {int: pl.Int64, float: pl.Float64, str: pl.String}.get(type(value))
+        groups.setdefault(dtype, []).append((i, value))
+    parsed: dict[int, int | None] = {}
+    for dtype, items in groups.items():
+        if dtype is None:
+            parsed.update((i, parse_timestamp_value(v)) for i, v in items)
+        else:
+            series = parse_timestamps(pl.Series(values=[v for _, v in items], dtype=dtype))
+            parsed.update(zip((i for i, _ in items), series.to_list(), strict=True))
+    return parsed
+
+
 def _customers(
-    data: Any, receive_us: int, max_future_skew_us: int
+    data: Any, receive_us: int, max_future_skew_us: int, parsed: int | None = None
 ) -> tuple[dict[str, str], dict[str, str], int] | list[str]:
     if not isinstance(data, dict):
         return ["data must be an object"]
@@ -60,7 +84,6 @@ def _customers(
                 errors.append(f"properties.{name}: {exc}")
     ts = receive_us
     if data.get("update_timestamp") is not None:
-        parsed = parse_timestamp_value(data["update_timestamp"])
         if parsed is None:
             errors.append(f"update_timestamp {data['update_timestamp']!r} is not a timestamp")
         elif parsed < 0:
@@ -93,6 +116,7 @@ def parse_commands(
     results: list[dict[str, Any]] = []
     id_rows: list[tuple[int, str, str]] = []
     cell_rows: list[tuple[int, str, str, int]] = []
+    timestamps = _update_timestamps(commands)
     for i, cmd in enumerate(commands, start=1):
         result: dict[str, Any]
         name = cmd.get("name") if isinstance(cmd, dict) else None
@@ -101,7 +125,7 @@ def parse_commands(
         elif name == "system/cookie":
             result = {"success": True, "cookie": str(uuid.uuid4())}
         elif name == "customers":
-            parsed = _customers(cmd.get("data"), receive_us, max_future_skew_us)
+            parsed = _customers(cmd.get("data"), receive_us, max_future_skew_us, timestamps.get(i))
             if isinstance(parsed, list):
                 result = {"success": False, "errors": parsed}
             else:

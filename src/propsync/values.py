@@ -38,15 +38,15 @@ def _normalise(value: Any) -> Any:
     raise ValueError(f"{type(value).__name__} is not a JSON value")
 
 
+# json.dumps with these options would build a new encoder per call (tracking calls this per value).
+_CANONICAL = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
+)
+
+
 def canonical_json(value: Any) -> str:
     """The canonical JSON text of a Python JSON value. Raises ValueError for NaN, inf, non-JSON."""
-    return json.dumps(
-        _normalise(value),
-        ensure_ascii=False,
-        separators=(",", ":"),
-        sort_keys=True,
-        allow_nan=False,
-    )
+    return _CANONICAL.encode(_normalise(value))
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,222 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
 from typing import Any
+
+from propsync.errors import UsageError
+
+log = logging.getLogger("propsync.api")
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from propsync.api.app import STATE_ENV, app_from_environment, create_app, environment_state
+    from propsync.api.config import load_config
+    from propsync.store.warehouse import Warehouse
+
+    config, settings = load_config(
+        args.config,
+        warehouse=args.warehouse,
+        apply_interval_seconds=args.apply_interval,
+        apply_enabled=False if args.no_apply else None,
+    )
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    _configure_logging(args.log_level)
+    if not config.project_tokens:
+        log.warning("no project tokens configured: every tracking call is refused (403)")
+    if not config.api_keys:
+        log.warning("no API keys configured: the data routes and the page answer 503")
+    warehouse = Warehouse(settings.warehouse)
+    warehouse.root.mkdir(parents=True, exist_ok=True)
+
+    applier = None
+    if config.apply_enabled:
+        # A child process, at a lower CPU priority: applying (DuckDB, Polars, Python) competes
+        # neither for the server's GIL nor, when the machine is busy, for its CPU.
+        ctx = multiprocessing.get_context("spawn")
+        applier = ctx.Process(
+            target=_applier_main,
+            args=(
+                settings.model_dump_json(),
+                config.apply_interval_seconds,
+                os.getpid(),
+                args.log_level,
+            ),
+            name="propsync-applier",
+        )
+        applier.start()
+        log.info(
+            "applying the journal every %g s (applier process %s)",
+            config.apply_interval_seconds,
+            applier.pid,
+        )
+    else:
+        log.info(
+            "--no-apply: the journal is applied by `propsync apply` or the tracking_ingest DAG"
+        )
+
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal; with these
+    # handlers that ends up here, so the applier finishes its batch and the exit status is 0.
+    previous = {sig: signal.signal(sig, _stop_requested) for sig in (signal.SIGTERM, signal.SIGINT)}
+    common: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "access_log": args.access_log,
+        "log_level": args.log_level,
+        "timeout_graceful_shutdown": 10,
+    }
+    try:
+        if args.workers == 1:
+            uvicorn.run(create_app(config, settings), **common)
+        else:
+            # Each worker process journals to its own segment; this process only applies.
+            os.environ[STATE_ENV] = environment_state(config, settings)
+            uvicorn.run(
+                f"{app_from_environment.__module__}:{app_from_environment.__name__}",
+                factory=True,
+                workers=args.workers,
+                **common,
+            )
+    except _Stopped as stopped:
+        log.info("stopped by signal %d", stopped.signum)
+    finally:
+        if applier is not None:
+            applier.terminate()  # SIGTERM: it finishes the batch it is applying, then exits
+            applier.join(timeout=120)
+            if applier.is_alive():
+                log.error("the applier did not stop in 120 s; killing it (the journal is safe)")
+                applier.kill()
+                applier.join()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+APPLIER_NICENESS = 10
+
+
+def _applier_main(settings_json: str, interval: float, parent: int, log_level: str) -> None:
+    """The background applier: ``apply_forever`` until SIGTERM or until the server is gone."""
+    from propsync.config import Settings
+    from propsync.journal import apply_forever
+    from propsync.store.warehouse import Warehouse
+
+    _configure_logging(log_level)
+    with contextlib.suppress(OSError):
+        os.nice(APPLIER_NICENESS)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the server, which stops us
+
+    def watch_parent() -> None:
+        # A server killed with -9 cannot stop us: notice that we were orphaned.
+        while not stop.wait(0.5):
+            if os.getppid() != parent:
+                log.warning("the server process %d is gone: the applier stops", parent)
+                stop.set()
+
+    threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
+    settings = Settings.model_validate_json(settings_json)
+    apply_forever(Warehouse(settings.warehouse), settings, interval, stop)
+
+
+class _Stopped(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop_requested(signum: int, frame: Any) -> None:
+    raise _Stopped(signum)
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from propsync.api.config import load_config
+    from propsync.journal import apply_journal, journal_status
+    from propsync.store.warehouse import Warehouse
+
+    _configure_logging(args.log_level)
+    _, settings = load_config(args.config, warehouse=args.warehouse)
+    warehouse = Warehouse(settings.warehouse)
+    applied = apply_journal(warehouse, settings, publish=not args.no_publish)
+    status = journal_status(warehouse.root)
+    summary = {
+        "commands_applied": applied,
+        "published_version": warehouse.published_version(),
+        "journal_segments": status.segments,
+        "unapplied_bytes": status.unapplied_bytes,
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"applied {applied:,} journaled commands; published version "
+            f"{summary['published_version']}; {status.segments} journal segment(s) left"
+        )
+    return 0
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Register ``serve`` and ``apply`` (placeholder until the HTTP service lands)."""
+    """Register ``serve`` and ``apply``."""
+    p = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="run the HTTP service (tracking API, customer API, profile page)",
+        description="Run the HTTP service. Tracking calls are journaled durably before they are "
+        "answered; the journal is applied in the background every few seconds (--no-apply leaves "
+        "that to `propsync apply` or the tracking_ingest DAG). OpenAPI docs at /docs.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--config", help="TOML config file (default: $PROPSYNC_CONFIG)")
+    p.add_argument(
+        "--no-apply", action="store_true", help="only journal; do not apply in the background"
+    )
+    p.add_argument(
+        "--apply-interval", type=float, help="seconds between background applies (default 2)"
+    )
+    p.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
+    p.add_argument("--access-log", action="store_true", help="log every request")
+    p.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="log level",
+    )
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "apply",
+        parents=[common],
+        help="apply the tracking journal once (what `serve` does in the background)",
+    )
+    p.add_argument("--config", help="TOML config file (default: $PROPSYNC_CONFIG)")
+    p.add_argument(
+        "--no-publish", action="store_true", help="commit only; `propsync publish` later"
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="log level",
+    )
+    p.set_defaults(func=cmd_apply)

@@ -1,0 +1,667 @@
+"""The FastAPI application: tracking intake, customer reads and edits, the profile page.
+
+Tracking calls are validated on receipt (``propsync.tracking.parse_commands``), their valid
+``customers`` commands journaled and fsync'd (group commit) before the 200 goes out; the journal
+is applied to the warehouse later (``propsync.journal.apply_journal``). Reads come from the latest
+published version. Edits (PATCH, the page's form) apply synchronously through ``apply_batch`` and
+answer with the new state; when the warehouse is busy (an import holds the write lock) they are
+journaled instead and answered with 202.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import gc
+import hashlib
+import hmac
+import json
+import logging
+import os
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.openapi.utils import get_openapi
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from propsync import __version__
+from propsync.api import schemas
+from propsync.api.config import ServiceConfig
+from propsync.api.page import (
+    CONTENT_SECURITY_POLICY,
+    PROFILE_JS,
+    csrf_token,
+    customer_path,
+    render_error,
+    render_profile,
+)
+from propsync.api.reader import PublishedReader
+from propsync.config import Settings
+from propsync.errors import NotPublished, PropsyncError, UnknownCustomer, WarehouseLocked
+from propsync.journal import JournalUnavailable, JournalWriter, journal_status, record_from_tracking
+from propsync.store.apply import apply_batch
+from propsync.store.read import Customer, CustomerRef, render_customer
+from propsync.store.warehouse import Warehouse
+from propsync.timestamps import now_us
+from propsync.tracking import TrackingBatch, finish_results, parse_commands, response
+
+log = logging.getLogger("propsync.api")
+
+_NO_STORE = {"Cache-Control": "no-store"}
+_PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+_AUTHENTICATE = {"WWW-Authenticate": 'Basic realm="propsync", charset="UTF-8"'}
+
+
+class ApiError(Exception):
+    """An HTTP error with a JSON body ``{"error", "message"[, "errors"]}`` (or an HTML page)."""
+
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        message: str,
+        *,
+        errors: list[str] | None = None,
+        headers: dict[str, str] | None = None,
+        html: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message = status, error, message
+        self.errors, self.headers, self.html = errors, headers or {}, html
+
+    def response(self) -> Response:
+        if self.html:
+            return HTMLResponse(
+                render_error(self.status, self.error, self.message),
+                self.status,
+                headers={**_PAGE_HEADERS, **self.headers},
+            )
+        body: dict[str, Any] = {"error": self.error, "message": self.message}
+        if self.errors is not None:
+            body["errors"] = self.errors
+        return json_response(self.status, body, {**_NO_STORE, **self.headers})
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    text = (
+        body
+        if isinstance(body, str)
+        else json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    )
+    return Response(text.encode("utf-8"), status, headers=headers, media_type="application/json")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _loads(body: bytes) -> Any:
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "InvalidJson", f"the body is not valid JSON: {exc}") from None
+
+
+def _check_unicode(value: Any) -> None:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(
+            400,
+            "InvalidText",
+            "the body contains a lone surrogate escape (e.g. \\ud800): not Unicode text",
+        ) from None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise ApiError(400, "BadRequest", "Content-Length is not a number") from None
+        if size > limit:
+            raise ApiError(
+                413, "PayloadTooLarge", f"the body has {size} bytes; the limit is {limit}"
+            )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "PayloadTooLarge", f"the body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class Service:
+    """Everything the routes share: configuration, warehouse, journal writer, reader."""
+
+    def __init__(
+        self, config: ServiceConfig, settings: Settings, journal: JournalWriter | None
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.warehouse = Warehouse(settings.warehouse)
+        self.reader = PublishedReader(self.warehouse)
+        self._journal = journal
+        self.max_future_skew_us = round(settings.max_future_skew_seconds * 1_000_000)
+        # No key id leaks through timing: unknown ids are compared against this.
+        self._dummy_secret = os.urandom(16).hex()
+
+    @property
+    def journal(self) -> JournalWriter:
+        if self._journal is None:
+            raise JournalUnavailable("the journal is not open (server starting or stopping)")
+        return self._journal
+
+    def open(self) -> None:
+        if self._journal is None:
+            self._journal = JournalWriter(
+                self.warehouse.root, segment_bytes=self.config.journal_segment_bytes
+            ).start()
+
+    def close(self) -> None:
+        journal, self._journal = self._journal, None
+        if journal is not None:
+            journal.close()
+        self.reader.close()
+
+    # -- auth
+
+    def check_project(self, token: str) -> None:
+        if token not in self.config.project_tokens:
+            raise ApiError(
+                403, "UnknownProject", "this project token is not accepted by the server"
+            )
+
+    def authenticate(self, request: Request, *, html: bool = False) -> tuple[str, str]:
+        """The API key ``(id, secret)`` of a request with valid HTTP Basic credentials."""
+        keys = self.config.api_keys
+        if not keys:
+            raise ApiError(
+                503,
+                "NoApiKeys",
+                "no API keys are configured (PROPSYNC_API_KEYS or api_keys in the config file): "
+                "the data routes refuse to serve without authentication",
+                html=html,
+            )
+        header = request.headers.get("authorization", "")
+        scheme, _, encoded = header.partition(" ")
+        key_id = secret = ""
+        if scheme.lower() == "basic":
+            try:
+                key_id, _, secret = (
+                    base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+                )
+            except (binascii.Error, UnicodeDecodeError):
+                key_id = secret = ""
+        expected = keys.get(key_id)
+        # Digests of equal length: the comparison time reveals neither content nor length.
+        match = hmac.compare_digest(
+            hashlib.sha256(secret.encode()).digest(),
+            hashlib.sha256(
+                (self._dummy_secret if expected is None else expected).encode()
+            ).digest(),
+        )
+        if expected is None or not match:
+            message = (
+                "missing API key: use HTTP Basic auth with key_id:secret"
+                if not header
+                else "wrong API key"
+            )
+            raise ApiError(401, "Unauthorized", message, headers=_AUTHENTICATE, html=html)
+        return key_id, expected
+
+    # -- tracking
+
+    async def track(self, body: dict[str, Any], source: str) -> TrackingBatch:
+        try:
+            tb = parse_commands(
+                body,
+                receive_us=now_us(),
+                max_future_skew_us=self.max_future_skew_us,
+                batch_id=f"trk-{uuid.uuid4().hex}",
+                source=source,
+            )
+            record = record_from_tracking(tb, body["commands"])
+            line = None if record is None else record.encode()
+        except Exception:
+            # Text JSON can carry but Unicode cannot (a lone surrogate) fails deep inside; say so.
+            _check_unicode(body)
+            raise
+        if line is not None:
+            await self.journal.append(line)
+        return tb
+
+    # -- edits
+
+    def _write_ids(self, ref: CustomerRef, customer: Customer) -> dict[str, str]:
+        """The one id an edit is tracked under: the reference's own, else a hard id if any."""
+        if ref.id_type is not None:
+            return {ref.id_type: ref.value}
+        for id_type in self.settings.hard_id_types:
+            if customer.ids.get(id_type):
+                return {id_type: customer.ids[id_type][0]}
+        if not customer.ids:
+            raise ApiError(
+                409, "NoIds", f"customer {customer.customer_id} has no ids to edit through"
+            )
+        id_type = sorted(customer.ids)[0]
+        return {id_type: customer.ids[id_type][0]}
+
+    def edit(self, ref_text: str, properties: dict[str, Any], key_id: str) -> tuple[int, Any]:
+        """Apply an edit synchronously (or journal it when the warehouse is busy).
+
+        Returns ``(200, rendered customer with timestamps)`` or ``(202, queued notice)``.
+        """
+        ref = CustomerRef.parse(ref_text)
+        customer, _ = self.reader.customer(ref)
+        ids = self._write_ids(ref, customer)
+        stamp = now_us()
+        commands = [{"name": "customers", "data": {"customer_ids": ids, "properties": properties}}]
+        tb = parse_commands(
+            {"commands": commands},
+            receive_us=stamp,
+            max_future_skew_us=self.max_future_skew_us,
+            batch_id=f"edit-{uuid.uuid4().hex}",
+            source=f"api edit by key {key_id}",
+        )
+        tb.batch.kind = "edit"
+        result = tb.results[0]
+        if not result["success"]:
+            raise ApiError(400, "InvalidEdit", "; ".join(result["errors"]), errors=result["errors"])
+        edit_settings = self.settings.model_copy(
+            update={"lock_timeout_seconds": self.config.edit_lock_timeout_seconds}
+        )
+        try:
+            applied = apply_batch(self.warehouse, tb.batch, edit_settings, max_reject_ratio=1.0)
+        except WarehouseLocked:
+            record = record_from_tracking(tb, commands, kind="edit")
+            assert record is not None
+            self.journal.append_sync(record.encode())
+            return 202, {
+                "status": "queued",
+                "batch_id": tb.batch.batch_id,
+                "update_timestamp": stamp / 1_000_000,
+                "message": "the warehouse is busy (an import or apply is running): the edit is "
+                "journaled and becomes visible after the next apply",
+            }
+        finish_results(tb, applied.rejections)
+        if not result["success"]:
+            raise ApiError(
+                409, "EditRejected", "; ".join(result["errors"]), errors=result["errors"]
+            )
+        self.reader.refresh()
+        updated, _ = self.reader.customer(ref)
+        return 200, render_customer(updated, True)
+
+
+def _edit_properties(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict) or set(body) != {"properties"}:
+        raise ApiError(400, "InvalidEdit", 'the body must be {"properties": {name: value, ...}}')
+    props = body["properties"]
+    if not isinstance(props, dict) or not props:
+        raise ApiError(400, "InvalidEdit", '"properties" must be a non-empty object')
+    _check_unicode(props)
+    return props
+
+
+def _include_timestamps(value: str | None) -> bool:
+    if value is None or value == "0":
+        return False
+    if value == "1":
+        return True
+    raise ApiError(400, "BadRequest", "include_timestamps must be 0 or 1")
+
+
+_PROJECT_TOKEN = {
+    "name": "project_token",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "a configured project token",
+}
+_CUSTOMER = {
+    "name": "customer",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "an internal id or ID_TYPE:ID_VALUE (percent-encode / ? # and spaces)",
+}
+_INCLUDE_TIMESTAMPS = {
+    "name": "include_timestamps",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string", "enum": ["0", "1"], "default": "0"},
+    "description": "1: every property as {value, last_update}",
+}
+
+
+def _component_schemas() -> dict[str, Any]:
+    schemas_out: dict[str, Any] = {}
+    for model in (schemas.TrackingBatchBody, schemas.CustomersData, schemas.CustomerEdit):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas_out.update(schema.pop("$defs", {}))
+        schemas_out[model.__name__] = schema
+    return schemas_out
+
+
+def _body(model: str) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}},
+        }
+    }
+
+
+def create_app(
+    config: ServiceConfig, settings: Settings, *, journal: JournalWriter | None = None
+) -> FastAPI:
+    service = Service(config, settings, journal)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service.open()
+        # Everything loaded so far lives as long as the process: keep it out of the cyclic GC's
+        # full collections, which otherwise rescan it under load.
+        gc.collect()
+        gc.freeze()
+        log.info(
+            "propsync HTTP service on warehouse %s: %s",
+            service.warehouse.root,
+            config.public_summary(),
+        )
+        try:
+            yield
+        finally:
+            service.close()
+
+    app = FastAPI(
+        title="propsync",
+        version=__version__,
+        description=(
+            "Customer-properties synchronisation: tracking API, customer reads and edits. "
+            "Tracking calls are durable when answered; their effect becomes visible to reads "
+            "once the journal is applied and a new version is published (a few seconds)."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.service = service
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return exc.response()
+
+    @app.exception_handler(UnknownCustomer)
+    async def _unknown(request: Request, exc: UnknownCustomer) -> Response:
+        return json_response(404, exc.to_dict(), _NO_STORE)
+
+    @app.exception_handler(NotPublished)
+    async def _not_published(request: Request, exc: NotPublished) -> Response:
+        return json_response(404, exc.to_dict(), _NO_STORE)
+
+    @app.exception_handler(PropsyncError)
+    async def _propsync_error(request: Request, exc: PropsyncError) -> Response:
+        status = 503 if exc.retryable else 500
+        if status == 500:
+            log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+        return json_response(status, exc.to_dict(), _NO_STORE)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        name = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
+        headers = dict(exc.headers) if exc.headers else None
+        return json_response(exc.status_code, {"error": name, "message": str(exc.detail)}, headers)
+
+    # -- tracking -------------------------------------------------------------------------------
+
+    @app.post(
+        "/track/v2/projects/{project_token}/batch",
+        tags=["tracking"],
+        summary="Track a batch of commands",
+        response_model=schemas.TrackingResponse,
+        responses={
+            400: {
+                "model": schemas.ErrorBody,
+                "description": "not JSON, not a batch, too many commands",
+            },
+            403: {"model": schemas.ErrorBody, "description": "unknown project token"},
+            413: {"model": schemas.ErrorBody, "description": "body too large"},
+            503: {"model": schemas.ErrorBody, "description": "journal unavailable: retry"},
+        },
+        openapi_extra={**_body("TrackingBatchBody"), "parameters": [_PROJECT_TOKEN]},
+    )
+    async def track_batch(request: Request) -> Response:
+        """One result per command, in order. A 200 means the valid commands are durably journaled;
+        they are applied (newer timestamp wins per property) within seconds. Hard-id conflicts are
+        found only when applied: they land in the warehouse's ``rejections`` table."""
+        # Parameters are read from the request directly (no FastAPI parameter solving on the hot
+        # path); the OpenAPI documentation declares them.
+        project_token: str = request.path_params["project_token"]
+        service.check_project(project_token)
+        body = _loads(await _read_body(request, config.max_body_bytes))
+        if not isinstance(body, dict) or not isinstance(body.get("commands"), list):
+            raise ApiError(400, "InvalidBatch", 'the body must be an object with a "commands" list')
+        if len(body["commands"]) > config.max_commands:
+            raise ApiError(
+                400,
+                "TooManyCommands",
+                f"{len(body['commands'])} commands; at most {config.max_commands} per batch",
+            )
+        tb = await service.track(body, f"http project {project_token}")
+        return json_response(200, response(tb, now_us()))
+
+    @app.post(
+        "/track/v2/projects/{project_token}/customers",
+        tags=["tracking"],
+        summary="Track one customers command",
+        response_model=schemas.CommandResult,
+        responses={
+            400: {"model": schemas.CommandResult, "description": "invalid command"},
+            403: {"model": schemas.ErrorBody, "description": "unknown project token"},
+            413: {"model": schemas.ErrorBody, "description": "body too large"},
+        },
+        openapi_extra=_body("CustomersData"),
+    )
+    async def track_customer(project_token: str, request: Request) -> Response:
+        """The body is the ``data`` of one ``customers`` command."""
+        service.check_project(project_token)
+        data = _loads(await _read_body(request, config.max_body_bytes))
+        tb = await service.track(
+            {"commands": [{"name": "customers", "data": data}]}, f"http project {project_token}"
+        )
+        result = tb.results[0]
+        return json_response(200 if result["success"] else 400, result)
+
+    # -- data -----------------------------------------------------------------------------------
+
+    @app.get(
+        "/api/customers/{customer:path}",
+        tags=["customers"],
+        summary="A customer's properties",
+        responses={
+            200: {
+                "description": "the customer, from the latest published version "
+                "(header X-Propsync-Version)",
+                "content": {
+                    "application/json": {
+                        "examples": {
+                            "plain": {"value": schemas.CUSTOMER_EXAMPLE_PLAIN},
+                            "include_timestamps=1": {"value": schemas.CUSTOMER_EXAMPLE_TIMESTAMPS},
+                        }
+                    }
+                },
+            },
+            401: {"model": schemas.ErrorBody},
+            404: {"model": schemas.ErrorBody, "description": "unknown customer"},
+            503: {"model": schemas.ErrorBody, "description": "no API keys configured"},
+        },
+        openapi_extra={"parameters": [_CUSTOMER, _INCLUDE_TIMESTAMPS]},
+    )
+    def get_customer_route(request: Request) -> Response:
+        """``customer`` is an internal id or ``ID_TYPE:ID_VALUE``. With ``include_timestamps=1``
+        every property is ``{"value", "last_update"}`` (UNIX seconds, -1 when never tracked)."""
+        service.authenticate(request)
+        include = _include_timestamps(request.query_params.get("include_timestamps"))
+        ref = CustomerRef.parse(request.path_params["customer"])
+        found, version = service.reader.customer(ref)
+        return json_response(
+            200, render_customer(found, include), {**_NO_STORE, "X-Propsync-Version": str(version)}
+        )
+
+    @app.patch(
+        "/api/customers/{customer:path}",
+        tags=["customers"],
+        summary="Edit properties as the UI does",
+        responses={
+            200: {"description": "applied; the customer with timestamps"},
+            202: {"description": "warehouse busy: journaled, visible after the next apply"},
+            400: {"model": schemas.ErrorBody},
+            401: {"model": schemas.ErrorBody},
+            404: {"model": schemas.ErrorBody},
+        },
+        openapi_extra=_body("CustomerEdit"),
+    )
+    async def patch_customer(customer: str, request: Request) -> Response:
+        """Stamped with the server's current time and applied at once (newer wins)."""
+        key_id, _ = service.authenticate(request)
+        props = _edit_properties(_loads(await _read_body(request, config.max_body_bytes)))
+        status, body = await run_in_threadpool(service.edit, customer, props, key_id)
+        return json_response(status, body, _NO_STORE)
+
+    # -- the page -------------------------------------------------------------------------------
+
+    @app.get("/customers/{customer:path}", tags=["page"], response_class=HTMLResponse)
+    def profile_page(
+        customer: str, request: Request, saved: str | None = None, queued: str | None = None
+    ) -> Response:
+        """The customer's profile: ids, properties with their last update, an edit form."""
+        key_id, secret = service.authenticate(request, html=True)
+        try:
+            found, version = service.reader.customer(CustomerRef.parse(customer))
+        except (UnknownCustomer, NotPublished) as exc:
+            raise ApiError(404, "Unknown customer", exc.message, html=True) from None
+        notice = None
+        if saved:
+            notice = f"Saved {saved}."
+        elif queued:
+            notice = f"The warehouse is busy: {queued} is queued and appears after the next apply."
+        html = render_profile(
+            customer,
+            found,
+            version=version,
+            csrf=csrf_token(secret, key_id, customer),
+            notice=notice,
+        )
+        return HTMLResponse(html, headers=_PAGE_HEADERS)
+
+    @app.post("/customers/{customer:path}/edit", tags=["page"], include_in_schema=False)
+    async def profile_edit(customer: str, request: Request) -> Response:
+        """The edit form without JavaScript: apply, then back to the page (303)."""
+        key_id, secret = service.authenticate(request, html=True)
+        raw = await _read_body(request, config.max_body_bytes)
+        form = parse_qs(raw.decode("utf-8", errors="replace"), keep_blank_values=True)
+
+        def field(name: str, default: str = "") -> str:
+            return form.get(name, [default])[0]
+
+        if not hmac.compare_digest(field("csrf"), csrf_token(secret, key_id, customer)):
+            raise ApiError(
+                403, "Forbidden", "the form is stale or foreign: reload the page", html=True
+            )
+        name, text = field("name").strip(), field("value")
+        if not name:
+            raise ApiError(400, "Bad request", "the property name is empty", html=True)
+        value: Any = text
+        if field("type", "text") == "json":
+            try:
+                value = json.loads(text, parse_constant=_reject_constant)
+            except ValueError as exc:
+                raise ApiError(
+                    400, "Bad request", f"the value is not valid JSON: {exc}", html=True
+                ) from None
+        try:
+            _check_unicode(value)
+            status, _ = await run_in_threadpool(service.edit, customer, {name: value}, key_id)
+        except ApiError as exc:
+            exc.html = True
+            raise
+        except (UnknownCustomer, NotPublished) as exc:
+            raise ApiError(404, "Unknown customer", exc.message, html=True) from None
+        flag = "saved" if status == 200 else "queued"
+        return RedirectResponse(
+            f"/customers/{customer_path(customer)}?{flag}={customer_path(name)}", status_code=303
+        )
+
+    @app.get("/static/profile.js", include_in_schema=False)
+    def profile_js() -> Response:
+        return Response(
+            PROFILE_JS,
+            media_type="text/javascript",
+            headers={"Cache-Control": "max-age=300", "X-Content-Type-Options": "nosniff"},
+        )
+
+    # -- operations -----------------------------------------------------------------------------
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness and journal state")
+    def healthz() -> Response:
+        journal = service._journal
+        ok = journal is not None and journal.healthy
+        status = journal_status(service.warehouse.root)
+        body = {
+            "status": "ok" if ok else "unavailable",
+            "published_version": service.warehouse.published_version(),
+            "journal": {
+                "segments": status.segments,
+                "live_segments": status.live_segments,
+                "unapplied_bytes": status.unapplied_bytes,
+                "records_written": journal.stats.records if journal else 0,
+                "fsyncs": journal.stats.syncs if journal else 0,
+                "write_errors": journal.stats.errors if journal else 0,
+            },
+        }
+        return json_response(200 if ok else 503, body, _NO_STORE)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(
+                _component_schemas()
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+STATE_ENV = "PROPSYNC_SERVE_STATE"
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for ``uvicorn --workers N``: the serve command passes its resolved configuration."""
+    data = json.loads(os.environ[STATE_ENV])
+    return create_app(
+        ServiceConfig.model_validate(data["service"]), Settings.model_validate(data["settings"])
+    )
+
+
+def environment_state(config: ServiceConfig, settings: Settings) -> str:
+    return json.dumps(
+        {"service": config.model_dump(mode="json"), "settings": settings.model_dump(mode="json")}
+    )

@@ -1,0 +1,176 @@
+"""Typed configuration of the HTTP service.
+
+Sources, strongest first: command-line options, ``PROPSYNC_*`` environment variables, the TOML
+config file (``--config`` or ``$PROPSYNC_CONFIG``), defaults. A config file looks like::
+
+    warehouse = "/var/lib/propsync"
+    project_tokens = ["00000000-0000-0000-0000-000000000000"]
+    api_keys = ["ui:correct-horse-battery-staple"]   # or a table: [api_keys] ui = "..."
+    max_commands = 50
+    max_body_bytes = 1048576
+    apply_interval_seconds = 2.0
+
+Environment variables: ``PROPSYNC_PROJECT_TOKENS`` (comma-separated), ``PROPSYNC_API_KEYS``
+(comma-separated ``id:secret`` pairs), ``PROPSYNC_MAX_COMMANDS``, ``PROPSYNC_MAX_BODY_BYTES``,
+``PROPSYNC_APPLY_INTERVAL``, ``PROPSYNC_EDIT_LOCK_TIMEOUT``; ``PROPSYNC_WAREHOUSE`` and the other
+core variables are read by :class:`propsync.config.Settings`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from propsync.config import Settings
+from propsync.errors import UsageError
+
+DEFAULT_MAX_COMMANDS = 50
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+_ENV = {
+    "project_tokens": "PROPSYNC_PROJECT_TOKENS",
+    "api_keys": "PROPSYNC_API_KEYS",
+    "max_commands": "PROPSYNC_MAX_COMMANDS",
+    "max_body_bytes": "PROPSYNC_MAX_BODY_BYTES",
+    "apply_interval_seconds": "PROPSYNC_APPLY_INTERVAL",
+    "edit_lock_timeout_seconds": "PROPSYNC_EDIT_LOCK_TIMEOUT",
+}
+# Keys of the config file that belong to the core settings (propsync.config.Settings).
+_CORE_KEYS = {
+    "warehouse": "PROPSYNC_WAREHOUSE",
+    "hard_id_types": "PROPSYNC_HARD_ID_TYPES",
+    "max_future_skew_seconds": "PROPSYNC_MAX_FUTURE_SKEW",
+    "lock_timeout_seconds": "PROPSYNC_LOCK_TIMEOUT",
+}
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+class ServiceConfig(BaseModel):
+    """What the HTTP service needs beyond the core settings."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    project_tokens: frozenset[str] = frozenset()
+    # key id -> secret; HTTP Basic ``key_id:secret`` on the data routes and the profile page.
+    api_keys: dict[str, str] = Field(default_factory=dict)
+    max_commands: int = Field(default=DEFAULT_MAX_COMMANDS, ge=1, le=10_000)
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    # Seconds between background applies of the journal (``propsync serve`` without --no-apply).
+    apply_interval_seconds: float = Field(default=2.0, gt=0)
+    apply_enabled: bool = True
+    # How long a PATCH waits for the warehouse write lock before journaling the edit instead.
+    edit_lock_timeout_seconds: float = Field(default=2.0, ge=0)
+    # Journal segments are rolled at this size; rolled and fully applied segments are removed.
+    journal_segment_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
+
+    @field_validator("project_tokens", mode="before")
+    @classmethod
+    def _tokens(cls, v: object) -> object:
+        if isinstance(v, str):
+            return frozenset(_split(v))
+        return v
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _keys(cls, v: object) -> object:
+        if isinstance(v, str):
+            v = _split(v)
+        if isinstance(v, (list, tuple)):
+            keys: dict[str, str] = {}
+            for pair in v:
+                if not isinstance(pair, str):
+                    raise ValueError("api_keys entries must be 'id:secret' strings")
+                key_id, sep, secret = pair.partition(":")
+                if not sep or not key_id or not secret:
+                    raise ValueError(f"api key {key_id or pair[:4]!r}... must be 'id:secret'")
+                if key_id in keys:
+                    raise ValueError(f"api key id {key_id!r} is given twice")
+                keys[key_id] = secret
+            return keys
+        return v
+
+    @field_validator("api_keys")
+    @classmethod
+    def _key_ids(cls, v: dict[str, str]) -> dict[str, str]:
+        for key_id, secret in v.items():
+            if not key_id or ":" in key_id or not secret:
+                raise ValueError("api key ids must be non-empty without ':' and secrets non-empty")
+        return v
+
+    def public_summary(self) -> dict[str, Any]:
+        """What is safe to log: never the secrets."""
+        return {
+            "project_tokens": len(self.project_tokens),
+            "api_keys": sorted(self.api_keys),
+            "max_commands": self.max_commands,
+            "max_body_bytes": self.max_body_bytes,
+            "apply_enabled": self.apply_enabled,
+            "apply_interval_seconds": self.apply_interval_seconds,
+        }
+
+
+def read_config_file(path: str | os.PathLike[str] | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    p = Path(path)
+    try:
+        with p.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise UsageError(f"config file {str(p)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config file {str(p)!r} is not valid TOML: {exc}") from None
+
+
+def load_config(
+    config_file: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    warehouse: str | os.PathLike[str] | None = None,
+    **overrides: object,
+) -> tuple[ServiceConfig, Settings]:
+    """Resolve the service config and the core settings. Raises UsageError when invalid."""
+    env = os.environ if env is None else env
+    path = config_file if config_file is not None else env.get("PROPSYNC_CONFIG") or None
+    file_values = read_config_file(path)
+    core_file = {k: file_values.pop(k) for k in list(file_values) if k in _CORE_KEYS}
+    values: dict[str, object] = dict(file_values)
+    for key, var in _ENV.items():
+        if env.get(var):
+            values[key] = env[var]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        service = ServiceConfig.model_validate(values)
+        # Core settings: CLI > environment > config file > defaults.
+        core_overrides: dict[str, object] = {
+            k: v for k, v in core_file.items() if not env.get(_CORE_KEYS[k])
+        }
+        if warehouse is not None:
+            core_overrides["warehouse"] = warehouse
+        settings = _core_settings(env, core_overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
+        )
+        raise UsageError(f"invalid service configuration: {problems}") from None
+    return service, settings
+
+
+def _core_settings(env: Mapping[str, str], overrides: dict[str, object]) -> Settings:
+    if env is os.environ:
+        return Settings.from_env(**overrides)
+    values: dict[str, object] = {}
+    mapping = {**_CORE_KEYS, "max_reject_ratio": "PROPSYNC_MAX_REJECT_RATIO"}
+    for key, var in mapping.items():
+        if env.get(var):
+            values[key] = env[var]
+    values.update(overrides)
+    return Settings.model_validate(values)

@@ -1,0 +1,158 @@
+"""A real ``propsync serve`` on a loopback port, talked to over real HTTP.
+
+``server`` is shared by the module's tests (tracking with ``--no-apply``; tests apply the journal
+themselves with ``apply_journal``, the function the tracking_ingest DAG calls). Tests that need
+another configuration or kill the server start their own with ``start_server``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from propsync.config import Settings
+from propsync.journal import apply_journal
+from propsync.store.warehouse import Warehouse
+
+TOKEN = "00000000-0000-0000-0000-000000000000"
+KEY_ID, KEY_SECRET = "ui", "s3cret-key"
+AUTH = (KEY_ID, KEY_SECRET)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    root: Path
+    port: int
+    proc: subprocess.Popen[bytes]
+    log: Path
+    clients: list[httpx.Client] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def warehouse(self) -> Warehouse:
+        return Warehouse(self.root)
+
+    def client(self, auth: tuple[str, str] | None = AUTH) -> httpx.Client:
+        c = httpx.Client(base_url=self.url, auth=auth, timeout=30)
+        self.clients.append(c)
+        return c
+
+    def apply(self) -> int:
+        """Apply the journal now, as ``propsync apply`` and the tracking_ingest DAG do."""
+        return apply_journal(self.warehouse, Settings(warehouse=self.root, lock_timeout_seconds=30))
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> int:
+        for c in self.clients:
+            c.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_server(
+    root: Path,
+    *,
+    apply: bool = False,
+    env: dict[str, str] | None = None,
+    args: list[str] | None = None,
+) -> ServerProcess:
+    port = free_port()
+    full_env = {
+        **os.environ,
+        "PROPSYNC_PROJECT_TOKENS": f"{TOKEN},second-project",
+        "PROPSYNC_API_KEYS": f"{KEY_ID}:{KEY_SECRET},ops:other-secret",
+        "PROPSYNC_EDIT_LOCK_TIMEOUT": "0.5",
+        **(env or {}),
+    }
+    full_env.pop("PROPSYNC_CONFIG", None)
+    cmd = [
+        sys.executable,
+        "-m",
+        "propsync.cli",
+        "serve",
+        "--warehouse",
+        str(root),
+        "--port",
+        str(port),
+    ]
+    cmd += [] if apply else ["--no-apply"]
+    cmd += args or []
+    root.mkdir(parents=True, exist_ok=True)
+    log = root.parent / f"server-{port}.log"
+    with log.open("wb") as f:
+        proc = subprocess.Popen(cmd, env=full_env, stdout=f, stderr=subprocess.STDOUT)
+    server = ServerProcess(root, port, proc, log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited with {proc.returncode}:\n{server.log_text()}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+                return server
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"server did not start:\n{server.log_text()}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    s = start_server(tmp_path_factory.mktemp("api") / "warehouse")
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def client(server: ServerProcess) -> httpx.Client:
+    return server.client()
+
+
+def unique(prefix: str = "u") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def batch_url(token: str = TOKEN) -> str:
+    return f"/track/v2/projects/{token}/batch"
+
+
+def customers_command(
+    ids: dict[str, str], props: dict[str, object], ts: object = None, **extra: object
+) -> dict[str, object]:
+    data: dict[str, object] = {"customer_ids": ids, "properties": props}
+    if ts is not None:
+        data["update_timestamp"] = ts
+    return {"name": "customers", "data": data, **extra}

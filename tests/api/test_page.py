@@ -1,0 +1,203 @@
+"""The profile page in a real headless Chromium (Debian's, driven by Playwright)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Dialog, Error as PlaywrightError, Page, sync_playwright
+
+from tests.api.conftest import (
+    AUTH,
+    KEY_ID,
+    KEY_SECRET,
+    ServerProcess,
+    batch_url,
+    customers_command,
+    unique,
+)
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _page(browser: Browser, *, javascript: bool = True) -> Page:
+    context = browser.new_context(
+        http_credentials={"username": KEY_ID, "password": KEY_SECRET},
+        java_script_enabled=javascript,
+    )
+    return context.new_page()
+
+
+@pytest.fixture
+def customer(server: ServerProcess) -> str:
+    user = unique("page")
+    with httpx.Client(base_url=server.url) as c:
+        r = c.post(
+            batch_url(),
+            json={
+                "commands": [
+                    customers_command(
+                        {"registered": user, "cookie": f"ck-{user}"},
+                        {
+                            "first_name": "Marian",
+                            "age": 42,
+                            "tags": ["a", "b"],
+                            "bio": "<script>alert(1)</script>",
+                        },
+                        1570001049.25,
+                    )
+                ]
+            },
+        )
+        assert r.status_code == 200
+    server.apply()
+    return f"registered:{user}"
+
+
+def _rows(page: Page) -> dict[str, tuple[str, str, str]]:
+    rows = {}
+    for row in page.locator("#properties tbody tr[data-property]").all():
+        name = row.get_attribute("data-property")
+        assert name is not None
+        rows[name] = (
+            row.locator(".value").inner_text(),
+            row.locator(".when").inner_text(),
+            row.locator(".unix").inner_text(),
+        )
+    return rows
+
+
+def test_profile_page_shows_ids_values_and_update_times(
+    server: ServerProcess, browser: Browser, customer: str
+) -> None:
+    page = _page(browser)
+    dialogs: list[Dialog] = []
+    page.on("dialog", lambda d: dialogs.append(d))
+    response = page.goto(f"{server.url}/customers/{customer}")
+    assert response is not None and response.status == 200
+    api = httpx.get(f"{server.url}/api/customers/{customer}?include_timestamps=1", auth=AUTH).json()
+    assert page.locator("#customer-id").inner_text() == api["customer_id"]
+    id_rows = page.locator("#ids tbody tr").all_inner_texts()
+    user = customer.split(":", 1)[1]
+    assert sorted(r.split("\t") for r in id_rows) == [
+        ["cookie", f"ck-{user}"],
+        ["registered", user],
+    ]
+    assert _rows(page) == {
+        "age": ("42", "2019-10-02 07:24:09.25 UTC", "1570001049.25"),
+        "bio": ("<script>alert(1)</script>", "2019-10-02 07:24:09.25 UTC", "1570001049.25"),
+        "first_name": ("Marian", "2019-10-02 07:24:09.25 UTC", "1570001049.25"),
+        "tags": ('["a","b"]', "2019-10-02 07:24:09.25 UTC", "1570001049.25"),
+    }
+    assert {k: v["last_update"] for k, v in api["properties"].items()} == dict.fromkeys(
+        api["properties"], 1570001049.25
+    )
+    assert dialogs == []  # the property value was rendered as text, not run
+    page.context.close()
+
+
+def test_edit_form_with_javascript_patches_and_reloads(
+    server: ServerProcess, browser: Browser, customer: str
+) -> None:
+    page = _page(browser)
+    patches: list[str] = []
+    page.on("request", lambda r: patches.append(r.url) if r.method == "PATCH" else None)
+    page.goto(f"{server.url}/customers/{customer}")
+    before = time.time()
+    page.fill("#edit-name", "first_name")
+    page.fill("#edit-value", "Jozef")
+    page.click("#edit-form button[type=submit]")
+    page.wait_for_url("**saved=first_name")
+    assert page.locator('[data-property="first_name"] .value').inner_text() == "Jozef"
+    assert page.locator(".notice").inner_text() == "Saved first_name."
+    assert patches == [f"{server.url}/api/customers/{customer}"]
+    got = httpx.get(
+        f"{server.url}/api/customers/{customer}?include_timestamps=1", auth=AUTH
+    ).json()["properties"]
+    assert got["first_name"]["value"] == "Jozef"
+    assert before - 0.001 <= got["first_name"]["last_update"] <= time.time()
+    assert got["age"] == {"value": 42, "last_update": 1570001049.25}
+    unix = page.locator('[data-property="first_name"] .unix').inner_text()
+    assert float(unix) == got["first_name"]["last_update"]
+
+    # A JSON value, and an error shown in place for invalid JSON.
+    page.fill("#edit-name", "age")
+    page.select_option("#edit-type", "json")
+    page.fill("#edit-value", "{not json")
+    page.click("#edit-form button[type=submit]")
+    assert "Not valid JSON" in page.locator("#edit-status").inner_text()
+    page.fill("#edit-value", "43")
+    page.click("#edit-form button[type=submit]")
+    page.wait_for_url("**saved=age")
+    assert (
+        httpx.get(f"{server.url}/api/customers/{customer}", auth=AUTH).json()["properties"]["age"]
+        == 43
+    )
+    page.context.close()
+
+
+def test_edit_form_works_without_javascript(
+    server: ServerProcess, browser: Browser, customer: str
+) -> None:
+    page = _page(browser, javascript=False)
+    page.goto(f"{server.url}/customers/{customer}")
+    page.fill("#edit-name", "loyalty")
+    page.select_option("#edit-type", "json")
+    page.fill("#edit-value", '{"tier": "gold", "points": 1200}')
+    page.click("#edit-form button[type=submit]")
+    page.wait_for_url("**saved=loyalty")
+    assert (
+        page.locator('[data-property="loyalty"] .value').inner_text()
+        == '{"points":1200,"tier":"gold"}'
+    )
+    got = httpx.get(f"{server.url}/api/customers/{customer}", auth=AUTH).json()["properties"]
+    assert got["loyalty"] == {"tier": "gold", "points": 1200}
+    page.context.close()
+
+
+def test_page_errors(server: ServerProcess, browser: Browser, customer: str) -> None:
+    page = _page(browser)
+    response = page.goto(f"{server.url}/customers/registered:nobody-{time.time_ns()}")
+    assert response is not None and response.status == 404
+    assert "Unknown customer" in page.locator("h1").inner_text()
+    # Without credentials the browser gets a Basic challenge (headless Chromium cannot prompt).
+    anonymous = browser.new_context().new_page()
+    with pytest.raises(PlaywrightError, match="ERR_INVALID_AUTH_CREDENTIALS"):
+        anonymous.goto(f"{server.url}/customers/{customer}")
+    challenge = anonymous.request.get(f"{server.url}/customers/{customer}")
+    assert challenge.status == 401 and challenge.headers["www-authenticate"].startswith("Basic")
+    anonymous.context.close()
+    page.context.close()
+    # A forged form post (no valid CSRF token) is refused even with valid credentials.
+    r = httpx.post(
+        f"{server.url}/customers/{customer}/edit",
+        data={"name": "first_name", "value": "Mallory", "csrf": "0" * 64},
+        auth=AUTH,
+    )
+    assert r.status_code == 403
+    assert (
+        httpx.get(f"{server.url}/api/customers/{customer}", auth=AUTH).json()["properties"][
+            "first_name"
+        ]
+        == "Marian"
+    )

@@ -1,0 +1,343 @@
+"""The tracking journal: group commit, torn tails, crash redo, concurrent appliers, dead writers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from propsync.config import Settings
+from propsync.errors import NotPublished
+from propsync.journal import (
+    JournalUnavailable,
+    JournalWriter,
+    Record,
+    apply_journal,
+    journal_dir,
+    journal_status,
+)
+from propsync.store.warehouse import Warehouse
+
+TS = 1_600_000_000_000_000
+
+
+def rec(
+    batch: str,
+    value: str,
+    *,
+    user: str | None = None,
+    receive: int = TS,
+    ids: dict[str, str] | None = None,
+) -> Record:
+    ids = ids or {"registered": user or batch}
+    return Record(
+        batch_id=batch,
+        receive_us=receive,
+        ids=[(1, t, v) for t, v in ids.items()],
+        cells=[(1, "p", json.dumps(value), receive)],
+        command_ids={1: f"cmd-{batch}"},
+        commands=1,
+    )
+
+
+def segments(warehouse: Warehouse) -> list[Path]:
+    return sorted(journal_dir(warehouse.root).glob("*.jsonl"))
+
+
+def stored(warehouse: Warehouse) -> dict[str, str]:
+    with warehouse.connect_published() as con:
+        rows = con.execute(
+            "SELECT i.id_value, p.value FROM customer_ids i JOIN properties p USING (customer_id) "
+            "WHERE i.id_type = 'registered' AND p.property = 'p'"
+        ).fetchall()
+    return {k: json.loads(v) for k, v in rows}
+
+
+def journal_batches(warehouse: Warehouse) -> list[tuple[str, int, str]]:
+    with warehouse.connect_published() as con:
+        return [
+            (str(b), int(n), str(s))
+            for b, n, s in con.execute(
+                "SELECT batch_id, rows_read, status FROM batches WHERE batch_id LIKE 'jrn-%' ORDER BY applied_at_us"
+            ).fetchall()
+        ]
+
+
+@pytest.fixture
+def writer(warehouse: Warehouse) -> Iterator[JournalWriter]:
+    w = JournalWriter(warehouse.root).start()
+    yield w
+    w.close()
+
+
+def test_record_round_trip_and_corruption() -> None:
+    r = Record(
+        "trk-1",
+        123,
+        [(1, "registered", "ž/ü"), (2, "cookie", "c")],
+        [(1, "p", '{"a":[1,2.5]}', 9)],
+        {1: {"x": [None]}},
+        3,
+    )
+    line = r.encode()
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert Record.decode(line[:-1]) == r
+    assert r.customer_commands() == 2
+    assert Record.decode(line[:-2]) is None  # torn
+    flipped = bytearray(line[:-1])
+    flipped[20] ^= 0x01
+    assert Record.decode(bytes(flipped)) is None  # checksum
+    assert Record.decode(b"\x00" * 40) is None
+    with pytest.raises(UnicodeEncodeError):
+        Record("x", 1, [(1, "registered", "\ud800")], []).encode()
+
+
+def test_group_commit_one_fsync_covers_many_records(
+    warehouse: Warehouse, writer: JournalWriter
+) -> None:
+    lines = [rec(f"b{i}", f"v{i}").encode() for i in range(400)]
+
+    def send(chunk: list[bytes]) -> None:
+        for line in chunk:
+            writer.append_sync(line)
+
+    threads = [threading.Thread(target=send, args=(lines[i::16],)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert writer.stats.records == 400
+    assert writer.stats.syncs < 400  # several records per fdatasync
+    (segment,) = segments(warehouse)
+    assert sorted(segment.read_bytes().splitlines(keepends=True)) == sorted(lines)
+
+
+def test_apply_live_segment_incrementally_then_remove_it(
+    warehouse: Warehouse, settings: Settings, writer: JournalWriter
+) -> None:
+    for i in range(3):
+        writer.append_sync(rec(f"a{i}", f"v{i}").encode())
+    assert apply_journal(warehouse, settings) == 3
+    assert stored(warehouse) == {"a0": "v0", "a1": "v1", "a2": "v2"}
+    assert len(segments(warehouse)) == 1  # still being written: kept
+    assert journal_status(warehouse.root).live_segments == 1
+    assert apply_journal(warehouse, settings) == 0
+    writer.append_sync(rec("a0", "newer", receive=TS + 1).encode())
+    assert apply_journal(warehouse, settings) == 1
+    assert stored(warehouse)["a0"] == "newer"
+    writer.close()  # a closed segment is complete: removed once applied
+    assert journal_status(warehouse.root).live_segments == 0
+    assert apply_journal(warehouse, settings) == 0
+    assert segments(warehouse) == []
+    assert [n for _, n, _ in journal_batches(warehouse)] == [3, 1]
+
+
+def test_closed_journal_refuses(warehouse: Warehouse) -> None:
+    w = JournalWriter(warehouse.root).start()
+    w.close()
+    with pytest.raises(JournalUnavailable):
+        w.append_sync(rec("x", "y").encode())
+
+
+def test_torn_last_line_of_a_dead_writer_is_ignored(
+    warehouse: Warehouse, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    w = JournalWriter(warehouse.root).start()
+    for i in range(5):
+        w.append_sync(rec(f"t{i}", "ok").encode())
+    w.close()
+    (segment,) = segments(warehouse)
+    with segment.open("ab") as f:
+        f.write(rec("t-torn", "never acknowledged").encode()[:37])
+    with caplog.at_level(logging.WARNING):
+        assert apply_journal(warehouse, settings) == 5
+    assert "torn last record" in caplog.text
+    assert set(stored(warehouse)) == {f"t{i}" for i in range(5)}
+    assert segments(warehouse) == []
+
+
+def test_corrupt_record_in_a_dead_segment_is_skipped(
+    warehouse: Warehouse, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    w = JournalWriter(warehouse.root).start()
+    for i in range(3):
+        w.append_sync(rec(f"c{i}", "ok").encode())
+    w.close()
+    (segment,) = segments(warehouse)
+    lines = segment.read_bytes().splitlines(keepends=True)
+    lines[1] = lines[1].replace(b'"c1"', b'"cX"')  # checksum no longer matches
+    assert lines[1] != segment.read_bytes().splitlines(keepends=True)[1]
+    segment.write_bytes(b"".join(lines))
+    with caplog.at_level(logging.ERROR):
+        assert apply_journal(warehouse, settings) == 2
+    assert "corrupt record" in caplog.text
+    assert set(stored(warehouse)) == {"c0", "c2"}
+
+
+def _state(warehouse: Warehouse) -> dict[str, object]:
+    return dict(json.loads((journal_dir(warehouse.root) / "state.json").read_text()))
+
+
+def test_crash_after_commit_before_cursor_update_is_not_applied_twice(
+    warehouse: Warehouse, settings: Settings, writer: JournalWriter
+) -> None:
+    for i in range(4):
+        writer.append_sync(rec(f"r{i}", "x").encode())
+    assert apply_journal(warehouse, settings) == 4
+    ((batch_id, _, _),) = journal_batches(warehouse)
+    state = _state(warehouse)
+    cursors: dict[str, int] = state["cursors"]  # type: ignore[assignment]
+    ((name, end),) = cursors.items()
+    # Rewind to the moment after apply_batch committed but before the cursor moved.
+    (journal_dir(warehouse.root) / "state.json").write_text(
+        json.dumps({"cursors": {}, "pending": {"batch_id": batch_id, "ranges": {name: [0, end]}}})
+    )
+    assert apply_journal(warehouse, settings) == 0  # redone under the same id: already applied
+    assert journal_batches(warehouse) == [(batch_id, 4, "applied")]
+    assert _state(warehouse) == {"cursors": {name: end}, "pending": None}
+
+
+def test_crash_before_commit_redoes_the_recorded_batch(
+    warehouse: Warehouse, settings: Settings, writer: JournalWriter
+) -> None:
+    for i in range(2):
+        writer.append_sync(rec(f"p{i}", "x").encode())
+    (segment,) = segments(warehouse)
+    end = segment.stat().st_size
+    journal_dir(warehouse.root).joinpath("state.json").write_text(
+        json.dumps(
+            {
+                "cursors": {},
+                "pending": {"batch_id": "jrn-intent", "ranges": {segment.name: [0, end]}},
+            }
+        )
+    )
+    writer.append_sync(rec("p2", "x").encode())  # arrived after the intent was recorded
+    assert apply_journal(warehouse, settings) == 3
+    batches = journal_batches(warehouse)
+    assert batches[0] == ("jrn-intent", 2, "applied") and batches[1][1] == 1
+    assert set(stored(warehouse)) == {"p0", "p1", "p2"}
+
+
+def _apply_in_process(root: str, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    out.put(apply_journal(Warehouse(root), Settings(warehouse=Path(root), lock_timeout_seconds=60)))
+
+
+def test_concurrent_appliers_apply_each_command_once(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    writers = [JournalWriter(warehouse.root).start() for _ in range(2)]
+    for i in range(60):
+        writers[i % 2].append_sync(rec(f"m{i}", f"v{i}", receive=TS + i).encode())
+    writers[0].close()  # one complete segment, one live
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(target=_apply_in_process, args=(str(warehouse.root), out)) for _ in range(3)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    counts = sorted(out.get(timeout=5) for _ in procs)
+    assert sum(counts) == 60 and counts[:2] == [0, 0]
+    assert len(stored(warehouse)) == 60
+    assert sum(n for _, n, _ in journal_batches(warehouse)) == 60
+    writers[1].close()
+    assert apply_journal(warehouse, settings) == 0
+    assert segments(warehouse) == []
+
+
+WRITER_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from propsync.journal import JournalWriter, Record
+    w = JournalWriter(sys.argv[1]).start()
+    for i in range(int(sys.argv[2])):
+        w.append_sync(Record(f"k{i}", 1_600_000_000_000_000, [(1, "registered", f"k{i}")],
+                             [(1, "p", '"durable"', 1_600_000_000_000_000)]).encode())
+    print("acknowledged", flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def test_segment_of_a_killed_writer_is_recovered(warehouse: Warehouse, settings: Settings) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER_SCRIPT, str(warehouse.root), "25"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "acknowledged"
+        assert journal_status(warehouse.root).live_segments == 1
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert journal_status(warehouse.root).live_segments == 0
+    assert apply_journal(warehouse, settings) == 25
+    assert set(stored(warehouse)) == {f"k{i}" for i in range(25)}
+    assert segments(warehouse) == []
+
+
+def test_large_backlog_is_applied_in_bounded_batches_and_published_once(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    w = JournalWriter(warehouse.root).start()
+    for i in range(35):
+        w.append_sync(rec(f"b{i}", "x", receive=TS + i).encode())
+    w.close()
+    assert apply_journal(warehouse, settings, max_batch_commands=10) == 35
+    assert [n for _, n, _ in journal_batches(warehouse)] == [10, 10, 10, 5]
+    with warehouse.connect_published() as con:
+        versions = [
+            v
+            for (v,) in con.execute(
+                "SELECT version FROM batches WHERE batch_id LIKE 'jrn-%' ORDER BY version"
+            ).fetchall()
+        ]
+    assert warehouse.published_version() == versions[-1]
+    assert len(list(warehouse.published_dir.glob("v*.duckdb"))) == 1  # one publish for four batches
+
+
+def test_records_are_applied_in_receive_order_across_segments(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    first_writer, second_writer = (
+        JournalWriter(warehouse.root).start(),
+        JournalWriter(warehouse.root).start(),
+    )
+    # Written first but received later: the earlier request must be resolved first.
+    first_writer.append_sync(
+        rec("late", "a", ids={"registered": "a", "cookie": "shared"}, receive=TS + 5).encode()
+    )
+    second_writer.append_sync(
+        rec("early", "b", ids={"registered": "b", "cookie": "shared"}, receive=TS).encode()
+    )
+    first_writer.close()
+    second_writer.close()
+    assert apply_journal(warehouse, settings) == 2
+    assert stored(warehouse) == {"b": "b"}  # "late" would merge two hard ids: rejected
+    with warehouse.connect_published() as con:
+        (reason,) = con.execute("SELECT reason FROM rejections").fetchone()  # type: ignore[misc]
+    assert "hard ids" in reason
+
+
+def test_empty_or_missing_journal(warehouse: Warehouse, settings: Settings) -> None:
+    assert apply_journal(warehouse, settings) == 0
+    assert journal_status(warehouse.root).segments == 0
+    journal_dir(warehouse.root).mkdir(parents=True)
+    assert apply_journal(warehouse, settings) == 0
+    assert not warehouse.work_path.exists()  # nothing to do: the warehouse was not even opened
+    with pytest.raises(NotPublished):
+        warehouse.connect_published().close()
