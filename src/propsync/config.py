@@ -20,8 +20,9 @@ class Settings(BaseModel):
     max_reject_ratio: float = Field(default=0.05, ge=0, le=1)
     lock_timeout_seconds: float = Field(default=600.0, ge=0)
     keep_published_versions: int = Field(default=3, ge=1)
-    # DuckDB spills to <warehouse>/tmp beyond this, so a large merge keeps a bounded footprint.
-    duckdb_memory_limit: str = "1GB"
+    # DuckDB's own default (80% of RAM) unless set. Measured: a 10M-cell MERGE under a 1GB limit
+    # spills so much it did not finish in 15 minutes (docs/benchmarks.md), so no low default.
+    duckdb_memory_limit: str | None = None
 
     @field_validator("hard_id_types", mode="before")
     @classmethod

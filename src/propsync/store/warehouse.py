@@ -77,18 +77,17 @@ class Warehouse:
         finally:
             os.close(fd)  # closing releases the flock
 
-    def connect_work(self, memory_limit: str = "1GB") -> duckdb.DuckDBPyConnection:
+    def connect_work(self, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
         """Open the working database (call only while holding the write lock)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(
-            str(self.work_path),
-            config={
-                "memory_limit": memory_limit,
-                "temp_directory": str(self.root / "tmp"),
-                # Row order of inserts is irrelevant here, and keeping it costs memory.
-                "preserve_insertion_order": False,
-            },
-        )
+        config: dict[str, str | bool] = {
+            "temp_directory": str(self.root / "tmp"),
+            # Row order of inserts is irrelevant here, and keeping it costs memory.
+            "preserve_insertion_order": False,
+        }
+        if memory_limit:
+            config["memory_limit"] = memory_limit
+        con = duckdb.connect(str(self.work_path), config=config)
         for statement in sql.schema_statements():
             con.execute(statement)
         return con
