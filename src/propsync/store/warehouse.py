@@ -80,7 +80,7 @@ class Warehouse:
     def connect_work(self, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
         """Open the working database (call only while holding the write lock)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        config: dict[str, str | bool] = {
+        config: dict[str, str | bool | int | float | list[str]] = {
             "temp_directory": str(self.root / "tmp"),
             # Row order of inserts is irrelevant here, and keeping it costs memory.
             "preserve_insertion_order": False,
