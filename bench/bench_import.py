@@ -1,0 +1,1517 @@
+"""Import benchmark: the full ``propsync import`` against a lean hand-written DuckDB floor.
+
+Not a test: it measures. A synthetic update snapshot (default 1M rows x 10 properties) is imported
+into a warehouse that already holds the base snapshot (1M customers x 10 properties), once with the
+real CLI (contender A) and once with a minimal DuckDB script doing only unpivot + dedupe + newer-wins
+MERGE of the same file (contender B, the "lean floor"). Both run as subprocesses, alternately
+(A, B, A, B, ...), each on a fresh copy of the same template warehouse; wall time comes from the
+parent's clock and peak RSS from ``os.wait4`` (ru_maxrss of exactly that child).
+
+    .venv/bin/python bench/bench_import.py                       # 1M x 10, 3 repetitions
+    .venv/bin/python bench/bench_import.py --rows 50000 --repeat 1
+    .venv/bin/python bench/bench_import.py --profile --write-docs  # + stage profile, docs/benchmarks.md
+
+Internal entry points (used as subprocesses by the driver; no Polars is imported by ``_lean``):
+
+    bench_import.py _lean WORK_DB SOURCE MAPPING       # contender B, prints a JSON summary
+    bench_import.py _profile WAREHOUSE SOURCE MAPPING  # in-process stage profile, prints JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+DOCS = REPO / "docs" / "benchmarks.md"
+
+ID_COLUMN = "customer_id"
+ID_TYPE = "crm"
+TS_COLUMN = "updated_at"
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+# (column = property name, propsync type, generator kind). --props N takes the first N, cycling
+# with a numeric suffix beyond 10.
+PROPERTY_KINDS: list[tuple[str, str, str]] = [
+    ("name", "string", "name"),
+    ("email", "string", "email"),
+    ("city", "string", "city"),
+    ("plan", "string", "plan"),
+    ("score", "number", "int_small"),
+    ("balance", "number", "money"),
+    ("visits", "number", "int_large"),
+    ("is_active", "boolean", "boolean"),
+    ("signup_at", "datetime", "datetime"),
+    ("last_seen_at", "datetime", "datetime"),
+]
+# Update snapshot: columns with ~1% blank cells (propsync stores them as JSON null).
+BLANK_COLUMNS = {"city", "visits"}
+CITIES = [
+    "Prague",
+    "Brno",
+    "Ostrava",
+    "Plzen",
+    "Liberec",
+    "Olomouc",
+    "Vienna",
+    "Berlin",
+    "Munich",
+    "Hamburg",
+    "Warsaw",
+    "Krakow",
+    "Budapest",
+    "Bratislava",
+    "Kosice",
+    "Paris",
+    "Lyon",
+    "Madrid",
+    "Lisbon",
+    "Rome",
+    "Milan",
+    "Amsterdam",
+    "Rotterdam",
+    "Brussels",
+    "Copenhagen",
+    "Oslo",
+    "Stockholm",
+    "Helsinki",
+    "Tallinn",
+    "Riga",
+    "Vilnius",
+    "Dublin",
+    "London",
+    "Leeds",
+    "Zurich",
+]
+PLANS = ["free", "basic", "pro", "team", "enterprise"]
+
+
+def epoch(y: int, m: int, d: int) -> int:
+    return int(dt.datetime(y, m, d, tzinfo=dt.UTC).timestamp())
+
+
+# Base values were stamped in [2024-01-01, 2024-07-01); updates in [2024-03-01, 2025-01-01): an
+# update row for an existing customer is older than the stored value (stale) about 1/6 of the time.
+BASE_TS = (epoch(2024, 1, 1), epoch(2024, 7, 1))
+UPDATE_TS = (epoch(2024, 3, 1), epoch(2025, 1, 1))
+
+
+def properties(n: int) -> list[tuple[str, str, str]]:
+    out = []
+    for i in range(n):
+        name, type_, kind = PROPERTY_KINDS[i % len(PROPERTY_KINDS)]
+        lap = i // len(PROPERTY_KINDS)
+        out.append((f"{name}_{lap + 1}" if lap else name, type_, kind))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Synthetic data (Polars + NumPy, seeded)
+# --------------------------------------------------------------------------------------------------
+
+
+def _values(kind: str, rng: Any, n: int, update: bool) -> Any:
+    import polars as pl
+
+    def ints(lo: int, hi: int) -> pl.Series:
+        return pl.Series(rng.integers(lo, hi, n, dtype="int64"))
+
+    if kind == "name":
+        return pl.select(pl.lit("Customer ") + ints(0, 10_000_000).cast(pl.String)).to_series()
+    if kind == "email":
+        return pl.select(
+            pl.lit("user") + ints(0, 10_000_000).cast(pl.String) + pl.lit("@example.com")
+        ).to_series()
+    if kind == "city":
+        return pl.Series(CITIES).gather(ints(0, len(CITIES)))
+    if kind == "plan":
+        return pl.Series(PLANS).gather(ints(0, len(PLANS)))
+    if kind == "int_small":
+        return ints(0, 1001).cast(pl.String)
+    if kind == "int_large":
+        return ints(0, 100_000).cast(pl.String)
+    if kind == "money":  # text with two decimals; "100.00" is canonicalised to 100
+        cents = ints(0, 10_000_000)
+        return pl.select(
+            (cents // 100).cast(pl.String)
+            + pl.lit(".")
+            + (cents % 100).cast(pl.String).str.zfill(2)
+        ).to_series()
+    if kind == "boolean":
+        spellings = (
+            ["true", "false", "yes", "no", "1", "0", "TRUE", "False"]
+            if update
+            else ["true", "false"]
+        )
+        return pl.Series(spellings).gather(ints(0, len(spellings)))
+    if kind == "datetime":
+        return pl.from_epoch(ints(epoch(2010, 1, 1), epoch(2024, 1, 1)), "s").dt.strftime(
+            ISO_FORMAT
+        )
+    raise ValueError(kind)
+
+
+def _snapshot(
+    ids: Any, ts_range: tuple[int, int], props: list[tuple[str, str, str]], rng: Any, update: bool
+) -> Any:
+    import polars as pl
+
+    n = len(ids)
+    columns: dict[str, pl.Series] = {ID_COLUMN: ids}
+    columns[TS_COLUMN] = pl.from_epoch(
+        pl.Series(rng.integers(ts_range[0], ts_range[1], n, dtype="int64")), "s"
+    ).dt.strftime(ISO_FORMAT)
+    for name, _type, kind in props:
+        values = _values(kind, rng, n, update).alias(name)
+        base_name = re.sub(r"_\d+$", "", name)
+        if update and base_name in BLANK_COLUMNS:
+            values = values.set(pl.Series(rng.random(n) < 0.01), None)
+        columns[name] = values
+    return pl.DataFrame(columns)
+
+
+def generate(data_dir: Path, rows: int, n_props: int, seed: int, fmt: str) -> dict[str, Path]:
+    """Write base.<fmt>, update.<fmt> and mapping.json (deterministic for rows/props/seed)."""
+    import numpy as np
+    import polars as pl
+
+    files = {
+        "base": data_dir / f"base.{fmt}",
+        "update": data_dir / f"update.{fmt}",
+        "mapping": data_dir / "mapping.json",
+    }
+    done = data_dir / ".complete"
+    if done.exists() and all(p.exists() for p in files.values()):
+        return files
+    data_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    props = properties(n_props)
+
+    n_dup = round(rows * 0.05)
+    n_unique = rows - n_dup
+    n_existing = round(n_unique * 0.8)
+    n_new = n_unique - n_existing
+    width = max(7, len(str(rows + n_new)))
+
+    def id_text(numbers: Any) -> Any:  # c0000001, c0000002, ...
+        digits = pl.Series(numbers, dtype=pl.Int64).cast(pl.String).str.zfill(width)
+        return pl.select(pl.lit("c") + digits).to_series()
+
+    base = _snapshot(id_text(np.arange(1, rows + 1)), BASE_TS, props, rng, update=False)
+    existing = rng.choice(rows, n_existing, replace=False) + 1
+    new = np.arange(rows + 1, rows + n_new + 1)
+    unique = np.concatenate([existing, new])
+    dups = rng.choice(unique, n_dup, replace=True)
+    update_ids = rng.permutation(np.concatenate([unique, dups]))
+    update = _snapshot(id_text(update_ids), UPDATE_TS, props, rng, update=True)
+
+    for frame, key in ((base, "base"), (update, "update")):
+        if fmt == "csv":
+            frame.write_csv(files[key])
+        else:
+            frame.write_parquet(files[key])
+    mapping = {
+        "ids": [{"from_column": ID_COLUMN, "to_id": ID_TYPE}],
+        "update_timestamp": {"from_column": TS_COLUMN},
+        "timezone": "UTC",
+        "properties": [{"from_column": n, "to_property": n, "type": t} for n, t, _ in props],
+    }
+    files["mapping"].write_text(json.dumps(mapping, indent=2) + "\n", encoding="utf-8")
+    (data_dir / "manifest.json").write_text(
+        json.dumps(
+            {
+                "rows": rows,
+                "props": n_props,
+                "seed": seed,
+                "format": fmt,
+                "update_existing_customers": n_existing,
+                "update_new_customers": n_new,
+                "update_duplicate_rows": n_dup,
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    done.touch()
+    return files
+
+
+# --------------------------------------------------------------------------------------------------
+# Running contenders as child processes
+# --------------------------------------------------------------------------------------------------
+
+
+def run_child(
+    cmd: list[str], log: Path, env: dict[str, str] | None = None, timeout: float | None = None
+) -> dict[str, Any]:
+    """Run ``cmd``; return wall seconds, peak RSS (MiB, this child only), exit code, output.
+
+    With ``timeout`` the child is polled and killed when it runs longer (``timed_out``).
+    """
+    with open("/proc/loadavg") as f:
+        load = float(f.read().split()[0])
+    # A child's ru_maxrss is at least the parent's peak RSS at spawn: keep this number small.
+    parent_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    timed_out = False
+    with log.open("wb") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        if timeout is None:
+            _, status, usage = os.wait4(proc.pid, 0)
+        else:
+            while True:
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    break
+                if not timed_out and time.perf_counter() - start > timeout:
+                    proc.kill()  # this child only
+                    timed_out = True
+                time.sleep(0.05)
+        wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    text = log.read_text(encoding="utf-8", errors="replace")
+    return {
+        "wall_s": wall,
+        "peak_rss_mib": usage.ru_maxrss / 1024,  # Linux: KiB
+        "user_s": usage.ru_utime,
+        "sys_s": usage.ru_stime,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "loadavg_1m_before": load,
+        "timed_out": timed_out,
+        "parent_peak_rss_mib": parent_peak,
+        "returncode": proc.returncode,
+        "output": text,
+    }
+
+
+def last_json(text: str) -> dict[str, Any]:
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            return dict(json.loads(line))
+    raise RuntimeError(f"no JSON summary in output:\n{text[-3000:]}")
+
+
+def propsync_cli() -> str:
+    exe = Path(sys.executable).parent / "propsync"
+    if exe.exists():
+        return str(exe)
+    found = shutil.which("propsync")
+    if not found:
+        raise SystemExit("propsync CLI not found: install the package (pip install -e .)")
+    return found
+
+
+def fresh_copy(template: Path, target: Path) -> None:
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(template, target, symlinks=True)
+    with contextlib.suppress(FileNotFoundError):
+        (target / "write.lock").unlink()
+    os.sync()  # the copy's dirty pages must not be written back during the measured run
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    for var in list(env):
+        if var.startswith("PROPSYNC_"):
+            del env[var]  # defaults only; the warehouse is passed explicitly
+    return env
+
+
+# --------------------------------------------------------------------------------------------------
+# Contender B: the lean floor (DuckDB only; this process never imports Polars or propsync)
+# --------------------------------------------------------------------------------------------------
+
+LEAN_MACROS = r"""
+CREATE OR REPLACE TEMP MACRO canon_string(t) AS
+    CASE WHEN nullif(trim(t), '') IS NULL THEN 'null' ELSE to_json(t)::VARCHAR END;
+CREATE OR REPLACE TEMP MACRO canon_number(t) AS
+    CASE
+        WHEN nullif(trim(t), '') IS NULL THEN 'null'
+        WHEN regexp_full_match(trim(t), '[+-]?[0-9]+') THEN try_cast(trim(t) AS BIGINT)::VARCHAR
+        WHEN regexp_full_match(trim(t), '[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?')
+             AND isfinite(trim(t)::DOUBLE) THEN
+            CASE WHEN trim(t)::DOUBLE = floor(trim(t)::DOUBLE) AND abs(trim(t)::DOUBLE) < 9007199254740992
+                 THEN trim(t)::DOUBLE::BIGINT::VARCHAR
+                 ELSE trim(t)::DOUBLE::VARCHAR END
+    END;
+CREATE OR REPLACE TEMP MACRO canon_boolean(t) AS
+    CASE
+        WHEN nullif(trim(t), '') IS NULL THEN 'null'
+        WHEN lower(trim(t)) IN ('true', '1', 'yes') THEN 'true'
+        WHEN lower(trim(t)) IN ('false', '0', 'no') THEN 'false'
+    END;
+CREATE OR REPLACE TEMP MACRO iso_us(t) AS epoch_us(try_strptime(trim(t), '%Y-%m-%dT%H:%M:%SZ'));
+CREATE OR REPLACE TEMP MACRO us_text(us) AS
+    (us // 1000000)::VARCHAR
+    || CASE WHEN us % 1000000 = 0 THEN '' ELSE rtrim('.' || lpad((us % 1000000)::VARCHAR, 6, '0'), '0') END;
+CREATE OR REPLACE TEMP MACRO canon_datetime(t) AS
+    CASE WHEN nullif(trim(t), '') IS NULL THEN 'null' ELSE us_text(iso_us(t)) END;
+"""
+
+LEAN_MERGE = """
+MERGE INTO properties AS stored
+USING staged_properties AS incoming
+ON stored.customer_id = incoming.customer_id AND stored.property = incoming.property
+WHEN MATCHED AND (
+    coalesce(incoming.update_ts, -1) > coalesce(stored.update_ts, -1)
+    OR (coalesce(incoming.update_ts, -1) = coalesce(stored.update_ts, -1) AND incoming.value > stored.value)
+) THEN UPDATE SET value = incoming.value, update_ts = incoming.update_ts, batch_id = incoming.batch_id
+WHEN NOT MATCHED THEN INSERT (customer_id, property, value, update_ts, batch_id)
+    VALUES (incoming.customer_id, incoming.property, incoming.value, incoming.update_ts, incoming.batch_id)
+"""
+
+
+# What-if runs (--whatif): (lean variant, DuckDB memory_limit or None for the default 80% of RAM).
+WHATIF_LEAN: list[tuple[str, str | None]] = [
+    ("merge", None),
+    ("merge", "3GB"),
+    ("merge", "2GB"),
+    ("rewrite", None),
+    ("rewrite", "2GB"),
+    ("rewrite", "1GB"),
+]
+WHATIF_PROPSYNC_LIMITS = ["16GB", "3GB"]  # PROPSYNC_DUCKDB_MEMORY_LIMIT of the profile what-ifs
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def lean_statements(
+    source: Path, mapping: dict[str, Any], rewrite: bool = False
+) -> list[tuple[str, str]]:
+    """The hand-written import: (label, SQL) in execution order."""
+    id_col = mapping["ids"][0]["from_column"]
+    id_type = mapping["ids"][0]["to_id"]
+    ts_col = mapping["update_timestamp"]["from_column"]
+    props = mapping["properties"]
+    reader = (
+        f"read_csv({_literal(str(source))}, header = true, all_varchar = true)"
+        if source.suffix == ".csv"
+        else f"read_parquet({_literal(str(source))})"
+    )
+    typed = ",\n        ".join(
+        f"canon_{'string' if p['type'] in ('string', 'longtext', 'url') else p['type']}"
+        f"({_ident(p['from_column'])}) AS {_ident(p['to_property'])}"
+        for p in props
+    )
+    names = ", ".join(_ident(p["to_property"]) for p in props)
+    counts = " + ".join(f"count({_ident(p['to_property'])})" for p in props)
+    return [
+        ("macros", LEAN_MACROS),
+        ("begin", "BEGIN TRANSACTION"),
+        (
+            "read + convert + resolve ids",
+            f"""
+CREATE TEMP TABLE incoming_rows AS
+WITH src AS (
+    SELECT
+        {_ident(id_col)} AS id_value,
+        iso_us({_ident(ts_col)}) AS update_ts,
+        {typed}
+    FROM {reader}
+    WHERE nullif({_ident(id_col)}, '') IS NOT NULL
+)
+SELECT
+    coalesce(ids.customer_id, md5({_literal(id_type)} || chr(31) || src.id_value)) AS customer_id,
+    ids.customer_id IS NULL AS is_new,
+    src.*
+FROM src
+LEFT JOIN customer_ids AS ids ON ids.id_type = {_literal(id_type)} AND ids.id_value = src.id_value
+WHERE src.update_ts IS NOT NULL
+""",
+        ),
+        (
+            "insert new ids",
+            f"""
+INSERT INTO customer_ids (id_type, id_value, customer_id, batch_id)
+SELECT DISTINCT {_literal(id_type)}, id_value, customer_id, 'lean' FROM incoming_rows WHERE is_new
+""",
+        ),
+        ("count cells", f"SELECT {counts} FROM incoming_rows"),
+        (
+            "unpivot + dedupe",
+            f"""
+CREATE TEMP TABLE staged_properties AS
+SELECT customer_id, property, value, update_ts, 'lean' AS batch_id
+FROM (
+    UNPIVOT (SELECT customer_id, update_ts, {names} FROM incoming_rows)
+    ON {names} INTO NAME property VALUE value
+)
+QUALIFY row_number() OVER (
+    PARTITION BY customer_id, property ORDER BY coalesce(update_ts, -1) DESC, value DESC
+) = 1
+""",
+        ),
+        *(LEAN_REWRITE if rewrite else [("merge", LEAN_MERGE)]),
+        ("commit", "COMMIT"),
+        ("checkpoint", "CHECKPOINT"),
+    ]
+
+
+# What-if variant (not the floor): instead of MERGE (an in-place UPDATE of most rows plus INSERTs),
+# write the merged table anew with a FULL OUTER JOIN and swap it in. Same newer-wins rule.
+_INCOMING_WINS = """(incoming.customer_id IS NOT NULL AND (
+        stored.customer_id IS NULL
+        OR coalesce(incoming.update_ts, -1) > coalesce(stored.update_ts, -1)
+        OR (coalesce(incoming.update_ts, -1) = coalesce(stored.update_ts, -1) AND incoming.value > stored.value)))"""
+LEAN_REWRITE = [
+    (
+        "rewrite properties (full outer join)",
+        f"""
+CREATE TABLE properties_next AS
+SELECT
+    coalesce(incoming.customer_id, stored.customer_id) AS customer_id,
+    coalesce(incoming.property, stored.property) AS property,
+    CASE WHEN {_INCOMING_WINS} THEN incoming.value ELSE stored.value END AS value,
+    CASE WHEN {_INCOMING_WINS} THEN incoming.update_ts ELSE stored.update_ts END AS update_ts,
+    CASE WHEN {_INCOMING_WINS} THEN incoming.batch_id ELSE stored.batch_id END AS batch_id
+FROM properties AS stored
+FULL OUTER JOIN staged_properties AS incoming
+    ON stored.customer_id = incoming.customer_id AND stored.property = incoming.property
+""",
+    ),
+    ("merge", "SELECT count(*) FROM properties_next WHERE batch_id = 'lean'"),  # = applied
+    ("swap tables", "DROP TABLE properties; ALTER TABLE properties_next RENAME TO properties"),
+]
+
+
+def lean_main(argv: list[str]) -> int:
+    import duckdb
+
+    p = argparse.ArgumentParser(prog="bench_import.py _lean")
+    p.add_argument("db", type=Path)
+    p.add_argument("source", type=Path)
+    p.add_argument("mapping", type=Path)
+    p.add_argument(
+        "--memory-limit", help="DuckDB memory_limit (default: DuckDB's own, 80%% of RAM)"
+    )
+    p.add_argument(
+        "--rewrite", action="store_true", help="what-if: rewrite the table instead of MERGE"
+    )
+    args = p.parse_args(argv)
+    db, source, mapping_path, memory_limit = args.db, args.source, args.mapping, args.memory_limit
+    mapping = json.loads(mapping_path.read_text(encoding="utf-8"))
+    timings: dict[str, float] = {}
+    total = time.perf_counter()
+    t = time.perf_counter()
+    # The same connection settings as propsync's writer (Warehouse.connect_work).
+    config: dict[str, Any] = {
+        "temp_directory": str(db.parent / "tmp"),
+        "preserve_insertion_order": False,
+    }
+    if memory_limit:
+        config["memory_limit"] = memory_limit
+    con = duckdb.connect(str(db), config=config)
+    timings["connect"] = time.perf_counter() - t
+    results: dict[str, Any] = {}
+    for label, statement in lean_statements(source, mapping, args.rewrite):
+        print(f"[lean] {label} ...", file=sys.stderr, flush=True)
+        t = time.perf_counter()
+        rows = con.execute(statement).fetchall()  # also drains MERGE's count and the cell count
+        timings[label] = time.perf_counter() - t
+        print(f"[lean] {label}: {timings[label]:.2f} s", file=sys.stderr, flush=True)
+        if label in ("count cells", "merge"):
+            results[label] = int(rows[0][0])
+    con.close()
+    cells = results["count cells"]
+    applied = results["merge"]
+    print(
+        json.dumps(
+            {
+                "cells": cells,
+                "properties_applied": applied,
+                "properties_stale": cells - applied,
+                "seconds_in_process": time.perf_counter() - total,
+                "statements": timings,
+            }
+        )
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# In-process stage profile of propsync's import (run in its own child process)
+# --------------------------------------------------------------------------------------------------
+
+
+class RssSampler:
+    """Samples this process's RSS every few ms and keeps the peak per labelled stage."""
+
+    def __init__(self, interval: float = 0.01) -> None:
+        self.interval = interval
+        self.stage = "start"
+        self.peaks: dict[str, float] = {}
+        self.at_start: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def rss_mib() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            time.sleep(self.interval)
+
+    def sample(self) -> None:
+        rss = self.rss_mib()
+        if rss > self.peaks.get(self.stage, 0.0):
+            self.peaks[self.stage] = rss
+
+    def set(self, stage: str) -> None:
+        self.sample()
+        self.stage = stage
+        self.at_start[stage] = self.rss_mib()
+        self.sample()
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def profile_main(argv: list[str]) -> int:
+    import duckdb
+    import polars as pl
+
+    import propsync.normalize as normalize_mod
+    from propsync import sql
+    from propsync.config import Settings
+    from propsync.mapping import load_mapping
+    from propsync.store.apply import apply_batch
+    from propsync.store.warehouse import Warehouse
+    from propsync.timestamps import now_us
+
+    root, source, mapping_path = Path(argv[0]), Path(argv[1]), Path(argv[2])
+    settings = Settings.from_env(warehouse=root)  # PROPSYNC_DUCKDB_MEMORY_LIMIT applies
+    memory_limit = getattr(settings, "duckdb_memory_limit", None)
+
+    # Reverse map of the packaged SQL, so statements are reported by file name.
+    names: dict[str, str] = {}
+    pkg = Path(sql.__file__).parent
+    for sql_file in pkg.rglob("*.sql"):
+        name = str(sql_file.relative_to(pkg).with_suffix(""))
+        names[sql.load(name).strip()] = name
+
+    stages: list[dict[str, Any]] = []
+    statements: dict[str, list[Any]] = {}
+    sampler = RssSampler()
+    current: list[Any] = [None, 0.0]  # stage, start
+
+    def enter(stage: str) -> None:
+        now = time.perf_counter()
+        if current[0] is not None:
+            stages.append({"stage": current[0], "seconds": now - current[1]})
+        current[:] = [stage, now]
+        sampler.set(stage)
+        print(
+            f"[profile] {stage} ...", file=sys.stderr, flush=True
+        )  # shows where a killed run hung
+
+    def label(query: str) -> str:
+        q = query.strip()
+        if q in names:
+            return names[q]
+        first = " ".join(q.split())
+        first = re.sub(r"\$\w+", "$", first)
+        return first[:70] + ("..." if len(first) > 70 else "")
+
+    def timed(name: str, seconds: float, call: bool = True) -> None:
+        entry = statements.setdefault(name, [0, 0.0])  # calls, seconds (execute + fetch)
+        entry[0] += call
+        entry[1] += seconds
+
+    class TimedResult:
+        def __init__(self, inner: Any, name: str) -> None:
+            self._inner, self._name = inner, name
+
+        def __getattr__(self, attr: str) -> Any:
+            fn = getattr(self._inner, attr)
+            if attr not in ("fetchall", "fetchone", "pl", "df", "arrow", "fetchdf"):
+                return fn
+
+            def call(*a: Any, **k: Any) -> Any:
+                t = time.perf_counter()
+                try:
+                    return fn(*a, **k)
+                finally:
+                    timed(self._name, time.perf_counter() - t, call=False)
+
+            return call
+
+    class TimedConnection:
+        def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+            self._con = con
+
+        def execute(self, query: str, params: Any = None) -> Any:
+            name = label(query)
+            print(f"[profile]   sql {name} ...", file=sys.stderr, flush=True)
+            t = time.perf_counter()
+            try:
+                result = (
+                    self._con.execute(query, params)
+                    if params is not None
+                    else self._con.execute(query)
+                )
+            finally:
+                timed(name, time.perf_counter() - t)
+            return TimedResult(result, name)
+
+        def sql(self, query: str, *a: Any, **k: Any) -> Any:
+            name = label(query)
+            timed(name, 0.0)  # lazy relation: the time is spent in .pl() / .fetchall()
+            return TimedResult(self._con.sql(query, *a, **k), name)
+
+        def __getattr__(self, attr: str) -> Any:
+            return getattr(self._con, attr)
+
+    class ProfiledWarehouse(Warehouse):
+        def connect_work(self, *args: Any, **kwargs: Any) -> Any:
+            t = time.perf_counter()
+            con = super().connect_work(*args, **kwargs)
+            timed("(connect + schema statements)", time.perf_counter() - t)
+            return TimedConnection(con)
+
+        def publish(self, version: int, keep: int = 3) -> Path:
+            t = time.perf_counter()
+            try:
+                return super().publish(version, keep)
+            finally:
+                timed("(publish: copy work.duckdb + fsync + symlink)", time.perf_counter() - t)
+
+    # Normalisation sub-steps: wrap the functions normalize() calls by module-level name.
+    norm_parts: dict[str, float] = {}
+
+    def wrap(fn: Callable[..., Any], key: Callable[..., str]) -> Callable[..., Any]:
+        def inner(*a: Any, **k: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                name = key(*a, **k)
+                norm_parts[name] = norm_parts.get(name, 0.0) + time.perf_counter() - t
+
+        return inner
+
+    # normalize() calls convert and parse_timestamps through its module globals.
+    for attr, key in (
+        ("convert", lambda s, type_, *a, **k: f"convert {type_} ({s.name})"),
+        ("parse_timestamps", lambda s, *a, **k: f"parse_timestamps ({s.name})"),
+    ):
+        setattr(normalize_mod, attr, wrap(getattr(normalize_mod, attr), key))
+
+    stage_of_progress = {
+        "resolving customer ids": "apply: resolve ids (resolve_single_ids, registers, reject counts)",
+        "merging customers": "apply: insert new ids",
+        "merging properties": "apply: stage + MERGE properties",
+        "auditing": "apply: audits + record batch + wide view + COMMIT + CHECKPOINT",
+        "publishing": "apply: publish (copy work.duckdb)",
+        "done": "done",
+    }
+
+    def progress(stage: str, fraction: float) -> None:
+        if stage in stage_of_progress:
+            enter(stage_of_progress[stage])
+
+    with sampler:
+        total = time.perf_counter()
+        enter("load mapping + check columns")
+        model = load_mapping(mapping_path)
+        model.check_columns(normalize_mod.source_columns(source))
+        start = now_us()
+        enter("file digest (sha256)")
+        digest = normalize_mod.file_digest(source)
+        bid = normalize_mod.import_batch_id(digest, model, False, None)
+        enter("read_source (Polars read_csv, all text)")
+        df = normalize_mod.read_source(source)
+        rows = df.height
+        enter("normalize (convert + unpivot)")
+        batch = normalize_mod.normalize(
+            df,
+            model,
+            batch_id=bid,
+            source=str(source),
+            started_at_us=start,
+            now_us=start,
+            max_future_skew_us=round(settings.max_future_skew_seconds * 1_000_000),
+        )
+        del df
+        batch_frames_mib = (batch.cells.estimated_size() + batch.ids.estimated_size()) / 2**20
+        enter("apply: lock + connect + schema")
+        result = apply_batch(ProfiledWarehouse(root), batch, settings, progress=progress)
+        enter("end")
+        total_s = time.perf_counter() - total
+    stages = [s for s in stages if s["stage"] != "done"]
+    for s in stages:
+        s["peak_rss_mib"] = sampler.peaks.get(s["stage"], 0.0)
+        s["start_rss_mib"] = sampler.at_start.get(s["stage"], 0.0)
+    norm_total = next(s["seconds"] for s in stages if s["stage"].startswith("normalize"))
+    norm_parts["(unpivot, filters, frames: the rest)"] = norm_total - sum(norm_parts.values())
+    with open("/proc/self/status") as status:
+        hwm = next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM"))
+    print(
+        json.dumps(
+            {
+                "rows": rows,
+                "cells": int(batch.cells.height),
+                "batch_frames_mib": batch_frames_mib,
+                "properties_applied": result.properties_applied,
+                "properties_stale": result.properties_stale,
+                "status": result.status,
+                "total_s": total_s,
+                "peak_rss_mib": hwm,
+                "stages": stages,
+                "normalize_parts": sorted(norm_parts.items(), key=lambda kv: -kv[1]),
+                "statements": sorted(
+                    ((k, v[0], v[1]) for k, v in statements.items()), key=lambda r: -r[2]
+                ),
+                "polars_threads": pl.thread_pool_size(),
+                "memory_limit": memory_limit,
+            }
+        )
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# Verification: both contenders must leave the same properties and ids behind
+# --------------------------------------------------------------------------------------------------
+
+
+def verify_same_state(work_a: Path, work_b: Path) -> dict[str, int]:
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH {_literal(str(work_a))} AS a (READ_ONLY)")
+        con.execute(f"ATTACH {_literal(str(work_b))} AS b (READ_ONLY)")
+        out = {}
+        for table, cols in (
+            ("properties", "customer_id, property, value, update_ts"),
+            ("customer_ids", "id_type, id_value, customer_id"),
+        ):
+            q = (
+                f"SELECT (SELECT count(*) FROM (SELECT {cols} FROM a.{table} EXCEPT ALL SELECT {cols} FROM b.{table}))"
+                f" + (SELECT count(*) FROM (SELECT {cols} FROM b.{table} EXCEPT ALL SELECT {cols} FROM a.{table}))"
+            )
+            out[f"{table}_rows_differing"] = int(con.execute(q).fetchall()[0][0])
+            out[f"{table}_rows"] = int(
+                con.execute(f"SELECT count(*) FROM a.{table}").fetchall()[0][0]
+            )
+        return out
+    finally:
+        con.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------------
+
+
+def verify_in_child(work_a: Path, work_b: Path) -> dict[str, int]:
+    script = str(Path(__file__).resolve())
+    cmd = [sys.executable, script, "_verify", str(work_a), str(work_b)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return last_json(out)
+
+
+def machine_info() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    def v(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "?"
+
+    cpu = "unknown"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    ram = "unknown"
+    with contextlib.suppress(OSError), open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal"):
+                ram = f"{int(line.split()[1]) / 2**20:.1f} GiB"
+                break
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": str(len(os.sched_getaffinity(0))),
+        "cpu": cpu,
+        "ram": ram,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "duckdb": v("duckdb"),
+        "polars": v("polars"),
+        "propsync": v("propsync"),
+    }
+
+
+def med(runs: list[dict[str, Any]], key: str) -> float:
+    return float(statistics.median(r[key] for r in runs))
+
+
+def fmt_rate(x: float) -> str:
+    return f"{x / 1e6:.2f} M/s" if x >= 1e6 else f"{x / 1e3:.0f} k/s"
+
+
+MARK_START = "<!-- generated by bench/bench_import.py: start -->"
+MARK_END = "<!-- generated by bench/bench_import.py: end -->"
+
+
+def done(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in runs if not r.get("timed_out")]
+
+
+def limit_text(limit: str | None) -> str:
+    return f"`{limit}`" if limit else "DuckDB's default (80% of RAM)"
+
+
+def render_all(all_results: list[dict[str, Any]]) -> str:
+    """The generated part of the ``## Import`` section (between the markers)."""
+    first = all_results[0]
+    m, cfg = first["machine"], first["config"]
+    man = cfg["manifest"]
+    lines = [
+        MARK_START,
+        "",
+        f"Machine: {m['cpu']}, {m['nproc']} vCPU, {m['ram']} RAM, {m['os']}; Python {m['python']}, "
+        f"DuckDB {m['duckdb']}, Polars {m['polars']}, propsync {m['propsync']}; measured {m['date']}.",
+        "",
+        f"Data: an update snapshot of **{cfg['rows']:,} rows x {cfg['props']} properties** "
+        f"({cfg['format'].upper()}, {cfg['source_mib']:.0f} MiB: {man['update_existing_customers']:,} "
+        f"existing customers, {man['update_new_customers']:,} new, {man['update_duplicate_rows']:,} "
+        f"duplicate rows; 4 string, 3 number, 1 boolean, 2 datetime properties; update times overlap "
+        f"the stored ones, so some cells are stale) imported into a warehouse already holding "
+        f"{cfg['rows']:,} customers x {cfg['props']} properties.",
+        "",
+        "- **A**: `propsync import update.csv --mapping mapping.json --json`, the full path: Polars "
+        "read + normalise, id resolution, staging, MERGE, three audits, batch record, wide view, "
+        "COMMIT, CHECKPOINT, publish copy.",
+        "- **B**, the lean floor: one hand-written DuckDB script (`bench_import.py _lean`): `read_csv` "
+        "all-varchar, canonical JSON per type with SQL macros, `strptime` for the update time, left "
+        "join to `customer_ids` (md5 ids for new customers, inserted), UNPIVOT, `QUALIFY "
+        "row_number()` dedupe, the same newer-wins MERGE, COMMIT, CHECKPOINT; the same connection "
+        "settings as propsync's writer (`memory_limit`, `temp_directory`, "
+        "`preserve_insertion_order = false`). No audits, no batch record, no publish copy.",
+        "",
+        "Each run is a child process on a fresh copy of one template warehouse; A and B alternate "
+        "(A, B, A, B, ...) after unmeasured warm-up pair(s); medians. Wall time spans the whole child "
+        "(interpreter start to exit); CPU is its user+sys time and peak RSS its `ru_maxrss`, both "
+        "from `os.wait4` (the driver keeps Polars and DuckDB out of its own process: a child's "
+        "`ru_maxrss` starts at the parent's peak).",
+    ]
+    for results in all_results:
+        lines += render(results)
+    lines += ["", MARK_END]
+    return "\n".join(lines) + "\n"
+
+
+def render(results: dict[str, Any]) -> list[str]:
+    cfg, init, m = results["config"], results["initial_load"], results["machine"]
+    a_all, b_all = results["runs"]["A"], results["runs"]["B"]
+    a, b = done(a_all), done(b_all)
+    limit = cfg.get("memory_limit")
+    how = (
+        "`PROPSYNC_DUCKDB_MEMORY_LIMIT`"
+        if cfg.get("memory_limit_explicit")
+        else "propsync's default"
+    )
+    lines = [
+        "",
+        f"### DuckDB memory_limit {limit_text(limit)} ({how if limit else 'no limit set'})",
+        "",
+        f"Command: `.venv/bin/python bench/bench_import.py --rows {cfg['rows']} --props "
+        f"{cfg['props']} --repeat {cfg['repeat']} --warmup {cfg.get('warmup', 0)}"
+        + (f" --memory-limit {limit}" if cfg.get("memory_limit_explicit") else "")
+        + (" --profile" if results.get("profile") or results.get("profile_error") else "")
+        + (" --whatif" if results.get("whatif") else "")
+        + " --write-docs`",
+        "",
+        "| contender | wall (median) | wall (min-max) | CPU user+sys (median) | cells/s (applied+stale) | applied | stale | peak RSS (median) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    cells = (a or b or [{"cells": 0}])[0].get("cells", 0)
+    for name, runs, everything in (
+        ("A propsync import", a, a_all),
+        ("B lean DuckDB floor", b, b_all),
+    ):
+        killed = len(everything) - len(runs)
+        if not runs:
+            longest = max(r["wall_s"] for r in everything)
+            lines.append(
+                f"| {name} | **> {longest:.0f} s** (all {killed} run(s) killed) | | | | | | "
+                f"{max(r['peak_rss_mib'] for r in everything):,.0f} MiB at kill |"
+            )
+            continue
+        walls = [r["wall_s"] for r in runs]
+        lines.append(
+            f"| {name} | {med(runs, 'wall_s'):.1f} s | {min(walls):.1f}-{max(walls):.1f} s"
+            + (f" ({killed} killed)" if killed else "")
+            + f" | {med(runs, 'cpu_s'):.1f} s | {fmt_rate(cells / med(runs, 'wall_s'))} | "
+            f"{runs[0]['properties_applied']:,} | {runs[0]['properties_stale']:,} | "
+            f"{med(runs, 'peak_rss_mib'):,.0f} MiB |"
+        )
+    if a and b:
+        ratio = med(a, "wall_s") / med(b, "wall_s")
+        cpu_ratio = med(a, "cpu_s") / med(b, "cpu_s")
+        min_ratio = min(r["wall_s"] for r in a) / min(r["wall_s"] for r in b)
+        rss_a, rss_b = med(a, "peak_rss_mib"), med(b, "peak_rss_mib")
+        lines.append(
+            f"| **ratio A/B** | **{ratio:.2f}x** | {min_ratio:.2f}x (min/min) | {cpu_ratio:.2f}x | "
+            f"| | | {rss_a / rss_b:.2f}x |"
+        )
+    loads = [r["loadavg_1m_before"] for r in a_all + b_all]
+    order = ", ".join(
+        f"{n}{i + 1} "
+        + (f"killed at {r['wall_s']:.0f} s" if r.get("timed_out") else f"{r['wall_s']:.1f} s")
+        for i, pair in enumerate(zip(a_all, b_all, strict=False))
+        for n, r in zip("AB", pair, strict=True)
+    )
+    lines += [
+        "",
+        f"Runs in order (wall): {order}. The 1-minute load average before the runs was "
+        f"{min(loads):.1f}-{max(loads):.1f} on {m['nproc']} vCPUs: other work shared the machine, so "
+        "single wall times are noisy and the CPU-time ratio is the steadier comparison.",
+        "",
+        f"Initial load (the base snapshot into an empty warehouse with `propsync import`, memory_limit "
+        f"{limit_text(init.get('memory_limit'))}): {init['wall_s']:.1f} s, "
+        f"{fmt_rate(init['cells'] / init['wall_s'])}, peak RSS {init['peak_rss_mib']:,.0f} MiB; "
+        f"`work.duckdb` is then {init['work_mib']:.0f} MiB.",
+    ]
+    if a and b:
+        lines += [
+            "",
+            f"Targets: A within 2x of B: **{'met' if ratio <= 2 else 'NOT met'}** ({ratio:.2f}x wall, "
+            f"{cpu_ratio:.2f}x CPU). A's peak RSS under 2 GB (1,907 MiB): "
+            f"**{'met' if rss_a < 2e9 / 2**20 else 'NOT met'}** ({rss_a:,.0f} MiB; the lean floor "
+            f"peaks at {rss_b:,.0f} MiB).",
+        ]
+    elif not a:
+        lines += [
+            "",
+            "Targets: **NOT met**: the full import did not finish within the run timeout.",
+        ]
+    verify = results.get("verify")
+    if a and b:
+        lines += [
+            "",
+            f"Same result: both applied {a[0]['properties_applied']:,} and found "
+            f"{a[0]['properties_stale']:,} stale of {cells:,} cells in every completed pair (asserted)"
+            + (
+                f"; after the first pair their `properties` ({verify['properties_rows']:,} rows: "
+                f"customer, property, value, update_ts) and `customer_ids` "
+                f"({verify['customer_ids_rows']:,} rows) were compared row by row: "
+                f"{verify['properties_rows_differing']} and {verify['customer_ids_rows_differing']} "
+                "rows differ."
+                if verify
+                else "."
+            ),
+        ]
+    prof = results.get("profile")
+    if prof:
+        lines += render_profile(prof)
+    elif results.get("profile_error"):
+        lines += ["", f"Profile: {results['profile_error']}."]
+    lean_stmts = results.get("lean_statements")
+    if lean_stmts:
+        lines += [
+            "",
+            "Lean floor (B) per statement, median run:",
+            "",
+            "| statement | seconds |",
+            "|---|---:|",
+            *(f"| {k} | {v:.2f} |" for k, v in lean_stmts.items() if v >= 0.01),
+        ]
+    if results.get("whatif"):
+        lines += render_whatif(results)
+    return lines
+
+
+def render_profile(prof: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        f"#### Where propsync's time and memory go ({prof['rows']:,} rows, in-process profile, "
+        f"memory_limit {limit_text(prof.get('memory_limit'))})",
+        "",
+        f"`--profile` runs the steps of `import_file` in one child process on a fresh warehouse copy "
+        f"(progress callback, a timing proxy around the DuckDB connection, RSS sampled every 10 ms): "
+        f"{prof['total_s']:.1f} s without interpreter start and imports, peak RSS "
+        f"{prof['peak_rss_mib']:,.0f} MiB. The normalised batch (cells + ids frames) is "
+        f"{prof['batch_frames_mib']:,.0f} MiB of it.",
+        "",
+        "| stage | seconds | share | RSS at start | peak RSS in stage |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for s in prof["stages"]:
+        lines.append(
+            f"| {s['stage']} | {s['seconds']:.2f} | {s['seconds'] / prof['total_s']:.0%} | "
+            f"{s.get('start_rss_mib', 0):,.0f} MiB | {s['peak_rss_mib']:,.0f} MiB |"
+        )
+    lines += ["", "Inside `normalize`:", "", "| part | seconds |", "|---|---:|"]
+    lines += [f"| {k} | {v:.2f} |" for k, v in prof["normalize_parts"] if v >= 0.01]
+    lines += [
+        "",
+        "SQL on the write connection (execute + fetch; statements by their `sql/` file):",
+        "",
+        "| statement | calls | seconds |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| `{k}` | {n} | {s:.2f} |" for k, n, s in prof["statements"] if s >= 0.01]
+    return lines
+
+
+def render_whatif(results: dict[str, Any]) -> list[str]:
+    b = done(results["runs"]["B"])
+    limit = results["config"].get("memory_limit")
+    lines = [
+        "",
+        "#### What-if runs (`--whatif`, one run each)",
+        "",
+        "Not targets; evidence for the suggestions: the lean floor under other DuckDB "
+        "`memory_limit`s, a lean variant that rewrites `properties` with a FULL OUTER JOIN "
+        "(`CREATE TABLE ... AS`, then swap) instead of MERGE, and propsync's in-process profile "
+        "under another `PROPSYNC_DUCKDB_MEMORY_LIMIT`. Runs are killed after the timeout."
+        + (
+            f" For comparison, B above ({limit_text(limit)}): {med(b, 'wall_s'):.1f} s, "
+            f"{med(b, 'peak_rss_mib'):,.0f} MiB."
+            if b
+            else ""
+        ),
+        "",
+        "| variant | memory_limit | wall | CPU | peak RSS | result |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    names = {
+        "merge": "lean floor (MERGE)",
+        "rewrite": "lean, table rewrite instead of MERGE",
+        "propsync": "propsync (in-process profile)",
+    }
+    for r in results["whatif"]:
+        if "error" in r:
+            result = f"**{r['error']}** after {r['wall_s']:.0f} s"
+        elif r["variant"] == "propsync":
+            p = r["profile"]
+            merge = next((s for s in p["stages"] if "MERGE" in s["stage"]), None)
+            result = f"ok, applied {p['properties_applied']:,}" + (
+                f"; stage + MERGE {merge['seconds']:.1f} s" if merge else ""
+            )
+        else:
+            stmts = r["statements"]
+            key = next(k for k in stmts if k.startswith(("merge", "rewrite")))
+            result = (
+                f"ok, applied {r['properties_applied']:,}; {key} {stmts[key]:.1f} s; "
+                f"work.duckdb {r['work_mib']:.0f} MiB"
+            )
+            if r.get("verify_vs_B"):
+                v = r["verify_vs_B"]
+                result += f"; state vs B: {v['properties_rows_differing']} properties rows differ"
+        lines.append(
+            f"| {names[r['variant']]} | {r['memory_limit'] or 'default'} | {r['wall_s']:.1f} s | "
+            f"{r['cpu_s']:.1f} s | {r['peak_rss_mib']:,.0f} MiB | {result} |"
+        )
+    return lines
+
+
+def write_docs(generated: str, path: Path = DOCS) -> None:
+    """Put ``generated`` into the ``## Import`` section, keeping everything else.
+
+    Inside an existing section only the text between the markers is replaced, so hand-written
+    analysis below the end marker survives a re-run; other ``##`` sections are never touched.
+    """
+    intro = (
+        "# Benchmarks\n\n"
+        "Measured numbers for propsync's performance targets and the commands that reproduce them. "
+        "Each `##` section is self-contained and owned by its benchmark.\n"
+    )
+    text = path.read_text(encoding="utf-8") if path.exists() else intro
+    section_re = re.compile(r"^## Import\n.*?(?=^## |\Z)", re.S | re.M)
+    found = section_re.search(text)
+    if found and MARK_START in found.group(0) and MARK_END in found.group(0):
+        old = found.group(0)
+        i, j = old.index(MARK_START), old.index(MARK_END) + len(MARK_END)
+        new_section = old[:i] + generated.strip("\n") + old[j:]
+        text = text[: found.start()] + new_section + text[found.end() :]
+    elif found:
+        text = text[: found.start()] + "## Import\n\n" + generated + "\n" + text[found.end() :]
+    else:
+        text = text.rstrip("\n") + "\n\n## Import\n\n" + generated
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------------------
+# Driver
+# --------------------------------------------------------------------------------------------------
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def propsync_default_memory_limit() -> str | None:
+    """The writer's DuckDB memory_limit when PROPSYNC_DUCKDB_MEMORY_LIMIT is unset (None: no such setting)."""
+    code = (
+        "from propsync.config import Settings; "
+        "print(getattr(Settings(), 'duckdb_memory_limit', '') or '')"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, env=child_env()
+    ).stdout.strip()
+    return out or None
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "_lean":
+        return lean_main(argv[1:])
+    if argv and argv[0] == "_profile":
+        return profile_main(argv[1:])
+    if argv and argv[0] == "_generate":  # rows props seed format dir
+        rows, props, seed = (int(x) for x in argv[1:4])
+        generate(Path(argv[5]), rows, props, seed, argv[4])
+        return 0
+    if argv and argv[0] == "_verify":  # work_a work_b
+        print(json.dumps(verify_same_state(Path(argv[1]), Path(argv[2]))))
+        return 0
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rows", type=int, default=1_000_000, help="customers in base = rows in update")
+    p.add_argument("--props", type=int, default=10, help="property columns")
+    p.add_argument("--repeat", type=int, default=3, help="measured runs per contender (medians)")
+    p.add_argument("--warmup", type=int, default=1, help="unmeasured A, B pairs first (default 1)")
+    p.add_argument("--out", type=Path, default=HERE / "out", help="data, warehouses, logs, results")
+    p.add_argument("--seed", type=int, default=20240601)
+    p.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    p.add_argument(
+        "--memory-limit",
+        metavar="LIMIT",
+        help="DuckDB memory_limit of both contenders: PROPSYNC_DUCKDB_MEMORY_LIMIT for A, the same "
+        "for B (default: propsync's own default, which B then mirrors)",
+    )
+    p.add_argument(
+        "--run-timeout", type=float, help="kill a measured run after this many seconds (recorded)"
+    )
+    p.add_argument("--profile", action="store_true", help="also profile propsync's stages")
+    p.add_argument(
+        "--whatif",
+        action="store_true",
+        help="also run the what-if variants once each (lean MERGE under memory limits, a table "
+        "rewrite instead of MERGE, and with --profile propsync under "
+        f"{' and '.join(WHATIF_PROPSYNC_LIMITS)})",
+    )
+    p.add_argument("--whatif-timeout", type=float, default=300, help="seconds per what-if run")
+    p.add_argument("--no-verify", action="store_true", help="skip the row-by-row A/B comparison")
+    p.add_argument("--reuse-template", action="store_true", help="keep the template warehouse")
+    p.add_argument("--write-docs", action="store_true", help=f"rewrite {DOCS.relative_to(REPO)}")
+    p.add_argument(
+        "--render",
+        type=Path,
+        nargs="+",
+        metavar="RESULTS_JSON",
+        help="only re-render saved results files (one subsection each) [and --write-docs]",
+    )
+    args = p.parse_args(argv)
+    if args.render:
+        section = render_all([json.loads(f.read_text(encoding="utf-8")) for f in args.render])
+        print(section)
+        if args.write_docs:
+            write_docs(section)
+        return 0
+
+    out: Path = args.out.resolve()
+    key = f"{args.rows}x{args.props}-s{args.seed}-{args.format}"
+    log(f"generating data {key} (cached in {out / 'data' / key})")
+    t = time.perf_counter()
+    # Polars, NumPy and DuckDB work happens in child processes only: a child's ru_maxrss starts at
+    # the parent's peak RSS (exec keeps the old mm's high-water mark), so the driver stays small.
+    script = str(Path(__file__).resolve())
+    data_dir = out / "data" / key
+    gen = [sys.executable, script, "_generate", str(args.rows), str(args.props), str(args.seed)]
+    subprocess.run([*gen, args.format, str(data_dir)], check=True)
+    files = {
+        "base": data_dir / f"base.{args.format}",
+        "update": data_dir / f"update.{args.format}",
+        "mapping": data_dir / "mapping.json",
+    }
+    log(f"data ready in {time.perf_counter() - t:.1f} s")
+    manifest = json.loads((data_dir / "manifest.json").read_text())
+
+    cli = propsync_cli()
+    env = child_env()
+    if args.memory_limit:
+        env["PROPSYNC_DUCKDB_MEMORY_LIMIT"] = args.memory_limit
+    limit = args.memory_limit or propsync_default_memory_limit()
+    log(f"DuckDB memory_limit of both contenders: {limit or 'DuckDB default (80% of RAM)'}")
+    run_key = f"{key}-mem{limit or 'default'}"
+    logs = out / "logs" / run_key
+    logs.mkdir(parents=True, exist_ok=True)
+
+    template = out / "template" / key
+    init_file = out / "template" / f"{key}.initial.json"
+    if args.reuse_template and init_file.exists() and (template / "work.duckdb").exists():
+        initial = json.loads(init_file.read_text())
+        log(
+            f"reusing template {template} (initial load measured earlier: {initial['wall_s']:.1f} s)"
+        )
+    else:
+        if template.exists():
+            shutil.rmtree(template)
+        template.mkdir(parents=True)
+        log("initial load: propsync import base snapshot into an empty warehouse")
+        cmd = [cli, "import", str(files["base"]), "--mapping", str(files["mapping"])]
+        r = run_child([*cmd, "--warehouse", str(template), "--json"], logs / "initial.log", env)
+        if r["returncode"] != 0:
+            raise SystemExit(f"initial load failed ({r['returncode']}):\n{r['output'][-3000:]}")
+        summary = last_json(r["output"])
+        initial = {
+            "wall_s": r["wall_s"],
+            "cpu_s": r["cpu_s"],
+            "peak_rss_mib": r["peak_rss_mib"],
+            "memory_limit": limit,
+            "cells": summary["properties_applied"] + summary["properties_stale"],
+            "work_mib": (template / "work.duckdb").stat().st_size / 2**20,
+            "summary": summary,
+        }
+        shutil.rmtree(template / "tmp", ignore_errors=True)
+        init_file.write_text(json.dumps(initial, indent=2))
+        log(f"initial load: {r['wall_s']:.1f} s, peak RSS {r['peak_rss_mib']:.0f} MiB")
+
+    update, mapping = str(files["update"]), str(files["mapping"])
+
+    def lean_cmd(wh: Path, mem: str | None, rewrite: bool = False) -> list[str]:
+        cmd = [sys.executable, script, "_lean", str(wh / "work.duckdb"), update, mapping]
+        return cmd + (["--memory-limit", mem] if mem else []) + (["--rewrite"] if rewrite else [])
+
+    contenders: dict[str, Callable[[Path], list[str]]] = {
+        "A": lambda wh: [
+            cli,
+            "import",
+            update,
+            "--mapping",
+            mapping,
+            "--warehouse",
+            str(wh),
+            "--json",
+        ],
+        "B": lambda wh: lean_cmd(wh, limit),
+    }
+    results: dict[str, Any] = {
+        "config": {
+            "rows": args.rows,
+            "props": args.props,
+            "repeat": args.repeat,
+            "warmup": args.warmup,
+            "seed": args.seed,
+            "format": args.format,
+            "memory_limit": limit,
+            "memory_limit_explicit": bool(args.memory_limit),
+            "source_mib": files["update"].stat().st_size / 2**20,
+            "manifest": manifest,
+        },
+        "machine": machine_info(),
+        "initial_load": initial,
+    }
+    results_file = out / f"results-{run_key}.json"
+
+    def save() -> None:  # after every phase, so a later failure keeps what was measured
+        results_file.write_text(json.dumps(results, indent=2, default=str))
+
+    def measure(name: str, logname: str) -> dict[str, Any]:
+        wh = out / "runs" / name
+        fresh_copy(template, wh)
+        r = run_child(contenders[name](wh), logs / logname, env, timeout=args.run_timeout)
+        output = r.pop("output")
+        if r["timed_out"]:
+            return r
+        if r["returncode"] != 0:
+            raise SystemExit(f"contender {name} failed ({r['returncode']}):\n{output[-3000:]}")
+        s = last_json(output)
+        r.update(
+            cells=s["properties_applied"] + s["properties_stale"],
+            properties_applied=s["properties_applied"],
+            properties_stale=s["properties_stale"],
+            statements=s.get("statements"),
+        )
+        return r
+
+    def describe(r: dict[str, Any]) -> str:
+        if r["timed_out"]:
+            return f"TIMED OUT after {r['wall_s']:.0f} s, peak RSS {r['peak_rss_mib']:.0f} MiB"
+        return (
+            f"{r['wall_s']:.2f} s (CPU {r['cpu_s']:.1f} s), peak RSS {r['peak_rss_mib']:.0f} MiB, "
+            f"applied {r['properties_applied']:,}, stale {r['properties_stale']:,}"
+        )
+
+    for i in range(args.warmup):
+        for name in contenders:
+            log(
+                f"warm-up {i + 1}/{args.warmup} {name}: {describe(measure(name, f'warmup-{name}-{i + 1}.log'))}"
+            )
+
+    runs: dict[str, list[dict[str, Any]]] = {"A": [], "B": []}
+    results["runs"] = runs
+    for rep in range(args.repeat):
+        for name in contenders:
+            r = measure(name, f"{name}-{rep + 1}.log")
+            runs[name].append(r)
+            log(f"rep {rep + 1}/{args.repeat} {name}: {describe(r)}")
+            save()
+        a, b = runs["A"][-1], runs["B"][-1]
+        if a["timed_out"] or b["timed_out"]:
+            continue
+        print(
+            f"    applied: propsync {a['properties_applied']:,} / lean {b['properties_applied']:,}; "
+            f"cells: propsync {a['cells']:,} / lean {b['cells']:,}",
+            flush=True,
+        )
+        assert (a["properties_applied"], a["cells"]) == (b["properties_applied"], b["cells"]), (
+            "propsync and the lean floor disagree on applied updates"
+        )
+        if "verify" not in results and not args.no_verify:
+            results["verify"] = verify_in_child(
+                out / "runs" / "A" / "work.duckdb", out / "runs" / "B" / "work.duckdb"
+            )
+            log(f"state comparison A vs B: {results['verify']}")
+            assert results["verify"]["properties_rows_differing"] == 0
+            assert results["verify"]["customer_ids_rows_differing"] == 0
+    done_b = sorted((r for r in runs["B"] if not r["timed_out"]), key=lambda r: r["wall_s"])
+    if done_b:
+        results["lean_statements"] = done_b[len(done_b) // 2]["statements"]
+    save()
+
+    def profile(mem: str | None, timeout: float | None) -> dict[str, Any]:
+        wh = out / "runs" / "profile"
+        fresh_copy(template, wh)
+        penv = dict(env) | ({"PROPSYNC_DUCKDB_MEMORY_LIMIT": mem} if mem else {})
+        r = run_child(
+            [sys.executable, script, "_profile", str(wh), update, mapping],
+            logs / f"profile-{mem or 'default'}.log",
+            penv,
+            timeout=timeout,
+        )
+        output = r.pop("output")
+        if r["returncode"] != 0:
+            marks = re.findall(r"^\[profile\] +(.+) \.\.\.$", output, re.M)
+            stage = next((m for m in reversed(marks) if not m.startswith("sql ")), "?")
+            statement = next((m[4:] for m in reversed(marks) if m.startswith("sql ")), None)
+            r["error"] = (
+                f"killed after {r['wall_s']:.0f} s in stage '{stage}'"
+                + (f", statement `{statement}`" if statement else "")
+                if r["timed_out"]
+                else output[-2000:]
+            )
+            return r
+        r["profile"] = last_json(output)
+        return r
+
+    if args.profile:
+        log("profiling propsync import in-process (fresh warehouse copy)")
+        r = profile(None, args.run_timeout)
+        if "profile" in r:
+            results["profile"] = r["profile"] | {"child_wall_s": r["wall_s"]}
+        else:
+            results["profile_error"] = r["error"]
+        log(f"  -> {r['wall_s']:.1f} s, peak RSS {r['peak_rss_mib']:.0f} MiB {r.get('error', '')}")
+        save()
+
+    if args.whatif:
+        experiments: list[dict[str, Any]] = []
+        results["whatif"] = experiments
+        for variant, mem in WHATIF_LEAN:
+            wh = out / "runs" / "W"
+            fresh_copy(template, wh)
+            log(f"what-if: lean {variant}, memory_limit {mem or 'default'}")
+            r = run_child(
+                lean_cmd(wh, mem, rewrite=variant == "rewrite"),
+                logs / f"whatif-{variant}-{mem or 'default'}.log",
+                env,
+                timeout=args.whatif_timeout,
+            )
+            output = r.pop("output")
+            r.update(variant=variant, memory_limit=mem)
+            if r["returncode"] == 0:
+                s = last_json(output)
+                r.update(
+                    properties_applied=s["properties_applied"],
+                    statements=s["statements"],
+                    work_mib=(wh / "work.duckdb").stat().st_size / 2**20,
+                )
+                b_state = out / "runs" / "B" / "work.duckdb"
+                first_rewrite = not any(e["variant"] == "rewrite" for e in experiments)
+                if (
+                    variant == "rewrite"
+                    and first_rewrite
+                    and b_state.exists()
+                    and bool(runs["B"])
+                    and not runs["B"][-1]["timed_out"]
+                    and not args.no_verify
+                ):
+                    r["verify_vs_B"] = verify_in_child(b_state, wh / "work.duckdb")
+            else:
+                started = re.findall(r"^\[lean\] (.+) \.\.\.$", output, re.M)
+                r["error"] = ("timed out" if r["timed_out"] else "failed") + (
+                    f" in '{started[-1]}'" if started else ""
+                )
+            experiments.append(r)
+            log(
+                f"  -> {r['wall_s']:.1f} s, peak RSS {r['peak_rss_mib']:.0f} MiB {r.get('error', '')}"
+            )
+            save()
+        for mem in WHATIF_PROPSYNC_LIMITS if args.profile else []:
+            if mem == limit:
+                continue  # that is the profile above
+            log(f"what-if: propsync profile with PROPSYNC_DUCKDB_MEMORY_LIMIT={mem}")
+            r = profile(mem, args.whatif_timeout)
+            r.update(variant="propsync", memory_limit=mem)
+            experiments.append(r)
+            log(
+                f"  -> {r['wall_s']:.1f} s, peak RSS {r['peak_rss_mib']:.0f} MiB {r.get('error', '')}"
+            )
+            save()
+
+    for name in ("A", "B", "W", "profile"):
+        shutil.rmtree(out / "runs" / name, ignore_errors=True)
+    save()
+    log(f"results: {results_file}")
+    section = render_all([results])
+    print()
+    print(section)
+    if args.write_docs:
+        write_docs(section)
+        log(f"wrote the Import section of {DOCS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
