@@ -41,7 +41,7 @@ import secrets
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -51,6 +51,7 @@ import polars as pl
 from propsync.batch import CELLS_SCHEMA, IDS_SCHEMA, UpdateBatch
 from propsync.config import Settings
 from propsync.errors import PropsyncError, WarehouseLocked
+from propsync.locks import exclusive_lock
 from propsync.store.apply import apply_batch, publish_pending
 from propsync.store.warehouse import Warehouse
 from propsync.tracking import TrackingBatch
@@ -517,29 +518,15 @@ class _State:
         _fsync_dir(self.path.parent)
 
 
-@contextlib.contextmanager
-def _apply_lock(jdir: Path, timeout: float) -> Iterator[None]:
-    fd = os.open(jdir / APPLY_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-                    raise WarehouseLocked(
-                        f"the journal of {str(jdir.parent)!r} is being applied by another process "
-                        f"(pid {holder}); gave up after {timeout:g} s",
-                        holder_pid=holder,
-                    ) from None
-                time.sleep(0.05)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
-    finally:
-        os.close(fd)
+def _apply_lock(jdir: Path, timeout: float) -> contextlib.AbstractContextManager[None]:
+    return exclusive_lock(
+        jdir / APPLY_LOCK,
+        timeout,
+        lambda holder: (
+            f"the journal of {str(jdir.parent)!r} is being applied by another process "
+            f"(pid {holder}); gave up after {timeout:g} s"
+        ),
+    )
 
 
 # -- applying -------------------------------------------------------------------------------------

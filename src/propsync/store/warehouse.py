@@ -16,18 +16,16 @@ swapped atomically, so a reader sees the old version or the new one, never a mix
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import shutil
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 
 from propsync import sql
-from propsync.errors import NotPublished, WarehouseLocked
+from propsync.errors import NotPublished
+from propsync.locks import exclusive_lock
 
 _VERSION_FILE = re.compile(r"^v(\d{6,})\.duckdb$")
 
@@ -51,31 +49,17 @@ class Warehouse:
 
     # -- the writer -----------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def write_lock(self, timeout: float = 600.0) -> Iterator[None]:
+    def write_lock(self, timeout: float = 600.0) -> contextlib.AbstractContextManager[None]:
         """Exclusive across processes; waits up to ``timeout`` seconds for the current holder."""
         self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / "write.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-                        raise WarehouseLocked(
-                            f"warehouse {str(self.root)!r} is locked by another writer (pid {holder}); "
-                            f"gave up after {timeout:g} s",
-                            holder_pid=holder,
-                        ) from None
-                    time.sleep(0.05)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
-            yield
-        finally:
-            os.close(fd)  # closing releases the flock
+        return exclusive_lock(
+            self.root / "write.lock",
+            timeout,
+            lambda holder: (
+                f"warehouse {str(self.root)!r} is locked by another writer (pid {holder}); "
+                f"gave up after {timeout:g} s"
+            ),
+        )
 
     def connect_work(self, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
         """Open the working database (call only while holding the write lock)."""
