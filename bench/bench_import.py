@@ -943,9 +943,9 @@ def render(results: dict[str, Any]) -> list[str]:
     a, b = done(a_all), done(b_all)
     limit = cfg.get("memory_limit")
     how = (
-        "`PROPSYNC_DUCKDB_MEMORY_LIMIT`"
+        "`--memory-limit`, i.e. `PROPSYNC_DUCKDB_MEMORY_LIMIT`"
         if cfg.get("memory_limit_explicit")
-        else "propsync's default"
+        else "propsync's default when measured"
     )
     lines = [
         "",
@@ -953,9 +953,14 @@ def render(results: dict[str, Any]) -> list[str]:
         "",
         f"Command: `.venv/bin/python bench/bench_import.py --rows {cfg['rows']} --props "
         f"{cfg['props']} --repeat {cfg['repeat']} --warmup {cfg.get('warmup', 0)}"
-        + (f" --memory-limit {limit}" if cfg.get("memory_limit_explicit") else "")
+        + (f" --memory-limit {limit}" if limit else "")
         + (" --profile" if results.get("profile") or results.get("profile_error") else "")
         + (" --whatif" if results.get("whatif") else "")
+        + (
+            f" --run-timeout {max(r['wall_s'] for r in a_all + b_all):.0f}"
+            if len(a) < len(a_all) or len(b) < len(b_all)
+            else ""
+        )
         + " --write-docs`",
         "",
         "| contender | wall (median) | wall (min-max) | CPU user+sys (median) | cells/s (applied+stale) | applied | stale | peak RSS (median) |",
