@@ -46,7 +46,12 @@ _CANONICAL = json.JSONEncoder(
 
 def canonical_json(value: Any) -> str:
     """The canonical JSON text of a Python JSON value. Raises ValueError for NaN, inf, non-JSON."""
-    return _CANONICAL.encode(_normalise(value))
+    text = _CANONICAL.encode(_normalise(value))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates, e.g. "\ud800" from JSON input
+        raise ValueError(f"not valid Unicode text: {exc.reason}") from None
+    return text
 
 
 @dataclass(frozen=True)

@@ -221,7 +221,15 @@ def test_body_not_json_or_not_a_batch_is_400(client: httpx.Client) -> None:
 
 
 def test_lone_surrogates_are_refused(client: httpx.Client) -> None:
-    raw = b'{"commands": [{"name": "customers", "data": {"customer_ids": {"registered": "x"}, "properties": {"p": "\\ud800"}}}]}'
+    # In a value: that command fails, the others apply (the core rejects the text).
+    raw = b'{"commands": [{"name": "customers", "data": {"customer_ids": {"registered": "x"}, "properties": {"p": "\\ud800"}}}, {"name": "system/time"}]}'
+    r = client.post(batch_url(), content=raw)
+    assert r.status_code == 200
+    first, second = r.json()["results"]
+    assert first["success"] is False and "Unicode" in first["errors"][0]
+    assert second["success"] is True
+    # In an id: the body is refused as a whole.
+    raw = b'{"commands": [{"name": "customers", "data": {"customer_ids": {"registered": "\\ud800"}, "properties": {"p": 1}}}]}'
     r = client.post(batch_url(), content=raw)
     assert r.status_code == 400 and r.json()["error"] == "InvalidText"
 

@@ -430,3 +430,12 @@ def test_import_draws_a_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:
     done = subprocess.run([exe, "import", src, "--mapping", mapping, "--batch-id", "again"], env=env,
                           capture_output=True, text=True, check=False, timeout=120)
     assert done.returncode == 0 and "#" not in done.stderr
+
+
+def test_track_rejects_a_lone_surrogate_per_command(tmp_path: Path, wh: str, capsys: pytest.CaptureFixture[str]) -> None:
+    body = '{"commands": [{"name": "customers", "data": {"customer_ids": {"registered": "a"}, "properties": {"p": "\\ud800"}}}, {"name": "system/time"}]}'
+    (tmp_path / "b.json").write_text(body, encoding="utf-8")
+    code, out, _ = run(capsys, "track", str(tmp_path / "b.json"), "--warehouse", wh)
+    results = json.loads(out)["results"]
+    assert code == 0 and results[0]["success"] is False and "Unicode" in results[0]["errors"][0]
+    assert results[1]["success"] is True

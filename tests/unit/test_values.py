@@ -76,3 +76,8 @@ def test_list_accepts_json_arrays_only() -> None:
 
 def test_text_types_keep_text_of_native_columns() -> None:
     assert convert(pl.Series([12, None]), "url").values.to_list() == ['"12"', "null"]
+
+
+def test_lone_surrogates_are_rejected_not_crashing() -> None:
+    with pytest.raises(ValueError, match="Unicode"):
+        canonical_json({"name": "\ud800"})
