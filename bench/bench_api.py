@@ -592,6 +592,41 @@ def _run_label(r: dict[str, Any]) -> str:
     return f"after tracking, {_scenario(r)}"
 
 
+def _targets(results: list[dict[str, Any]], busy: list[dict[str, Any]]) -> list[str]:
+    """The issue's targets against the measurements."""
+    rate = {_scenario(r): r["tracking"]["commands_per_s"] for r in results if "tracking" in r}
+    acked = sum(r["tracking"]["commands_acked"] for r in [*results, *busy] if "tracking" in r)
+    lost = sum(
+        r["tracking"]["verification"]["missing"] for r in [*results, *busy] if "tracking" in r
+    )
+    get1: dict[bool, float] = {}  # the worst one-connection p99 per schema
+    for r in results:
+        for g in r.get("get", []):
+            if g["connections"] == 1:
+                key = bool(r["proposed_indexes"])
+                get1[key] = max(get1.get(key, 0.0), g["p99_ms"])
+    if not rate:
+        return []
+    rates = ", ".join(f"{v:,} ({k})" for k, v in rate.items())
+    out = [
+        "",
+        f"**Targets.** At least 20,000 commands/s sustained with durability: "
+        f"{'met' if max(rate.values()) >= 20_000 else 'NOT met'} on a quiet host: {rates}. "
+        f"Zero acknowledged commands lost: {'met' if lost == 0 else 'NOT met'}, "
+        f"{lost} of {acked:,} acknowledged commands missing over all runs here, each ended by "
+        "`kill -9`.",
+    ]
+    if True in get1:
+        text = (
+            f"GET p99 under 10 ms: {'met' if get1[True] < 10 else 'NOT met'} with the proposed "
+            f"indexes (p99 at most {get1[True]:.1f} ms with one connection)"
+        )
+        if False in get1:
+            text += f", not on the core schema as is (p99 {get1[False]:,.0f} ms)"
+        out += ["", text + ": the indexes are a core decision, see below."]
+    return out
+
+
 def _fsync_range(results: list[dict[str, Any]]) -> str:
     values = sorted(r["fdatasync_ms_p50"] for r in results if "fdatasync_ms_p50" in r)
     if not values:
@@ -651,6 +686,7 @@ def render_section(results: list[dict[str, Any]], busy: list[dict[str, Any]] | N
             f"{t['server_cpu_s'] / max(1, t['commands_acked']) * 1e6:.0f} ms | "
             f"{t['commands_acked']:,} | **{t['verification']['missing']}** |"
         )
+    lines += _targets(results, busy or [])
     busy_tracked = [r for r in busy or [] if "tracking" in r]
     if busy_tracked:
         lines += [
