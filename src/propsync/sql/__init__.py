@@ -1,4 +1,4 @@
-"""SQL statements, one per file. ``load("apply/merge_properties")`` returns the text."""
+"""SQL statements, one per file. ``load("apply/insert_newer_properties")`` returns the text."""
 
 from __future__ import annotations
 

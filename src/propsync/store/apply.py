@@ -114,6 +114,12 @@ def publish_pending(warehouse: Warehouse, settings: Settings) -> int:
         return version
 
 
+def _merge_staged(con: duckdb.DuckDBPyConnection) -> int:
+    """Newer-wins merge of ``staged_properties`` into ``properties``; returns the updates applied."""
+    con.execute(sql.load("apply/retire_outdated_properties")).fetchall()
+    return int(con.execute(sql.load("apply/insert_newer_properties")).fetchall()[0][0])
+
+
 def _count(con: duckdb.DuckDBPyConnection, name: str) -> int:
     return int(con.execute(sql.load(name)).fetchall()[0][0])
 
@@ -193,14 +199,12 @@ def _apply_locked(
             for name in ("repoint_merged_ids", "repoint_aliases", "insert_aliases"):
                 con.execute(sql.load(f"apply/{name}"), params if name == "insert_aliases" else None)
             con.execute(sql.load("apply/stage_merged_properties"))
-            con.execute(sql.load("apply/merge_properties")).fetchall()
+            _merge_staged(con)
             con.execute(sql.load("apply/delete_merged_properties"))
 
         progress("merging properties", 0.7)
         con.execute(sql.load("apply/stage_batch_properties"), params)
-        result.properties_applied = int(
-            con.execute(sql.load("apply/merge_properties")).fetchall()[0][0]
-        )
+        result.properties_applied = _merge_staged(con)
         result.properties_stale = valid_cells - result.properties_applied
 
         progress("auditing", 0.85)
