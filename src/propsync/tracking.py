@@ -3,6 +3,8 @@
 Commands follow the specification: ``customers`` (``customer_ids``, ``properties``, optional
 ``update_timestamp`` for all its properties, else the receive time), ``system/time`` and
 ``system/cookie``. A bad command gets ``{"success": false, "errors": [...]}``; the others apply.
+That includes text JSON can carry but Unicode cannot (a lone surrogate escape, ``"\\ud800"``)
+anywhere in a command: the CLI and the HTTP API share this parsing.
 """
 
 from __future__ import annotations
@@ -19,6 +21,37 @@ from propsync.values import canonical_json
 
 MAX_COMMANDS = 50
 
+# JSON can carry a lone surrogate as an escape ("\ud800"); such text is not Unicode and cannot be
+# stored, journaled or echoed. It fails its command, with an error that shows it escaped (repr).
+_NOT_UNICODE = "is not valid Unicode text: it contains a lone surrogate"
+
+
+def _is_unicode(text: str) -> bool:
+    """True unless ``text`` holds a lone surrogate (``isascii`` is O(1): the common case is free)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _is_unicode_json(value: Any) -> bool:
+    """True unless some string or object key inside the JSON value ``value`` is not Unicode."""
+    if isinstance(value, str):
+        return _is_unicode(value)
+    if isinstance(value, dict):
+        return all(_is_unicode(str(k)) and _is_unicode_json(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_is_unicode_json(v) for v in value)
+    return True
+
+
+def _shown(text: str) -> str:
+    """``text`` for an error message: as is when it is Unicode, else escaped (repr)."""
+    return text if _is_unicode(text) else repr(text)
+
 
 @dataclass
 class TrackingBatch:
@@ -31,17 +64,20 @@ def _update_timestamps(commands: list[Any]) -> dict[int, int | None]:
     """Every ``customers`` command's ``update_timestamp`` (by 1-based position), parsed with one
     vectorised ``parse_timestamps`` call per value type instead of one call per command."""
     groups: dict[Any, list[tuple[int, Any]]] = {}
+    parsed: dict[int, int | None] = {}
     for i, cmd in enumerate(commands, start=1):
         data = cmd.get("data") if isinstance(cmd, dict) and cmd.get("name") == "customers" else None
         value = data.get("update_timestamp") if isinstance(data, dict) else None
         if value is None:
+            continue
+        if isinstance(value, str) and not _is_unicode(value):
+            parsed[i] = None  # not a timestamp (Polars cannot even hold the text)
             continue
         if isinstance(value, bool) or (isinstance(value, int) and not -(2**63) < value < 2**63):
             dtype = None  # parse_timestamp_value's own rules (not a timestamp)
         else:
             dtype = {int: pl.Int64, float: pl.Float64, str: pl.String}.get(type(value))
         groups.setdefault(dtype, []).append((i, value))
-    parsed: dict[int, int | None] = {}
     for dtype, items in groups.items():
         if dtype is None:
             parsed.update((i, parse_timestamp_value(v)) for i, v in items)
@@ -63,10 +99,14 @@ def _customers(
         ids = {}
     clean_ids: dict[str, str] = {}
     for k, v in ids.items():
-        if not k or ":" in k:
+        if isinstance(k, str) and not _is_unicode(k):
+            errors.append(f"customer id type {k!r} {_NOT_UNICODE}")
+        elif not k or ":" in k:
             errors.append(f"customer id type {k!r} must be non-empty and contain no ':'")
         elif isinstance(v, bool) or not isinstance(v, (str, int)) or v == "":
             errors.append(f"customer_ids.{k} must be a non-empty string")
+        elif isinstance(v, str) and not _is_unicode(v):
+            errors.append(f"customer_ids.{k} value {v!r} {_NOT_UNICODE}")
         else:
             clean_ids[k] = str(v)
     props = data.get("properties", {})
@@ -77,6 +117,9 @@ def _customers(
         for name, value in props.items():
             if not name:
                 errors.append("property names must be non-empty")
+                continue
+            if not _is_unicode(name):
+                errors.append(f"property name {name!r} {_NOT_UNICODE}")
                 continue
             try:
                 clean_props[name] = canonical_json(value)
@@ -97,7 +140,7 @@ def _customers(
             ts = parsed
     unknown = set(data) - {"customer_ids", "properties", "update_timestamp"}
     if unknown:
-        errors.append(f"unknown keys in data: {', '.join(sorted(unknown))}")
+        errors.append(f"unknown keys in data: {', '.join(sorted(_shown(str(k)) for k in unknown))}")
     return errors if errors else (clean_ids, clean_props, ts)
 
 
@@ -120,7 +163,12 @@ def parse_commands(
     for i, cmd in enumerate(commands, start=1):
         result: dict[str, Any]
         name = cmd.get("name") if isinstance(cmd, dict) else None
-        if name == "system/time":
+        has_id = isinstance(cmd, dict) and "command_id" in cmd
+        if has_id and not _is_unicode_json(cmd["command_id"]):
+            # Cannot be echoed (nor journaled): the command fails, its position identifies it.
+            has_id = False
+            result = {"success": False, "errors": [f"command_id {_NOT_UNICODE}"]}
+        elif name == "system/time":
             result = {"success": True, "time": receive_us / 1_000_000}
         elif name == "system/cookie":
             result = {"success": True, "cookie": str(uuid.uuid4())}
@@ -135,7 +183,7 @@ def parse_commands(
                 result = {"success": True}
         else:
             result = {"success": False, "errors": [f"unknown command {name!r}"]}
-        if isinstance(cmd, dict) and "command_id" in cmd:
+        if has_id:
             result["command_id"] = cmd["command_id"]
         results.append(result)
     batch = UpdateBatch(

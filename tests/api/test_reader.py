@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -11,7 +12,7 @@ from propsync.config import Settings
 from propsync.errors import NotPublished, UnknownCustomer
 from propsync.store.read import CustomerRef, get_customer, render_customer
 from propsync.store.warehouse import Warehouse
-from tests.helpers import apply
+from tests.helpers import apply, interactive_python
 
 
 def _seed(warehouse: Warehouse, settings: Settings) -> None:
@@ -134,3 +135,28 @@ def test_reader_is_safe_under_concurrent_reads_and_publishes(
     _, version = reader.customer(CustomerRef.parse("email:bob@example.com"))
     assert version == reader.version == warehouse.published_version() == 8
     reader.close()
+
+
+# Run as ``python -c``: there DuckDB turns its progress bar on by default (see interactive_python).
+_READER_SETTING = """
+import json, sys
+from propsync.api.reader import PublishedReader
+from propsync.store.warehouse import Warehouse
+
+q = "SELECT current_setting('enable_progress_bar')"
+reader = PublishedReader(Warehouse(sys.argv[1]))
+with reader.cursor() as (cur, _):
+    out = {"cursor": cur.execute(q).fetchall()[0][0]}
+out["connection"] = reader._current.con.execute(q).fetchall()[0][0]
+reader.close()
+print(json.dumps(out))
+"""
+
+
+def test_reader_connections_have_the_progress_bar_off(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    # DuckDB would otherwise draw progress bars into the service's logs on slow queries.
+    _seed(warehouse, settings)
+    got = json.loads(interactive_python(_READER_SETTING, str(warehouse.root)))
+    assert got == {"cursor": False, "connection": False}

@@ -220,18 +220,52 @@ def test_body_not_json_or_not_a_batch_is_400(client: httpx.Client) -> None:
         assert r.json()["error"] == "InvalidBatch"
 
 
-def test_lone_surrogates_are_refused(client: httpx.Client) -> None:
-    # In a value: that command fails, the others apply (the core rejects the text).
-    raw = b'{"commands": [{"name": "customers", "data": {"customer_ids": {"registered": "x"}, "properties": {"p": "\\ud800"}}}, {"name": "system/time"}]}'
+def test_lone_surrogates_fail_their_command_only(
+    server: ServerProcess, client: httpx.Client
+) -> None:
+    # JSON can carry "\ud800" (not Unicode). Wherever it sits in a command (value, id value, id
+    # type, property name, update_timestamp, command_id) that command fails; the others apply.
+    good = unique("good")
+    commands = [
+        r'{"name": "customers", "data": {"customer_ids": {"registered": "x"}, "properties": {"p": "\ud800"}}}',
+        r'{"name": "customers", "data": {"customer_ids": {"registered": "\ud800"}, "properties": {"p": 1}}}',
+        r'{"name": "customers", "data": {"customer_ids": {"\udc00": "x"}, "properties": {"p": 1}}}',
+        r'{"name": "customers", "data": {"customer_ids": {"registered": "x"}, "properties": {"\ud800": 1}}}',
+        r'{"name": "customers", "data": {"customer_ids": {"registered": "x"}, "properties": {"p": 1}, "update_timestamp": "\ud800"}}',
+        r'{"name": "customers", "data": {"customer_ids": {"registered": "x"}, "properties": {"p": 1}}, "command_id": "\ud800"}',
+        r'{"name": "system/time", "command_id": {"\ud800": 1}}',
+        json.dumps(customers_command({"registered": good}, {"p": 1}, command_id="ok")),
+        r'{"name": "system/time"}',
+    ]
+    raw = ('{"commands": [' + ", ".join(commands) + "]}").encode()
     r = client.post(batch_url(), content=raw)
-    assert r.status_code == 200
-    first, second = r.json()["results"]
-    assert first["success"] is False and "Unicode" in first["errors"][0]
-    assert second["success"] is True
-    # In an id: the body is refused as a whole.
-    raw = b'{"commands": [{"name": "customers", "data": {"customer_ids": {"registered": "\\ud800"}, "properties": {"p": 1}}}]}'
-    r = client.post(batch_url(), content=raw)
-    assert r.status_code == 400 and r.json()["error"] == "InvalidText"
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [res["success"] for res in results] == [False] * 7 + [True, True]
+    where = [
+        "properties.p:",
+        "customer_ids.registered value '\\ud800'",
+        "customer id type '\\udc00'",
+        "property name '\\ud800'",
+        "update_timestamp '\\ud800' is not a timestamp",
+        "command_id",
+        "command_id",
+    ]
+    for res, prefix in zip(results, where, strict=False):
+        assert "command_id" not in res  # not echoed: it cannot be
+        (error,) = res["errors"]
+        assert error.startswith(prefix), error
+        assert "Unicode" in error or "timestamp" in prefix, error
+    assert results[7] == {"success": True, "command_id": "ok"}
+    assert server.apply() == 1
+    assert _customer(client, f"registered:{good}", ts=False)["properties"] == {"p": 1}
+    # The single-command route answers 400 with the command's result.
+    r = client.post(
+        f"/track/v2/projects/{TOKEN}/customers",
+        content=rb'{"customer_ids": {"registered": "\ud800"}, "properties": {"p": 1}}',
+    )
+    assert r.status_code == 400 and r.json()["success"] is False
+    assert "Unicode" in r.json()["errors"][0]
 
 
 def test_body_too_large_is_413(client: httpx.Client) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from propsync.journal import JournalWriter, record_from_tracking
 from propsync.store.warehouse import Warehouse
 from propsync.tracking import parse_commands
-from tests.dags.conftest import Env, load_dag, published_rows, run_dag, xcom
+from tests.dags.conftest import Env, load_dag, published_rows, run_dag, work_rows, xcom
 
 
 def journal(env: Env, body: dict[str, object], receive_us: int) -> None:
@@ -64,3 +64,57 @@ def test_journaled_commands_are_applied_and_published(env: Env) -> None:
     assert quiet.tasks == {"apply": "success", "publish": "skipped"}
     assert xcom("tracking_ingest", quiet.run_id, "apply") == 0
     assert Warehouse(env.warehouse).published_file() == before
+
+
+ROWS = (
+    "SELECT id_value, property, value, update_ts "
+    "FROM properties JOIN customer_ids USING (customer_id) ORDER BY 1, 2"
+)
+
+
+def test_apply_only_commits_and_the_publish_task_publishes(env: Env) -> None:
+    dag = load_dag("tracking_ingest")
+    warehouse = Warehouse(env.warehouse)
+
+    def track(user: str, value: str, ts: int) -> None:
+        command = {
+            "name": "customers",
+            "data": {
+                "customer_ids": {"registered": user},
+                "properties": {"plan": value},
+                "update_timestamp": ts,
+            },
+        }
+        journal(env, {"commands": [command]}, receive_us=1_700_000_100_000_000)
+
+    track("ann", "gold", 1_700_000_000)
+    first = run_dag(dag)
+    assert first.tasks == {"apply": "success", "publish": "success"}
+    version = xcom("tracking_ingest", first.run_id, "publish")["version"]
+    assert warehouse.published_version() == version >= 1
+
+    # A run whose publish task does not run (marked success instead, as if it had died after the
+    # apply): the apply committed to the working database and published nothing.
+    track("bob", "silver", 1_700_000_050)
+    second = run_dag(dag, mark_success_pattern="publish")
+    assert second.tasks == {"apply": "success", "publish": "success"}
+    assert xcom("tracking_ingest", second.run_id, "apply") == 1
+    assert warehouse.published_version() == version
+    assert published_rows(env.warehouse, ROWS) == [("ann", "plan", '"gold"', 1_700_000_000_000_000)]
+    assert work_rows(env.warehouse, ROWS) == [
+        ("ann", "plan", '"gold"', 1_700_000_000_000_000),
+        ("bob", "plan", '"silver"', 1_700_000_050_000_000),
+    ]
+
+    # The next run has nothing new to apply, but the working database is ahead: it publishes.
+    third = run_dag(dag)
+    assert third.state == "success"
+    assert third.tasks == {"apply": "success", "publish": "success"}
+    assert xcom("tracking_ingest", third.run_id, "apply") == 0
+    published = xcom("tracking_ingest", third.run_id, "publish")
+    assert published["version"] > version
+    assert warehouse.published_version() == published["version"]
+    assert published_rows(env.warehouse, ROWS) == [
+        ("ann", "plan", '"gold"', 1_700_000_000_000_000),
+        ("bob", "plan", '"silver"', 1_700_000_050_000_000),
+    ]

@@ -439,3 +439,73 @@ def test_track_rejects_a_lone_surrogate_per_command(tmp_path: Path, wh: str, cap
     results = json.loads(out)["results"]
     assert code == 0 and results[0]["success"] is False and "Unicode" in results[0]["errors"][0]
     assert results[1]["success"] is True
+
+
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``propsync ARGS`` as a real process on the warehouse ``tmp_path/wh``."""
+    exe = Path(sys.executable).with_name("propsync")
+    env = {**os.environ, "PROPSYNC_WAREHOUSE": str(tmp_path / "wh")}
+    return subprocess.run(
+        [exe, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        errors="backslashreplace",
+        check=False,
+        timeout=120,
+    )
+
+
+def test_track_lone_surrogates_in_ids_and_property_names_fail_only_their_command(
+    tmp_path: Path,
+) -> None:
+    # JSON escapes of lone surrogates: not Unicode, so Polars and DuckDB cannot hold them.
+    body = (
+        '{"commands": ['
+        '{"name": "customers", "data": {"customer_ids": {"registered": "\\ud800"}, "properties": {"p": 1}}}, '
+        '{"name": "customers", "data": {"customer_ids": {"\\udc00": "a"}, "properties": {"p": 1}}}, '
+        '{"name": "customers", "data": {"customer_ids": {"registered": "a"}, "properties": {"\\ud800": 1, "q": 2}}}, '
+        '{"name": "customers", "data": {"customer_ids": {"registered": "b"}, "properties": {"p": "ok"}}, "command_id": 7}, '
+        '{"name": "system/time"}]}'
+    )
+    (tmp_path / "b.json").write_text(body, encoding="utf-8")
+    done = _cli(tmp_path, "track", str(tmp_path / "b.json"))
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    results = json.loads(done.stdout)["results"]
+    assert [r["success"] for r in results] == [False, False, False, True, True]
+    assert results[0]["errors"] == [
+        "customer_ids.registered value '\\ud800' is not valid Unicode text: it contains a lone surrogate"
+    ]
+    assert results[1]["errors"] == [
+        "customer id type '\\udc00' is not valid Unicode text: it contains a lone surrogate"
+    ]
+    assert results[2]["errors"] == [
+        "property name '\\ud800' is not valid Unicode text: it contains a lone surrogate"
+    ]
+    assert results[3] == {"success": True, "command_id": 7}
+    got = _cli(tmp_path, "get", "registered:b")
+    assert got.returncode == 0 and json.loads(got.stdout)["properties"] == {"p": "ok"}
+    # The failed commands wrote nothing: customer "a" does not exist.
+    assert _cli(tmp_path, "get", "registered:a").returncode == 3
+
+
+def test_set_and_get_with_text_that_is_not_unicode_are_usage_errors(tmp_path: Path) -> None:
+    # Bytes that are not UTF-8 in argv reach Python as lone surrogates ("\udcff").
+    cases = [
+        (("set", "registered:x", "\udcff=1"), "property name '\\udcff' is not valid Unicode text"),
+        (
+            ("set", "registered:\udcff", "a=1"),
+            "customer 'registered:\\udcff' is not valid Unicode text",
+        ),
+        (("set", "c\udcff", "a=1"), "customer 'c\\udcff' is not valid Unicode text"),
+        (("get", "registered:\udcff"), "customer 'registered:\\udcff' is not valid Unicode text"),
+    ]
+    for args, message in cases:
+        done = _cli(tmp_path, *args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert "Traceback" not in done.stderr and message in done.stderr, (args, done.stderr)
+    (tmp_path / "b.json").write_bytes(b'{"commands": [\xff]}')
+    done = _cli(tmp_path, "track", str(tmp_path / "b.json"))
+    assert done.returncode == 2 and "is not UTF-8 text" in done.stderr, done.stderr
+    assert not (tmp_path / "wh").exists()  # nothing was written

@@ -8,7 +8,7 @@ import pytest
 from propsync.config import Settings
 from propsync.store.apply import publish_pending
 from propsync.store.warehouse import Warehouse
-from tests.helpers import apply, make_batch, props_of
+from tests.helpers import apply, make_batch, props_of, published_state
 
 MG = {"registered": "mgalik"}
 
@@ -188,3 +188,34 @@ def test_lock_is_exclusive_between_writers(warehouse: Warehouse, settings: Setti
         apply(warehouse, quick, "b1", [(MG, "p", 1, 1)])
     assert info.value.retryable
     assert apply(warehouse, quick, "b1", [(MG, "p", 1, 1)]).status == "applied"
+
+
+def test_a_large_batch_is_audited_on_a_sample_and_applies_the_same(
+    tmp_path, settings: Settings
+) -> None:
+    updates = [({"registered": f"u{i}"}, "p", f"v{i}", 100 + i) for i in range(40)]
+    updates += [({"registered": f"u{i}"}, "p", "stale", 50) for i in range(0, 40, 3)]
+    states, moduli = [], []
+    for full_max in (1_000_000, 7):
+        wh = Warehouse(tmp_path / f"w{full_max}")
+        s = settings.model_copy(update={"warehouse": wh.root, "audit_full_max_updates": full_max})
+        r = apply(wh, s, "b1", updates)
+        assert (r.status, r.properties_applied, r.properties_stale) == ("applied", 40, 14)
+        moduli.append(r.audit_modulus)
+        states.append(published_state(wh))
+    assert moduli == [1, 6]  # 40 staged updates / 7 -> every 6th hash bucket
+    assert states[0] == states[1]
+
+
+@pytest.mark.parametrize("limit", ["none", "64MB"])
+def test_the_writer_memory_limit_is_applied_or_lifted(
+    warehouse: Warehouse, settings: Settings, limit: str
+) -> None:
+    con = warehouse.connect_work(limit)
+    try:
+        value = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    finally:
+        con.close()
+    default = duckdb.connect().execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    assert value == (default if limit == "none" else "61.0 MiB")
+    assert Settings().duckdb_memory_limit == "1GB"

@@ -9,7 +9,14 @@ import pytest
 
 from propsync.errors import SourceError, UsageError
 from propsync.mapping import parse_mapping
-from propsync.normalize import normalize, read_source, source_columns
+from propsync.normalize import (
+    estimate_rows,
+    iter_source,
+    normalize,
+    normalize_file,
+    read_source,
+    source_columns,
+)
 
 NOW = 1_800_000_000_000000
 START = 1_700_000_000_000000
@@ -188,3 +195,65 @@ def test_native_parquet_timestamps(tmp_path: Path) -> None:
     b = run(df)
     assert b.cells["update_ts"].unique().to_list() == [1570001049_000000]
     assert sorted(b.cells["value"].to_list()) == ['"A"', "3"]
+
+
+def _as_rows(b):  # type: ignore[no-untyped-def]
+    return (
+        b.ids.sort("row_nr", "id_type").rows(),
+        b.cells.sort("row_nr", "property").rows(),
+        b.rejections.sort("row_nr", "column").rows(),
+        (b.rows_read, b.cells_incoming, b.default_timestamp_rows),
+    )
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+@pytest.mark.parametrize("chunk_rows", [1, 2, 3, 100])
+def test_normalize_file_in_chunks_equals_normalising_the_whole_file(
+    tmp_path: Path, suffix: str, chunk_rows: int
+) -> None:
+    df = frame(
+        id=["a", None, "c", "d", "e", "f", "a"],
+        cookie=["k1", None, None, "k4", None, None, None],
+        name=["Ann", "Nobody", "", "Dan", "Eve", "Fay", "Ann2"],
+        age=["30", "1", "x", "", "41", "7.5", "31"],
+        ts=["1570001049", "5", "", "garbage", "-3", "2019-10-02 07:24:09", "1570001050"],
+    )
+    path = tmp_path / f"snapshot{suffix}"
+    {".csv": df.write_csv, ".parquet": df.write_parquet, ".jsonl": df.write_ndjson}[suffix](path)
+    options = {
+        "batch_id": "b",
+        "source": "t",
+        "started_at_us": START,
+        "now_us": NOW,
+        "max_future_skew_us": SKEW,
+    }
+    seen: list[int] = []
+    chunked = normalize_file(path, MAPPING, chunk_rows=chunk_rows, progress=seen.append, **options)
+    whole = normalize(read_source(path), MAPPING, **options)
+    assert _as_rows(chunked) == _as_rows(whole)
+    assert chunked.rejections.height > 0 and chunked.default_timestamp_rows == 1
+    assert seen[-1] == 7 and seen == sorted(seen)
+    assert estimate_rows(path) == 7
+
+
+def test_normalize_file_of_a_header_only_csv_is_an_empty_batch(tmp_path: Path) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_text("id,cookie,name,age,ts\n")
+    b = normalize_file(
+        path,
+        MAPPING,
+        batch_id="b",
+        source="t",
+        started_at_us=START,
+        now_us=NOW,
+        max_future_skew_us=SKEW,
+    )
+    assert (b.rows_read, b.cells.height, b.ids.height) == (0, 0, 0)
+    assert estimate_rows(path) == 0
+
+
+def test_a_broken_file_fails_as_a_source_error_while_reading_chunks(tmp_path: Path) -> None:
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(SourceError, match="cannot read"):
+        list(iter_source(path))

@@ -37,6 +37,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args.config,
         warehouse=args.warehouse,
         apply_interval_seconds=args.apply_interval,
+        publish_interval_seconds=args.publish_interval,
         apply_enabled=False if args.no_apply else None,
     )
     if args.workers < 1:
@@ -61,13 +62,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 config.apply_interval_seconds,
                 os.getpid(),
                 args.log_level,
+                config.publish_interval_seconds,
             ),
             name="propsync-applier",
         )
         applier.start()
         log.info(
-            "applying the journal every %g s (applier process %s)",
+            "applying the journal every %g s, publishing at most every %s (applier process %s)",
             config.apply_interval_seconds,
+            "as long as the last publish took"
+            if config.publish_interval_seconds is None
+            else f"{config.publish_interval_seconds:g} s",
             applier.pid,
         )
     else:
@@ -115,7 +120,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 APPLIER_NICENESS = 10
 
 
-def _applier_main(settings_json: str, interval: float, parent: int, log_level: str) -> None:
+def _applier_main(
+    settings_json: str,
+    interval: float,
+    parent: int,
+    log_level: str,
+    publish_interval: float | None = None,
+) -> None:
     """The background applier: ``apply_forever`` until SIGTERM or until the server is gone."""
     from propsync.config import Settings
     from propsync.journal import apply_forever
@@ -137,7 +148,9 @@ def _applier_main(settings_json: str, interval: float, parent: int, log_level: s
 
     threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
     settings = Settings.model_validate_json(settings_json)
-    apply_forever(Warehouse(settings.warehouse), settings, interval, stop)
+    apply_forever(
+        Warehouse(settings.warehouse), settings, interval, stop, publish_interval=publish_interval
+    )
 
 
 class _Stopped(Exception):
@@ -194,6 +207,12 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--apply-interval", type=float, help="seconds between background applies (default 2)"
+    )
+    p.add_argument(
+        "--publish-interval",
+        type=float,
+        help="minimum seconds between background publishes (default: as long as the last "
+        "publish took; 0: after every apply)",
     )
     p.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
     p.add_argument("--access-log", action="store_true", help="log every request")

@@ -9,11 +9,13 @@ config file (``--config`` or ``$PROPSYNC_CONFIG``), defaults. A config file look
     max_commands = 50
     max_body_bytes = 1048576
     apply_interval_seconds = 2.0
+    publish_interval_seconds = 30.0   # optional; default: automatic (see ServiceConfig)
 
 Environment variables: ``PROPSYNC_PROJECT_TOKENS`` (comma-separated), ``PROPSYNC_API_KEYS``
 (comma-separated ``id:secret`` pairs), ``PROPSYNC_MAX_COMMANDS``, ``PROPSYNC_MAX_BODY_BYTES``,
-``PROPSYNC_APPLY_INTERVAL``, ``PROPSYNC_EDIT_LOCK_TIMEOUT``; ``PROPSYNC_WAREHOUSE`` and the other
-core variables are read by :class:`propsync.config.Settings`.
+``PROPSYNC_APPLY_INTERVAL``, ``PROPSYNC_PUBLISH_INTERVAL`` (a number or ``auto``),
+``PROPSYNC_EDIT_LOCK_TIMEOUT``; ``PROPSYNC_WAREHOUSE`` and the other core variables are read by
+:class:`propsync.config.Settings`.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ _ENV = {
     "max_commands": "PROPSYNC_MAX_COMMANDS",
     "max_body_bytes": "PROPSYNC_MAX_BODY_BYTES",
     "apply_interval_seconds": "PROPSYNC_APPLY_INTERVAL",
+    "publish_interval_seconds": "PROPSYNC_PUBLISH_INTERVAL",
     "edit_lock_timeout_seconds": "PROPSYNC_EDIT_LOCK_TIMEOUT",
 }
 # Keys of the config file that belong to the core settings (propsync.config.Settings).
@@ -65,6 +68,10 @@ class ServiceConfig(BaseModel):
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
     # Seconds between background applies of the journal (``propsync serve`` without --no-apply).
     apply_interval_seconds: float = Field(default=2.0, gt=0)
+    # Minimum seconds between two publishes of the background applier (a publish copies the
+    # warehouse and builds its read indexes). None ("auto"): as long as its previous publish took
+    # (propsync.journal.apply_forever); 0: publish after every apply.
+    publish_interval_seconds: float | None = Field(default=None, ge=0)
     apply_enabled: bool = True
     # How long a PATCH waits for the warehouse write lock before journaling the edit instead.
     edit_lock_timeout_seconds: float = Field(default=2.0, ge=0)
@@ -76,6 +83,13 @@ class ServiceConfig(BaseModel):
     def _tokens(cls, v: object) -> object:
         if isinstance(v, str):
             return frozenset(_split(v))
+        return v
+
+    @field_validator("publish_interval_seconds", mode="before")
+    @classmethod
+    def _auto(cls, v: object) -> object:
+        if isinstance(v, str) and v.strip().lower() in ("", "auto"):
+            return None
         return v
 
     @field_validator("api_keys", mode="before")
@@ -114,6 +128,7 @@ class ServiceConfig(BaseModel):
             "max_body_bytes": self.max_body_bytes,
             "apply_enabled": self.apply_enabled,
             "apply_interval_seconds": self.apply_interval_seconds,
+            "publish_interval_seconds": self.publish_interval_seconds,
         }
 
 

@@ -110,6 +110,7 @@ class PublishedReader:
             con = duckdb.connect(
                 str(path), read_only=True, config={"threads": str(self.duckdb_threads)}
             )
+            con.execute("SET enable_progress_bar = false")  # no progress bars in logs
             m = _VERSION.search(target)
             new = _Version(target, int(m.group(1)) if m else 0, con)
             self._current = new

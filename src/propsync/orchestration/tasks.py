@@ -158,7 +158,7 @@ def extract_import(context: Mapping[str, Any], params: Mapping[str, Any]) -> Pay
 def normalise(payload: Payload) -> Payload:
     """Map the staged source with the staged mapping into ``batch-<batch_id>/`` (written once)."""
     from propsync.mapping import load_mapping
-    from propsync.normalize import import_batch_id, normalize, read_source, source_columns
+    from propsync.normalize import import_batch_id, normalize_file, source_columns
     from propsync.timestamps import now_us
 
     s = settings()
@@ -173,8 +173,8 @@ def normalise(payload: Payload) -> Payload:
     if not meta_path.is_file():
         now = now_us()
         skew = round(s.max_future_skew_seconds * 1_000_000)
-        batch = normalize(
-            read_source(source_path),
+        batch = normalize_file(
+            source_path,
             model,
             batch_id=batch_id,
             source=str(payload["source"]["origin"]),
@@ -401,19 +401,40 @@ def publish(context: Mapping[str, Any] | None = None, payload: Payload | None = 
 
 
 def ingest_tracking() -> int:
-    """Apply the commands the tracking API journaled since the last run; return how many."""
+    """Apply the commands the tracking API journaled since the last run; return how many.
+
+    Applies with ``publish=False``: the commit reaches ``work.duckdb`` only, and the DAG's publish
+    task makes it visible (``publish_tracking``), as merge and publish are split for imports.
+    """
     from propsync.journal import apply_journal
     from propsync.store.warehouse import Warehouse
 
     s = settings()
-    applied = int(apply_journal(Warehouse(s.warehouse), s))
-    log.info("applied %s journaled tracking commands", applied)
+    applied = int(apply_journal(Warehouse(s.warehouse), s, publish=False))
+    log.info("applied %s journaled tracking commands (not published yet)", applied)
     return applied
 
 
+def _work_ahead(s: Settings) -> bool:
+    """Whether ``work.duckdb`` holds a version newer than the published one (under the lock)."""
+    from propsync.store.warehouse import Warehouse
+
+    warehouse = Warehouse(s.warehouse)
+    with warehouse.write_lock(s.lock_timeout_seconds):
+        if not warehouse.work_path.exists():
+            return False
+        con = warehouse.connect_work()
+        try:
+            version = Warehouse.work_version(con)
+        finally:
+            con.close()
+    return version > warehouse.published_version()
+
+
 def publish_tracking(context: Mapping[str, Any], applied: int) -> Payload:
-    """Publish after tracking commands were applied; skip (no Asset event) when none were."""
-    if not applied:
+    """Publish after tracking commands were applied, or when an earlier run applied some and its
+    publish failed; skip (no Asset event) when the published version is current."""
+    if not applied and not _work_ahead(settings()):
         from airflow.sdk.exceptions import AirflowSkipException
 
         raise AirflowSkipException("no new tracking commands: nothing to publish")

@@ -11,7 +11,17 @@ def load(name: str) -> str:
     return resources.files(__package__).joinpath(f"{name}.sql").read_text(encoding="utf-8")
 
 
+def folder_statements(folder: str) -> list[str]:
+    """Every statement of ``folder``, in file name order."""
+    path = resources.files(__package__).joinpath(folder)
+    names = sorted(p.name for p in path.iterdir() if p.name.endswith(".sql"))
+    return [load(f"{folder}/{n.removesuffix('.sql')}") for n in names]
+
+
 def schema_statements() -> list[str]:
-    folder = resources.files(__package__).joinpath("schema")
-    names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".sql"))
-    return [load(f"schema/{n.removesuffix('.sql')}") for n in names]
+    return folder_statements("schema")
+
+
+def publish_statements() -> list[str]:
+    """The read indexes built on each published copy (``Warehouse.publish``), not on work.duckdb."""
+    return folder_statements("publish")

@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from propsync import identity, sql
+from propsync import frames, identity, sql
 from propsync.batch import REJECTIONS_SCHEMA, UpdateBatch, empty
 from propsync.config import Settings
 from propsync.errors import AuditFailed
@@ -42,6 +42,8 @@ class BatchResult:
     default_timestamp_rows: int = 0
     customers_created: int = 0
     customers_merged: int = 0
+    # The audits covered customers with hash(customer_id) % audit_modulus = 0 (1: all of them).
+    audit_modulus: int = 1
     message: str = ""
     rejections: pl.DataFrame = field(default_factory=lambda: empty(REJECTIONS_SCHEMA))
 
@@ -74,18 +76,21 @@ def apply_batch(
     progress: Progress = _noop,
     publish: bool = True,
     audit: AuditHook | None = None,
+    consume: bool = False,
 ) -> BatchResult:
     """Apply ``batch`` and publish. Returns status ``failed`` (nothing published) when checks fail.
 
     With ``publish=False`` the batch is committed to the working database only; a later
     ``publish_pending`` (an orchestrator's publish step) makes it visible to readers.
-    ``audit`` adds checks to the in-transaction audit (see ``AuditHook``).
+    ``audit`` adds checks to the in-transaction audit (see ``AuditHook``). With ``consume`` the
+    batch's cells frame is emptied once DuckDB has staged it, so its memory (300 MB for 10M cells)
+    is free for the merge; for callers that do not use the batch afterwards.
     """
     ratio = settings.max_reject_ratio if max_reject_ratio is None else max_reject_ratio
     with warehouse.write_lock(settings.lock_timeout_seconds):
         con = warehouse.connect_work(settings.duckdb_memory_limit)
         try:
-            result = _apply_locked(con, batch, settings, ratio, progress, audit)
+            result = _apply_locked(con, batch, settings, ratio, progress, audit, consume)
             version = Warehouse.work_version(con)
             con.execute("CHECKPOINT")
         finally:
@@ -120,8 +125,20 @@ def _merge_staged(con: duckdb.DuckDBPyConnection) -> int:
     return int(con.execute(sql.load("apply/insert_newer_properties")).fetchall()[0][0])
 
 
-def _count(con: duckdb.DuckDBPyConnection, name: str) -> int:
-    return int(con.execute(sql.load(name)).fetchall()[0][0])
+def _count(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None) -> int:
+    return int(con.execute(sql.load(name), params).fetchall()[0][0])
+
+
+def _audit_modulus(con: duckdb.DuckDBPyConnection, full_max_updates: int) -> int:
+    """1 audits every staged update; k audits the customers with hash(customer_id) % k = 0.
+
+    The audits join the batch against the whole table; past ``full_max_updates`` they would cost
+    as much as the merge itself, so a large batch is audited on a deterministic sample of about
+    that many updates: a systematic error shows in any sample, and the sample is the same on a
+    re-run.
+    """
+    staged = int(con.execute("SELECT count(*) FROM staged_properties").fetchall()[0][0])
+    return max(1, -(-staged // max(full_max_updates, 1)))
 
 
 def _apply_locked(
@@ -131,6 +148,7 @@ def _apply_locked(
     max_reject_ratio: float,
     progress: Progress,
     audit: AuditHook | None = None,
+    consume: bool = False,
 ) -> BatchResult:
     previous = con.execute(
         "SELECT rows_read, properties_applied, properties_stale, rows_rejected, cells_rejected, version "
@@ -160,8 +178,12 @@ def _apply_locked(
         rows_rejected = row_rejections["row_nr"].n_unique()
         rows_with_rejections = rejections["row_nr"].n_unique()
 
-        con.register("row_customers", res.row_customers)
-        con.register("batch_cells", batch.cells)
+        frames.register(
+            con,
+            "row_customers",
+            res.row_customers.with_columns(shared=pl.col("customer_id").is_duplicated()),
+        )
+        frames.register(con, "batch_cells", batch.cells)
         valid_cells = int(
             con.execute(
                 "SELECT count(*) FROM batch_cells SEMI JOIN row_customers USING (row_nr)"
@@ -192,10 +214,10 @@ def _apply_locked(
 
         progress("merging customers", 0.6)
         params = {"batch_id": batch.batch_id}
-        con.register("new_ids", res.new_ids)
+        frames.register(con, "new_ids", res.new_ids)
         con.execute(sql.load("apply/insert_new_ids"), params)
         if res.merges.height:
-            con.register("merges", res.merges)
+            frames.register(con, "merges", res.merges)
             for name in ("repoint_merged_ids", "repoint_aliases", "insert_aliases"):
                 con.execute(sql.load(f"apply/{name}"), params if name == "insert_aliases" else None)
             con.execute(sql.load("apply/stage_merged_properties"))
@@ -204,19 +226,27 @@ def _apply_locked(
 
         progress("merging properties", 0.7)
         con.execute(sql.load("apply/stage_batch_properties"), params)
+        if consume:
+            con.unregister("batch_cells")
+            batch.cells = batch.cells.clear()
         result.properties_applied = _merge_staged(con)
         result.properties_stale = valid_cells - result.properties_applied
 
         progress("auditing", 0.85)
+        result.audit_modulus = _audit_modulus(con, settings.audit_full_max_updates)
+        audit_params = {"modulus": result.audit_modulus}
         problems = [
             f"{n} {what}"
             for n, what in (
-                (_count(con, "audit/duplicate_keys"), "duplicate (customer, property) keys"),
                 (
-                    _count(con, "audit/incoming_not_dominated"),
+                    _count(con, "audit/duplicate_keys", audit_params),
+                    "duplicate (customer, property) keys",
+                ),
+                (
+                    _count(con, "audit/incoming_not_dominated", audit_params),
                     "incoming updates not reflected by newer-wins",
                 ),
-                (_count(con, "audit/orphan_properties"), "customers without any id"),
+                (_count(con, "audit/orphan_properties", audit_params), "customers without any id"),
             )
             if n
         ]
@@ -283,7 +313,7 @@ def record_batch(
         },
     )
     if result.rejections.height:
-        con.register("batch_rejections", result.rejections)
+        frames.register(con, "batch_rejections", result.rejections)
         con.execute(
             'INSERT INTO rejections SELECT $id, row_nr, scope, "column", raw_value, reason '
             "FROM batch_rejections ORDER BY row_nr",
