@@ -381,14 +381,11 @@ WHEN NOT MATCHED THEN INSERT (customer_id, property, value, update_ts, batch_id)
 
 # What-if runs (--whatif): (lean variant, DuckDB memory_limit or None for the default 80% of RAM).
 WHATIF_LEAN: list[tuple[str, str | None]] = [
-    ("merge", None),
-    ("merge", "3GB"),
     ("merge", "2GB"),
-    ("rewrite", None),
-    ("rewrite", "2GB"),
-    ("rewrite", "1GB"),
+    ("pair", None),
+    ("pair", "1GB"),
 ]
-WHATIF_PROPSYNC_LIMITS = ["16GB", "3GB"]  # PROPSYNC_DUCKDB_MEMORY_LIMIT of the profile what-ifs
+WHATIF_PROPSYNC_LIMITS = ["none", "768MB"]  # PROPSYNC_DUCKDB_MEMORY_LIMIT of the profile what-ifs
 
 
 def _ident(name: str) -> str:
@@ -400,7 +397,7 @@ def _literal(text: str) -> str:
 
 
 def lean_statements(
-    source: Path, mapping: dict[str, Any], rewrite: bool = False
+    source: Path, mapping: dict[str, Any], pair: bool = False
 ) -> list[tuple[str, str]]:
     """The hand-written import: (label, SQL) in execution order."""
     id_col = mapping["ids"][0]["from_column"]
@@ -465,36 +462,37 @@ QUALIFY row_number() OVER (
 ) = 1
 """,
         ),
-        *(LEAN_REWRITE if rewrite else [("merge", LEAN_MERGE)]),
+        *(LEAN_PAIR if pair else [("merge", LEAN_MERGE)]),
         ("commit", "COMMIT"),
         ("checkpoint", "CHECKPOINT"),
     ]
 
 
-# What-if variant (not the floor): instead of MERGE (an in-place UPDATE of most rows plus INSERTs),
-# write the merged table anew with a FULL OUTER JOIN and swap it in. Same newer-wins rule.
-_INCOMING_WINS = """(incoming.customer_id IS NOT NULL AND (
-        stored.customer_id IS NULL
-        OR coalesce(incoming.update_ts, -1) > coalesce(stored.update_ts, -1)
-        OR (coalesce(incoming.update_ts, -1) = coalesce(stored.update_ts, -1) AND incoming.value > stored.value)))"""
-LEAN_REWRITE = [
+# What-if variant (not the floor): propsync's own pair of MERGE statements instead of one
+# MERGE ... UPDATE: delete the stored rows an incoming update beats, then insert the absent keys.
+LEAN_PAIR = [
     (
-        "rewrite properties (full outer join)",
-        f"""
-CREATE TABLE properties_next AS
-SELECT
-    coalesce(incoming.customer_id, stored.customer_id) AS customer_id,
-    coalesce(incoming.property, stored.property) AS property,
-    CASE WHEN {_INCOMING_WINS} THEN incoming.value ELSE stored.value END AS value,
-    CASE WHEN {_INCOMING_WINS} THEN incoming.update_ts ELSE stored.update_ts END AS update_ts,
-    CASE WHEN {_INCOMING_WINS} THEN incoming.batch_id ELSE stored.batch_id END AS batch_id
-FROM properties AS stored
-FULL OUTER JOIN staged_properties AS incoming
-    ON stored.customer_id = incoming.customer_id AND stored.property = incoming.property
+        "retire outdated (MERGE ... THEN DELETE)",
+        """
+MERGE INTO properties AS stored
+USING staged_properties AS incoming
+ON stored.customer_id = incoming.customer_id AND stored.property = incoming.property
+WHEN MATCHED AND (
+    coalesce(incoming.update_ts, -1) > coalesce(stored.update_ts, -1)
+    OR (coalesce(incoming.update_ts, -1) = coalesce(stored.update_ts, -1) AND incoming.value > stored.value)
+) THEN DELETE
 """,
     ),
-    ("merge", "SELECT count(*) FROM properties_next WHERE batch_id = 'lean'"),  # = applied
-    ("swap tables", "DROP TABLE properties; ALTER TABLE properties_next RENAME TO properties"),
+    (
+        "merge",  # = applied: the insert of the absent keys
+        """
+MERGE INTO properties AS stored
+USING staged_properties AS incoming
+ON stored.customer_id = incoming.customer_id AND stored.property = incoming.property
+WHEN NOT MATCHED THEN INSERT (customer_id, property, value, update_ts, batch_id)
+    VALUES (incoming.customer_id, incoming.property, incoming.value, incoming.update_ts, incoming.batch_id)
+""",
+    ),
 ]
 
 
@@ -509,7 +507,9 @@ def lean_main(argv: list[str]) -> int:
         "--memory-limit", help="DuckDB memory_limit (default: DuckDB's own, 80%% of RAM)"
     )
     p.add_argument(
-        "--rewrite", action="store_true", help="what-if: rewrite the table instead of MERGE"
+        "--pair",
+        action="store_true",
+        help="what-if: propsync's MERGE pair (delete outdated, insert absent) instead of one MERGE",
     )
     args = p.parse_args(argv)
     db, source, mapping_path, memory_limit = args.db, args.source, args.mapping, args.memory_limit
@@ -527,7 +527,7 @@ def lean_main(argv: list[str]) -> int:
     con = duckdb.connect(str(db), config=config)
     timings["connect"] = time.perf_counter() - t
     results: dict[str, Any] = {}
-    for label, statement in lean_statements(source, mapping, args.rewrite):
+    for label, statement in lean_statements(source, mapping, args.pair):
         print(f"[lean] {label} ...", file=sys.stderr, flush=True)
         t = time.perf_counter()
         rows = con.execute(statement).fetchall()  # also drains MERGE's count and the cell count
@@ -916,14 +916,17 @@ def render_all(all_results: list[dict[str, Any]]) -> str:
         f"{cfg['rows']:,} customers x {cfg['props']} properties.",
         "",
         "- **A**: `propsync import update.csv --mapping mapping.json --json`, the full path: Polars "
-        "read + normalise, id resolution, staging, MERGE, three audits, batch record, wide view, "
-        "COMMIT, CHECKPOINT, publish copy.",
+        "read + normalise in chunks, id resolution, staging, the newer-wins MERGE pair (delete the "
+        "outdated, insert the absent), three audits (on a hash sample of ~1M updates above 1M), "
+        "batch record, wide view, COMMIT, CHECKPOINT, publish (copy + read indexes + swap).",
         "- **B**, the lean floor: one hand-written DuckDB script (`bench_import.py _lean`): `read_csv` "
         "all-varchar, canonical JSON per type with SQL macros, `strptime` for the update time, left "
         "join to `customer_ids` (md5 ids for new customers, inserted), UNPIVOT, `QUALIFY "
-        "row_number()` dedupe, the same newer-wins MERGE, COMMIT, CHECKPOINT; the same connection "
-        "settings as propsync's writer (`memory_limit`, `temp_directory`, "
-        "`preserve_insertion_order = false`). No audits, no batch record, no publish copy.",
+        "row_number()` dedupe, one MERGE with the same newer-wins condition (`WHEN MATCHED AND ... "
+        "THEN UPDATE`, `WHEN NOT MATCHED THEN INSERT`), COMMIT, CHECKPOINT; `temp_directory` and "
+        "`preserve_insertion_order = false` as propsync's writer, but DuckDB's default "
+        "`memory_limit` (80% of RAM) unless stated: its fastest setting. No audits, no batch "
+        "record, no publish.",
         "",
         "Each run is a child process on a fresh copy of one template warehouse; A and B alternate "
         "(A, B, A, B, ...) after unmeasured warm-up pair(s); medians. Wall time spans the whole child "
@@ -949,11 +952,17 @@ def render(results: dict[str, Any]) -> list[str]:
     )
     lines = [
         "",
-        f"### DuckDB memory_limit {limit_text(limit)} ({how if limit else 'no limit set'})",
+        f"### propsync memory_limit {limit_text(limit)} ({how if limit else 'no limit set'}), "
+        f"floor memory_limit {limit_text(cfg.get('floor_memory_limit'))}",
         "",
         f"Command: `.venv/bin/python bench/bench_import.py --rows {cfg['rows']} --props "
         f"{cfg['props']} --repeat {cfg['repeat']} --warmup {cfg.get('warmup', 0)}"
-        + (f" --memory-limit {limit}" if limit else "")
+        + (f" --memory-limit {limit}" if limit and cfg.get("memory_limit_explicit") else "")
+        + (
+            f" --floor-memory-limit {cfg['floor_memory_limit']}"
+            if cfg.get("floor_memory_limit")
+            else ""
+        )
         + (" --profile" if results.get("profile") or results.get("profile_error") else "")
         + (" --whatif" if results.get("whatif") else "")
         + (
@@ -1104,9 +1113,10 @@ def render_whatif(results: dict[str, Any]) -> list[str]:
         "#### What-if runs (`--whatif`, one run each)",
         "",
         "Not targets; evidence for the suggestions: the lean floor under other DuckDB "
-        "`memory_limit`s, a lean variant that rewrites `properties` with a FULL OUTER JOIN "
-        "(`CREATE TABLE ... AS`, then swap) instead of MERGE, and propsync's in-process profile "
-        "under another `PROPSYNC_DUCKDB_MEMORY_LIMIT`. Runs are killed after the timeout."
+        "`memory_limit`s, a lean variant with propsync's pair of MERGE statements (delete the "
+        "outdated rows, insert the absent keys) instead of one `MERGE ... THEN UPDATE`, and "
+        "propsync's in-process profile under other `PROPSYNC_DUCKDB_MEMORY_LIMIT`s. Runs are "
+        "killed after the timeout."
         + (
             f" For comparison, B above ({limit_text(limit)}): {med(b, 'wall_s'):.1f} s, "
             f"{med(b, 'peak_rss_mib'):,.0f} MiB."
@@ -1119,7 +1129,7 @@ def render_whatif(results: dict[str, Any]) -> list[str]:
     ]
     names = {
         "merge": "lean floor (MERGE)",
-        "rewrite": "lean, table rewrite instead of MERGE",
+        "pair": "lean, MERGE pair (delete + insert) instead of MERGE ... UPDATE",
         "propsync": "propsync (in-process profile)",
     }
     for r in results["whatif"]:
@@ -1133,7 +1143,7 @@ def render_whatif(results: dict[str, Any]) -> list[str]:
             )
         else:
             stmts = r["statements"]
-            key = next(k for k in stmts if k.startswith(("merge", "rewrite")))
+            key = next(k for k in stmts if k.startswith("merge"))
             result = (
                 f"ok, applied {r['properties_applied']:,}; {key} {stmts[key]:.1f} s; "
                 f"work.duckdb {r['work_mib']:.0f} MiB"
@@ -1221,8 +1231,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--memory-limit",
         metavar="LIMIT",
-        help="DuckDB memory_limit of both contenders: PROPSYNC_DUCKDB_MEMORY_LIMIT for A, the same "
-        "for B (default: propsync's own default, which B then mirrors)",
+        help="PROPSYNC_DUCKDB_MEMORY_LIMIT of propsync (A); default: propsync's own default",
+    )
+    p.add_argument(
+        "--floor-memory-limit",
+        metavar="LIMIT",
+        help="DuckDB memory_limit of the lean floor (B); default: DuckDB's own (80%% of RAM), the "
+        "floor's fastest setting (its MERGE ... UPDATE does not finish under 1-2GB)",
     )
     p.add_argument(
         "--run-timeout", type=float, help="kill a measured run after this many seconds (recorded)"
@@ -1231,8 +1246,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--whatif",
         action="store_true",
-        help="also run the what-if variants once each (lean MERGE under memory limits, a table "
-        "rewrite instead of MERGE, and with --profile propsync under "
+        help="also run the what-if variants once each (lean MERGE under a memory limit, the lean "
+        "floor with propsync's MERGE pair, and with --profile propsync under "
         f"{' and '.join(WHATIF_PROPSYNC_LIMITS)})",
     )
     p.add_argument("--whatif-timeout", type=float, default=300, help="seconds per what-if run")
@@ -1277,8 +1292,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.memory_limit:
         env["PROPSYNC_DUCKDB_MEMORY_LIMIT"] = args.memory_limit
     limit = args.memory_limit or propsync_default_memory_limit()
-    log(f"DuckDB memory_limit of both contenders: {limit or 'DuckDB default (80% of RAM)'}")
-    run_key = f"{key}-mem{limit or 'default'}"
+    floor_limit = args.floor_memory_limit
+    log(
+        f"DuckDB memory_limit of propsync: {limit or 'DuckDB default (80% of RAM)'}; "
+        f"of the floor: {floor_limit or 'DuckDB default (80% of RAM)'}"
+    )
+    run_key = f"{key}-mem{limit or 'default'}-floor{floor_limit or 'default'}"
     logs = out / "logs" / run_key
     logs.mkdir(parents=True, exist_ok=True)
 
@@ -1314,9 +1333,9 @@ def main(argv: list[str] | None = None) -> int:
 
     update, mapping = str(files["update"]), str(files["mapping"])
 
-    def lean_cmd(wh: Path, mem: str | None, rewrite: bool = False) -> list[str]:
+    def lean_cmd(wh: Path, mem: str | None, pair: bool = False) -> list[str]:
         cmd = [sys.executable, script, "_lean", str(wh / "work.duckdb"), update, mapping]
-        return cmd + (["--memory-limit", mem] if mem else []) + (["--rewrite"] if rewrite else [])
+        return cmd + (["--memory-limit", mem] if mem else []) + (["--pair"] if pair else [])
 
     contenders: dict[str, Callable[[Path], list[str]]] = {
         "A": lambda wh: [
@@ -1329,7 +1348,7 @@ def main(argv: list[str] | None = None) -> int:
             str(wh),
             "--json",
         ],
-        "B": lambda wh: lean_cmd(wh, limit),
+        "B": lambda wh: lean_cmd(wh, floor_limit),
     }
     results: dict[str, Any] = {
         "config": {
@@ -1341,6 +1360,7 @@ def main(argv: list[str] | None = None) -> int:
             "format": args.format,
             "memory_limit": limit,
             "memory_limit_explicit": bool(args.memory_limit),
+            "floor_memory_limit": floor_limit,
             "source_mib": files["update"].stat().st_size / 2**20,
             "manifest": manifest,
         },
@@ -1458,7 +1478,7 @@ def main(argv: list[str] | None = None) -> int:
             fresh_copy(template, wh)
             log(f"what-if: lean {variant}, memory_limit {mem or 'default'}")
             r = run_child(
-                lean_cmd(wh, mem, rewrite=variant == "rewrite"),
+                lean_cmd(wh, mem, pair=variant == "pair"),
                 logs / f"whatif-{variant}-{mem or 'default'}.log",
                 env,
                 timeout=args.whatif_timeout,
@@ -1473,10 +1493,10 @@ def main(argv: list[str] | None = None) -> int:
                     work_mib=(wh / "work.duckdb").stat().st_size / 2**20,
                 )
                 b_state = out / "runs" / "B" / "work.duckdb"
-                first_rewrite = not any(e["variant"] == "rewrite" for e in experiments)
+                first_pair = not any(e["variant"] == "pair" for e in experiments)
                 if (
-                    variant == "rewrite"
-                    and first_rewrite
+                    variant == "pair"
+                    and first_pair
                     and b_state.exists()
                     and bool(runs["B"])
                     and not runs["B"][-1]["timed_out"]

@@ -271,3 +271,11 @@ def test_leftovers_of_a_crashed_publish_are_removed_not_replayed(
     assert indexes_of(warehouse.published_file()) == INDEXES
     with warehouse.connect_published() as con:
         assert get_customer(con, CustomerRef("registered", "a")).properties[0].value == "1"
+
+
+def test_index_build_runs_under_the_writers_memory_limit(tmp_path: Path) -> None:
+    warehouse = Warehouse(tmp_path / "wh")
+    settings = Settings(warehouse=warehouse.root, duckdb_memory_limit="32MB")
+    populate(warehouse, settings)
+    assert warehouse.memory_limit == "32MB"  # the writer's limit, used for the index build too
+    assert indexes_of(warehouse.published_file()) == INDEXES

@@ -44,14 +44,22 @@ _PARTIAL_FILE = re.compile(r"^\.v\d{6,}\.duckdb\.tmp")
 log = logging.getLogger("propsync.warehouse")
 
 
-def build_read_indexes(path: str | os.PathLike[str], temp_directory: Path | None = None) -> None:
+def build_read_indexes(
+    path: str | os.PathLike[str],
+    temp_directory: Path | None = None,
+    memory_limit: str | None = None,
+) -> None:
     """Create the read indexes (``sql/publish/``) in the DuckDB file ``path`` and checkpoint it.
 
     Only for a private copy being published: DuckDB lets nobody else open the file meanwhile.
+    Under a ``memory_limit`` DuckDB evicts index buffers to ``temp_directory`` (measured on 1M x
+    10: peak RSS 1.26 GB without a limit, 0.58 GB under 512MB, at the same speed).
     """
     config: dict[str, str | bool | int | float | list[str]] = {}
     if temp_directory is not None:
         config["temp_directory"] = str(temp_directory)
+    if memory_limit and memory_limit.lower() not in ("none", "default"):
+        config["memory_limit"] = memory_limit
     con = duckdb.connect(str(path), config=config)
     try:
         con.execute("SET enable_progress_bar = false")  # no progress bars in logs
@@ -68,6 +76,8 @@ class Warehouse:
         # Seconds the last ``publish`` through this object took (the background applier paces
         # its publishes by it); None before the first.
         self.last_publish_seconds: float | None = None
+        # The writer's DuckDB memory limit (``connect_work``), also used to build read indexes.
+        self.memory_limit: str | None = None
 
     @property
     def work_path(self) -> Path:
@@ -97,8 +107,10 @@ class Warehouse:
         )
 
     def connect_work(self, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-        """Open the working database (call only while holding the write lock)."""
+        """Open the working database (call only while holding the write lock); ``memory_limit``
+        also applies to the next ``publish`` (its read index build)."""
         self.root.mkdir(parents=True, exist_ok=True)
+        self.memory_limit = memory_limit
         config: dict[str, str | bool | int | float | list[str]] = {
             "temp_directory": str(self.root / "tmp"),
             # Row order of inserts is irrelevant here, and keeping it costs memory.
@@ -150,7 +162,7 @@ class Warehouse:
         try:
             shutil.copyfile(self.work_path, tmp)
             copied = time.monotonic()
-            build_read_indexes(tmp, temp_directory=self.root / "tmp")
+            build_read_indexes(tmp, self.root / "tmp", self.memory_limit)
             indexed = time.monotonic()
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
