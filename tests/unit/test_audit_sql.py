@@ -6,7 +6,7 @@ import duckdb
 import pytest
 
 from propsync import sql
-from propsync.store.apply import _audit_modulus
+from propsync.store.apply import _audit_modulus, audit_merged
 
 
 @pytest.fixture
@@ -21,10 +21,6 @@ def con() -> duckdb.DuckDBPyConnection:
     return c
 
 
-def count(con: duckdb.DuckDBPyConnection, name: str, modulus: int) -> int:
-    return int(con.execute(sql.load(f"audit/{name}"), {"modulus": modulus}).fetchall()[0][0])
-
-
 def customers_in_and_out_of_sample(con: duckdb.DuckDBPyConnection, modulus: int) -> tuple[str, str]:
     rows = con.execute(
         "SELECT 'c' || i AS c, hash('c' || i) % $m = 0 AS sampled FROM range(200) t(i)",
@@ -33,23 +29,42 @@ def customers_in_and_out_of_sample(con: duckdb.DuckDBPyConnection, modulus: int)
     return next(c for c, s in rows if s), next(c for c, s in rows if not s)
 
 
+def add_id(con: duckdb.DuckDBPyConnection, customer: str) -> None:
+    con.execute("INSERT INTO customer_ids VALUES ('registered', $c, $c, 'b')", {"c": customer})
+
+
+def test_a_consistent_merge_passes_in_full_and_sampled(con: duckdb.DuckDBPyConnection) -> None:
+    for i in range(20):
+        add_id(con, f"c{i}")
+        con.execute("INSERT INTO properties VALUES ($c, 'p', '\"new\"', 2, 'b')", {"c": f"c{i}"})
+        con.execute(
+            "INSERT INTO staged_properties VALUES ($c, 'p', '\"old\"', 1, 'b')", {"c": f"c{i}"}
+        )
+    assert audit_merged(con, 1) == audit_merged(con, 3) == []
+    # The audit's own temp tables are gone: nothing of it stays in the transaction.
+    assert not con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'audit_%'"
+    ).fetchall()
+
+
 def test_a_stale_stored_value_is_found_in_full_and_in_a_sample_that_holds_it(
     con: duckdb.DuckDBPyConnection,
 ) -> None:
     inside, outside = customers_in_and_out_of_sample(con, 4)
     for customer in (inside, outside):
-        con.execute("INSERT INTO customer_ids VALUES ('registered', $c, $c, 'b')", {"c": customer})
+        add_id(con, customer)
         # The merge "forgot" this newer update: the stored value is older than the staged one.
         con.execute("INSERT INTO properties VALUES ($c, 'p', '\"old\"', 1, 'b')", {"c": customer})
         con.execute(
             "INSERT INTO staged_properties VALUES ($c, 'p', '\"new\"', 2, 'b')", {"c": customer}
         )
-    assert count(con, "incoming_not_dominated", 1) == 2
-    assert count(con, "incoming_not_dominated", 4) == 1
+    assert audit_merged(con, 1) == ["2 incoming updates not reflected by newer-wins"]
+    assert audit_merged(con, 4) == ["1 incoming updates not reflected by newer-wins"]
     con.execute("DELETE FROM properties WHERE customer_id = $c", {"c": inside})
+    assert audit_merged(con, 4) == ["1 incoming updates not reflected by newer-wins"]  # missing
     con.execute("INSERT INTO properties VALUES ($c, 'p', '\"new\"', 2, 'b')", {"c": inside})
-    assert count(con, "incoming_not_dominated", 4) == 0  # the error outside the sample is unseen
-    assert count(con, "incoming_not_dominated", 1) == 1
+    assert audit_merged(con, 4) == []  # the error outside the sample is unseen
+    assert audit_merged(con, 1) == ["1 incoming updates not reflected by newer-wins"]
 
 
 def test_duplicate_keys_and_orphans_are_counted_for_sampled_customers(
@@ -62,12 +77,22 @@ def test_duplicate_keys_and_orphans_are_counted_for_sampled_customers(
             {"c": customer},
         )
         con.execute("INSERT INTO staged_properties VALUES ($c, 'p', '2', 5, 'b')", {"c": customer})
-    assert count(con, "duplicate_keys", 1) == 2
-    assert count(con, "duplicate_keys", 3) == 1
-    assert count(con, "orphan_properties", 1) == 2
-    assert count(con, "orphan_properties", 3) == 1
-    con.execute("INSERT INTO customer_ids VALUES ('registered', $c, $c, 'b')", {"c": inside})
-    assert count(con, "orphan_properties", 3) == 0
+    # The duplicate's lower value ('1' < '2' at the same time) also fails newer-wins.
+    assert audit_merged(con, 1) == [
+        "2 duplicate (customer, property) keys",
+        "2 incoming updates not reflected by newer-wins",
+        "2 customers without any id",
+    ]
+    assert audit_merged(con, 3) == [
+        "1 duplicate (customer, property) keys",
+        "1 incoming updates not reflected by newer-wins",
+        "1 customers without any id",
+    ]
+    add_id(con, inside)
+    assert audit_merged(con, 3) == [
+        "1 duplicate (customer, property) keys",
+        "1 incoming updates not reflected by newer-wins",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -125,8 +125,24 @@ def _merge_staged(con: duckdb.DuckDBPyConnection) -> int:
     return int(con.execute(sql.load("apply/insert_newer_properties")).fetchall()[0][0])
 
 
-def _count(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None) -> int:
-    return int(con.execute(sql.load(name), params).fetchall()[0][0])
+def audit_merged(con: duckdb.DuckDBPyConnection, modulus: int) -> list[str]:
+    """The built-in post-merge checks over ``staged_properties`` (sampled by ``modulus``, see
+    ``_audit_modulus``); returns the problems found, empty when all hold."""
+    con.execute(sql.load("audit/01_sample_incoming"), {"modulus": modulus})
+    con.execute(sql.load("audit/02_sample_stored"))
+    try:
+        checks = (
+            ("audit/duplicate_keys", "duplicate (customer, property) keys"),
+            ("audit/incoming_not_dominated", "incoming updates not reflected by newer-wins"),
+            ("audit/orphan_properties", "customers without any id"),
+        )
+        counts = [
+            (int(con.execute(sql.load(name)).fetchall()[0][0]), what) for name, what in checks
+        ]
+        return [f"{n} {what}" for n, what in counts if n]
+    finally:
+        con.execute("DROP TABLE IF EXISTS audit_incoming")
+        con.execute("DROP TABLE IF EXISTS audit_stored")
 
 
 def _audit_modulus(con: duckdb.DuckDBPyConnection, full_max_updates: int) -> int:
@@ -234,22 +250,7 @@ def _apply_locked(
 
         progress("auditing", 0.85)
         result.audit_modulus = _audit_modulus(con, settings.audit_full_max_updates)
-        audit_params = {"modulus": result.audit_modulus}
-        problems = [
-            f"{n} {what}"
-            for n, what in (
-                (
-                    _count(con, "audit/duplicate_keys", audit_params),
-                    "duplicate (customer, property) keys",
-                ),
-                (
-                    _count(con, "audit/incoming_not_dominated", audit_params),
-                    "incoming updates not reflected by newer-wins",
-                ),
-                (_count(con, "audit/orphan_properties", audit_params), "customers without any id"),
-            )
-            if n
-        ]
+        problems = audit_merged(con, result.audit_modulus)
         if not problems and audit is not None:
             problems = audit(con, result)
         if problems:
