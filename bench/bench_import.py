@@ -384,7 +384,7 @@ WHATIF_LEAN: list[tuple[str, str | None]] = [
     ("merge", None),
     ("pair", "1GB"),
 ]
-WHATIF_PROPSYNC_LIMITS = ["none", "768MB"]  # PROPSYNC_DUCKDB_MEMORY_LIMIT of the profile what-ifs
+WHATIF_PROPSYNC_LIMITS = ["none", "1GB"]  # PROPSYNC_DUCKDB_MEMORY_LIMIT of the profile what-ifs
 
 
 def _ident(name: str) -> str:

@@ -20,10 +20,10 @@ class Settings(BaseModel):
     max_reject_ratio: float = Field(default=0.05, ge=0, le=1)
     lock_timeout_seconds: float = Field(default=600.0, ge=0)
     keep_published_versions: int = Field(default=3, ge=1)
-    # The writer's DuckDB memory_limit (DuckDB's own default is 80% of RAM). 1GB keeps a 1M-row x
+    # The writer's DuckDB memory_limit (DuckDB's own default is 80% of RAM). 768MB keeps a 1M-row x
     # 10-property import under 2 GB of RSS in all; DuckDB spills the rest to <warehouse>/tmp.
-    # "none" lifts the cap (faster on big machines).
-    duckdb_memory_limit: str | None = "1GB"
+    # "none" lifts the cap; on 1M x 10 that was no faster here (docs/benchmarks.md).
+    duckdb_memory_limit: str | None = "768MB"
     # Batches staging more updates than this are audited on a deterministic sample of customers
     # of about this many updates (see store.apply._audit_modulus); smaller ones in full.
     audit_full_max_updates: int = Field(default=1_000_000, ge=1)

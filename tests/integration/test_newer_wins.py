@@ -218,4 +218,4 @@ def test_the_writer_memory_limit_is_applied_or_lifted(
         con.close()
     default = duckdb.connect().execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     assert value == (default if limit == "none" else "61.0 MiB")
-    assert Settings().duckdb_memory_limit == "1GB"
+    assert Settings().duckdb_memory_limit == "768MB"
