@@ -366,17 +366,26 @@ CREATE OR REPLACE TEMP MACRO canon_datetime(t) AS
     CASE WHEN nullif(trim(t), '') IS NULL THEN 'null' ELSE us_text(iso_us(t)) END;
 """
 
-LEAN_MERGE = """
+# The newer-wins MERGE head and the insert of absent keys, shared by both lean variants (the
+# condition of sql/apply/retire_outdated_properties.sql).
+_MERGE_NEWER = """
 MERGE INTO properties AS stored
 USING staged_properties AS incoming
 ON stored.customer_id = incoming.customer_id AND stored.property = incoming.property
 WHEN MATCHED AND (
     coalesce(incoming.update_ts, -1) > coalesce(stored.update_ts, -1)
     OR (coalesce(incoming.update_ts, -1) = coalesce(stored.update_ts, -1) AND incoming.value > stored.value)
-) THEN UPDATE SET value = incoming.value, update_ts = incoming.update_ts, batch_id = incoming.batch_id
+)"""
+_INSERT_ABSENT = """
 WHEN NOT MATCHED THEN INSERT (customer_id, property, value, update_ts, batch_id)
     VALUES (incoming.customer_id, incoming.property, incoming.value, incoming.update_ts, incoming.batch_id)
 """
+LEAN_MERGE = (
+    _MERGE_NEWER
+    + " THEN UPDATE SET value = incoming.value, update_ts = incoming.update_ts, "
+    + "batch_id = incoming.batch_id"
+    + _INSERT_ABSENT
+)
 
 
 # What-if runs (--whatif): (lean variant, DuckDB memory_limit or None for the default 80% of RAM).
@@ -467,30 +476,15 @@ QUALIFY row_number() OVER (
     ]
 
 
-# What-if variant (not the floor): propsync's own pair of MERGE statements instead of one
-# MERGE ... UPDATE: delete the stored rows an incoming update beats, then insert the absent keys.
+# The floor's merge: propsync's own pair of MERGE statements: delete the stored rows an incoming
+# update beats, then insert the absent keys.
 LEAN_PAIR = [
-    (
-        "retire outdated (MERGE ... THEN DELETE)",
-        """
-MERGE INTO properties AS stored
-USING staged_properties AS incoming
-ON stored.customer_id = incoming.customer_id AND stored.property = incoming.property
-WHEN MATCHED AND (
-    coalesce(incoming.update_ts, -1) > coalesce(stored.update_ts, -1)
-    OR (coalesce(incoming.update_ts, -1) = coalesce(stored.update_ts, -1) AND incoming.value > stored.value)
-) THEN DELETE
-""",
-    ),
+    ("retire outdated (MERGE ... THEN DELETE)", _MERGE_NEWER + " THEN DELETE\n"),
     (
         "merge",  # = applied: the insert of the absent keys
-        """
-MERGE INTO properties AS stored
-USING staged_properties AS incoming
-ON stored.customer_id = incoming.customer_id AND stored.property = incoming.property
-WHEN NOT MATCHED THEN INSERT (customer_id, property, value, update_ts, batch_id)
-    VALUES (incoming.customer_id, incoming.property, incoming.value, incoming.update_ts, incoming.batch_id)
-""",
+        "MERGE INTO properties AS stored\nUSING staged_properties AS incoming\n"
+        "ON stored.customer_id = incoming.customer_id AND stored.property = incoming.property"
+        + _INSERT_ABSENT,
     ),
 ]
 
