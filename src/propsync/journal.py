@@ -786,11 +786,14 @@ def journal_status(root: str | os.PathLike[str]) -> JournalStatus:
 
 
 # Without a configured publish interval the background applier waits this many times as long as
-# its previous publish took before it publishes again: publishing (copy + read indexes, seconds on
-# a large warehouse) then takes at most half of its time (and holds the write lock at most half of
-# the time), the lag stays within about two publishes plus an apply, and on a small warehouse,
-# where a publish takes milliseconds, every apply is still published at once. (With 3x, 1M x 10 on
-# a busy host showed lags of 45-100 s.)
+# its previous publish took before it publishes again, so publishing takes at most half of its
+# time (and of the write lock). A publish is a plain copy of work.duckdb (about 0.3 s on 1M
+# customers x 10 properties, docs/benchmarks.md; milliseconds on a small warehouse), so in
+# practice every apply is published. The read indexes are not the writer's cost: each HTTP
+# server builds its serving copy in the background (propsync.store.serving), and only of the
+# newest version published by the time it gets to it, so frequent publishes skip versions there
+# instead of queueing builds. (When publishes still built the indexes, 3x showed lags of 45-100 s
+# on 1M x 10 on a busy host.)
 AUTO_PUBLISH_INTERVAL_FACTOR = 1.0
 
 
@@ -823,12 +826,11 @@ def apply_forever(
 ) -> None:
     """Apply the journal every ``interval`` seconds until ``stop`` is set (the server's applier).
 
-    Every apply commits to the working database. Publishing copies the whole warehouse and builds
-    the copy's read indexes (seconds on 1M customers), so it happens at most once per
-    ``publish_interval`` seconds after the previous publish (``None``: as long as this applier's
-    previous publish took; ``0``: after every apply). Commands applied meanwhile are
-    published as soon as the interval has passed, even if nothing new arrives, and when the
-    applier stops; a publish that fails is retried at the next interval.
+    Every apply commits to the working database. Publishing copies the whole warehouse, so it
+    happens at most once per ``publish_interval`` seconds after the previous publish (``None``: as
+    long as this applier's previous publish took; ``0``: after every apply). Commands applied
+    meanwhile are published as soon as the interval has passed, even if nothing new arrives, and
+    when the applier stops; a publish that fails is retried at the next interval.
     """
     # A previous applier (or a crash between commit and publish) may have left the working
     # database ahead of the published version: publish_pending finds out and publishes it.

@@ -59,8 +59,31 @@ class ServerProcess:
         return c
 
     def apply(self) -> int:
-        """Apply the journal now, as ``propsync apply`` and the tracking_ingest DAG do."""
-        return apply_journal(self.warehouse, Settings(warehouse=self.root, lock_timeout_seconds=30))
+        """Apply the journal now, as ``propsync apply`` and the tracking_ingest DAG do, then wait
+        until the server serves what was published (its serving copy is built in the
+        background)."""
+        n = apply_journal(self.warehouse, Settings(warehouse=self.root, lock_timeout_seconds=30))
+        self.wait_serving()
+        return n
+
+    def serving(self) -> dict[str, object]:
+        """``/healthz``'s ``serving``: the version this server reads from, and whether indexed."""
+        body = httpx.get(f"{self.url}/healthz", timeout=10).json()
+        serving: dict[str, object] = body["serving"]
+        return serving
+
+    def wait_serving(self, timeout: float = 60) -> None:
+        """Until the server serves (an indexed copy of) the published version, if any."""
+        published = self.warehouse.published_version()
+        if not published:
+            return
+        deadline = time.monotonic() + timeout
+        while True:
+            serving = self.serving()
+            if serving["indexed"] and int(str(serving["version"])) >= published:
+                return
+            assert time.monotonic() < deadline, f"still serving {serving} after {timeout} s"
+            time.sleep(0.02)
 
     def kill9(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -121,6 +144,7 @@ def start_server(
             raise AssertionError(f"server exited with {proc.returncode}:\n{server.log_text()}")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+                server.wait_serving()  # a warehouse published before the server started
                 return server
         time.sleep(0.1)
     proc.kill()

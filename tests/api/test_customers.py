@@ -217,6 +217,8 @@ def test_healthz_and_docs(server: ServerProcess) -> None:
         assert h.status_code == 200
         body = h.json()
         assert body["status"] == "ok" and body["published_version"] >= 1
+        assert body["serving"]["version"] <= body["published_version"]
+        assert isinstance(body["serving"]["indexed"], bool)
         assert set(body["journal"]) >= {"segments", "unapplied_bytes", "fsyncs"}
         docs = c.get("/docs")
         assert docs.status_code == 200 and "swagger" in docs.text.lower()

@@ -1,9 +1,10 @@
 """The background applier's publish pacing (``apply_forever(..., publish_interval=...)``).
 
-Publishing builds the read indexes of the copy (seconds on a large warehouse), so the applier
-commits every apply but publishes at most once per interval; whatever it committed is published
-once the interval has passed (also with no new commands) and when it stops. Real journal, real
-DuckDB warehouse, the applier in a thread.
+The applier commits every apply but publishes at most once per interval; whatever it committed is
+published once the interval has passed (also with no new commands) and when it stops. A publish is
+a plain copy (no read indexes); the HTTP service's serving copies, built in the background, follow
+frequent publishes by skipping versions rather than queueing builds. Real journal, real DuckDB
+warehouse, the applier in a thread.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from propsync.api.config import load_config
+from propsync.api.reader import PublishedReader
 from propsync.config import Settings
 from propsync.journal import (
     AUTO_PUBLISH_INTERVAL_FACTOR,
@@ -28,7 +31,9 @@ from propsync.journal import (
     publish_due,
     publish_interval_for,
 )
+from propsync.locks import exclusive_lock
 from propsync.store.apply import publish_pending
+from propsync.store.serving import ServingCopies
 from propsync.store.warehouse import Warehouse
 
 TS = 1_600_000_000_000_000
@@ -155,6 +160,36 @@ def test_interval_zero_publishes_after_every_apply(
     finally:
         applier.close()
     assert warehouse.published_version() == 2
+
+
+def test_publishes_carry_no_indexes_and_serving_builds_skip_versions(
+    warehouse: Warehouse, settings: Settings, writer: JournalWriter
+) -> None:
+    writer.append_sync(rec("t0", "ann", "zero"))
+    assert apply_journal(warehouse, settings) == 1
+    reader = PublishedReader(warehouse, poll_seconds=0.05)
+    copies = ServingCopies(warehouse)
+    applier = Applier(warehouse, settings, publish_interval=0)
+    try:
+        assert reader.wait_for(1, 30, indexed=True)
+        # A long build elsewhere holds the build lock while the applier publishes five times.
+        copies.dir.mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(copies.lock_path, 5, lambda holder: f"held by {holder}"):
+            for i in range(5):
+                writer.append_sync(rec(f"t{i + 1}", "ann", f"v{i + 1}", TS + i + 1))
+                wait_for(lambda i=i: published(warehouse) == {"ann": f"v{i + 1}"})  # type: ignore[misc]
+            assert reader.version == 1  # still serving what it had
+        newest = warehouse.published_version()
+        assert newest == 6
+        assert reader.wait_for(newest, 30, indexed=True)
+        # One build for the five publishes: the versions in between were skipped.
+        assert reader.builds == 2 and copies.versions() == [1, 6]
+        for version in warehouse.published_dir.iterdir():
+            with duckdb.connect(str(version), read_only=True) as con:
+                assert con.execute("SELECT count(*) FROM duckdb_indexes()").fetchall() == [(0,)]
+    finally:
+        applier.close()
+        reader.close()
 
 
 def test_work_left_unpublished_by_an_earlier_applier_is_published_at_start(

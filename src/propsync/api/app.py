@@ -2,10 +2,12 @@
 
 Tracking calls are validated on receipt (``propsync.tracking.parse_commands``), their valid
 ``customers`` commands journaled and fsync'd (group commit) before the 200 goes out; the journal
-is applied to the warehouse later (``propsync.journal.apply_journal``). Reads come from the latest
-published version. Edits (PATCH, the page's form) apply synchronously through ``apply_batch`` and
-answer with the new state; when the warehouse is busy (an import holds the write lock) they are
-journaled instead and answered with 202.
+is applied to the warehouse later (``propsync.journal.apply_journal``). Reads come from this
+server's indexed serving copy of the latest published version it has built
+(``propsync.api.reader``, ``propsync.store.serving``). Edits (PATCH, the page's form) apply
+synchronously through ``apply_batch``, wait until this server serves the version they published
+(bounded by ``edit_visible_timeout_seconds``) and answer with the new state; when the warehouse is
+busy (an import holds the write lock) they are journaled instead and answered with 202.
 """
 
 from __future__ import annotations
@@ -154,7 +156,8 @@ class Service:
         self.config = config
         self.settings = settings
         self.warehouse = Warehouse(settings.warehouse)
-        self.reader = PublishedReader(self.warehouse)
+        # Serving copies are built under the writer's memory limit.
+        self.reader = PublishedReader(self.warehouse, memory_limit=settings.duckdb_memory_limit)
         self._journal = journal
         self.max_future_skew_us = round(settings.max_future_skew_seconds * 1_000_000)
         # No key id leaks through timing: unknown ids are compared against this.
@@ -171,6 +174,7 @@ class Service:
             self._journal = JournalWriter(
                 self.warehouse.root, segment_bytes=self.config.journal_segment_bytes
             ).start()
+        self.reader.start()  # builds the serving copy of the current version in the background
 
     def close(self) -> None:
         journal, self._journal = self._journal, None
@@ -303,9 +307,26 @@ class Service:
             raise ApiError(
                 409, "EditRejected", "; ".join(result["errors"]), errors=result["errors"]
             )
-        self.reader.refresh()
-        updated, _ = self.reader.customer(ref)
-        return 200, render_customer(updated, True)
+        published = applied.published_version or self.warehouse.published_version()
+        return 200, render_customer(self._read_own_write(ref, published), True)
+
+    def _read_own_write(self, ref: CustomerRef, published: int) -> Customer:
+        """The customer as of ``published`` (or newer), once this server serves that version, so
+        that the following reads show the edit too. Waits for the serving copy's build up to
+        ``edit_visible_timeout_seconds``; then answers from the published file itself (logged)."""
+        timeout = self.config.edit_visible_timeout_seconds
+        if self.reader.wait_for(published, timeout):
+            updated, _ = self.reader.customer(ref)
+            return updated
+        log.warning(
+            "edit published as version %d, but this server still serves version %d after "
+            "%g s (its serving copy is being built): answering from the published file; reads "
+            "show the edit once the serving copy is ready",
+            published,
+            self.reader.version,
+            timeout,
+        )
+        return self.reader.read_published(ref)
 
 
 def _edit_properties(body: Any) -> dict[str, Any]:
@@ -624,6 +645,9 @@ def create_app(
         body = {
             "status": "ok" if ok else "unavailable",
             "published_version": service.warehouse.published_version(),
+            # What this server process reads from: a serving copy (indexed) or, until the first
+            # one is built, the plain published file.
+            "serving": {"version": service.reader.version, "indexed": service.reader.indexed},
             "journal": {
                 "segments": status.segments,
                 "live_segments": status.live_segments,
@@ -656,12 +680,22 @@ STATE_ENV = "PROPSYNC_SERVE_STATE"
 def app_from_environment() -> FastAPI:
     """Factory for ``uvicorn --workers N``: the serve command passes its resolved configuration."""
     data = json.loads(os.environ[STATE_ENV])
+    if "log_level" in data:  # a worker process: propsync's own log lines, as the serve command's
+        from propsync.api.commands import configure_logging
+
+        configure_logging(data["log_level"])
     return create_app(
         ServiceConfig.model_validate(data["service"]), Settings.model_validate(data["settings"])
     )
 
 
-def environment_state(config: ServiceConfig, settings: Settings) -> str:
-    return json.dumps(
-        {"service": config.model_dump(mode="json"), "settings": settings.model_dump(mode="json")}
-    )
+def environment_state(
+    config: ServiceConfig, settings: Settings, log_level: str | None = None
+) -> str:
+    state: dict[str, Any] = {
+        "service": config.model_dump(mode="json"),
+        "settings": settings.model_dump(mode="json"),
+    }
+    if log_level is not None:
+        state["log_level"] = log_level
+    return json.dumps(state)

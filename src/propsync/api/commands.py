@@ -18,7 +18,7 @@ from propsync.errors import UsageError
 log = logging.getLogger("propsync.api")
 
 
-def _configure_logging(level: str) -> None:
+def configure_logging(level: str) -> None:
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -42,7 +42,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
-    _configure_logging(args.log_level)
+    configure_logging(args.log_level)
     if not config.project_tokens:
         log.warning("no project tokens configured: every tracking call is refused (403)")
     if not config.api_keys:
@@ -95,7 +95,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             uvicorn.run(create_app(config, settings), **common)
         else:
             # Each worker process journals to its own segment; this process only applies.
-            os.environ[STATE_ENV] = environment_state(config, settings)
+            os.environ[STATE_ENV] = environment_state(config, settings, args.log_level)
             uvicorn.run(
                 f"{app_from_environment.__module__}:{app_from_environment.__name__}",
                 factory=True,
@@ -132,7 +132,7 @@ def _applier_main(
     from propsync.journal import apply_forever
     from propsync.store.warehouse import Warehouse
 
-    _configure_logging(log_level)
+    configure_logging(log_level)
     with contextlib.suppress(OSError):
         os.nice(APPLIER_NICENESS)
     stop = threading.Event()
@@ -168,7 +168,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from propsync.journal import apply_journal, journal_status
     from propsync.store.warehouse import Warehouse
 
-    _configure_logging(args.log_level)
+    configure_logging(args.log_level)
     _, settings = load_config(args.config, warehouse=args.warehouse)
     warehouse = Warehouse(settings.warehouse)
     applied = apply_journal(warehouse, settings, publish=not args.no_publish)

@@ -14,7 +14,7 @@ config file (``--config`` or ``$PROPSYNC_CONFIG``), defaults. A config file look
 Environment variables: ``PROPSYNC_PROJECT_TOKENS`` (comma-separated), ``PROPSYNC_API_KEYS``
 (comma-separated ``id:secret`` pairs), ``PROPSYNC_MAX_COMMANDS``, ``PROPSYNC_MAX_BODY_BYTES``,
 ``PROPSYNC_APPLY_INTERVAL``, ``PROPSYNC_PUBLISH_INTERVAL`` (a number or ``auto``),
-``PROPSYNC_EDIT_LOCK_TIMEOUT``; ``PROPSYNC_WAREHOUSE`` and the other core variables are read by
+``PROPSYNC_EDIT_LOCK_TIMEOUT``, ``PROPSYNC_EDIT_VISIBLE_TIMEOUT``; ``PROPSYNC_WAREHOUSE`` and the other core variables are read by
 :class:`propsync.config.Settings`.
 """
 
@@ -42,6 +42,7 @@ _ENV = {
     "apply_interval_seconds": "PROPSYNC_APPLY_INTERVAL",
     "publish_interval_seconds": "PROPSYNC_PUBLISH_INTERVAL",
     "edit_lock_timeout_seconds": "PROPSYNC_EDIT_LOCK_TIMEOUT",
+    "edit_visible_timeout_seconds": "PROPSYNC_EDIT_VISIBLE_TIMEOUT",
 }
 # Keys of the config file that belong to the core settings (propsync.config.Settings).
 _CORE_KEYS = {
@@ -69,12 +70,15 @@ class ServiceConfig(BaseModel):
     # Seconds between background applies of the journal (``propsync serve`` without --no-apply).
     apply_interval_seconds: float = Field(default=2.0, gt=0)
     # Minimum seconds between two publishes of the background applier (a publish copies the
-    # warehouse and builds its read indexes). None ("auto"): as long as its previous publish took
+    # warehouse). None ("auto"): as long as its previous publish took
     # (propsync.journal.apply_forever); 0: publish after every apply.
     publish_interval_seconds: float | None = Field(default=None, ge=0)
     apply_enabled: bool = True
     # How long a PATCH waits for the warehouse write lock before journaling the edit instead.
     edit_lock_timeout_seconds: float = Field(default=2.0, ge=0)
+    # How long an applied edit waits for this server to serve the version it published (the
+    # serving copy's index build) before it answers anyway (logged): read-your-writes.
+    edit_visible_timeout_seconds: float = Field(default=60.0, ge=0)
     # Journal segments are rolled at this size; rolled and fully applied segments are removed.
     journal_segment_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
 

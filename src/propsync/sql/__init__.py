@@ -22,6 +22,7 @@ def schema_statements() -> list[str]:
     return folder_statements("schema")
 
 
-def publish_statements() -> list[str]:
-    """The read indexes built on each published copy (``Warehouse.publish``), not on work.duckdb."""
-    return folder_statements("publish")
+def serving_statements() -> list[str]:
+    """The read indexes of the HTTP service's serving copies (``store/serving.py``); neither
+    ``work.duckdb`` nor the published versions carry them."""
+    return folder_statements("serving")

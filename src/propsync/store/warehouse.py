@@ -7,18 +7,17 @@ Layout of a warehouse directory::
     write.lock                  flock(2) lock file; holds the writer's pid
     published/v000042.duckdb    immutable published versions (the newest few are kept)
     propsync.duckdb             symlink to the current published version: what readers open
+    serving/v000042.duckdb      the HTTP service's indexed copies of published versions
+                                (``propsync.store.serving``; not written here)
 
 DuckDB lets no reader open a file that a writer has open, so readers never touch ``work.duckdb``.
 A version is copied out only after its batch committed and passed its audit; the symlink is
 swapped atomically, so a reader sees the old version or the new one, never a mix.
 
-Read indexes: every published copy gets the ART indexes of ``sql/publish/`` (built on the copy
-after it is taken and before it is swapped in), so a reader finds one customer with index probes
-instead of scanning ``customer_ids`` and ``properties``. ``work.duckdb`` never carries them: the
-writer's merges would have to maintain them (measured about 35% slower on 1M customers x 10
-properties) and its file would double. Publishing pays instead: building the indexes takes a few
-seconds on 1M x 10 (docs/benchmarks.md), which is why the server's background applier publishes
-at most once per ``publish_interval_seconds`` (docs/api.md).
+Publishing is a plain copy (plus fsync, rename and the symlink swap): neither ``work.duckdb`` nor
+the published versions carry indexes. Only the HTTP service needs point lookups; it builds its
+own indexed copy of each version it serves, outside the write lock (``propsync.store.serving``),
+so no writer pays for them.
 """
 
 from __future__ import annotations
@@ -37,37 +36,20 @@ from propsync import sql
 from propsync.errors import NotPublished
 from propsync.locks import exclusive_lock
 
-_VERSION_FILE = re.compile(r"^v(\d{6,})\.duckdb$")
-# A copy being published (and DuckDB's WAL next to it while its indexes are built).
+VERSION_FILE = re.compile(r"^v(\d{6,})\.duckdb$")
+# A copy being published (and a WAL next to it, should DuckDB ever have opened one).
 _PARTIAL_FILE = re.compile(r"^\.v\d{6,}\.duckdb\.tmp")
 
 log = logging.getLogger("propsync.warehouse")
 
 
-def build_read_indexes(
-    path: str | os.PathLike[str],
-    temp_directory: Path | None = None,
-    memory_limit: str | None = None,
-) -> None:
-    """Create the read indexes (``sql/publish/``) in the DuckDB file ``path`` and checkpoint it.
-
-    Only for a private copy being published: DuckDB lets nobody else open the file meanwhile.
-    Under a ``memory_limit`` DuckDB evicts index buffers to ``temp_directory`` (measured on 1M x
-    10: peak RSS 1.26 GB without a limit, 0.58 GB under 512MB, at the same speed).
-    """
-    config: dict[str, str | bool | int | float | list[str]] = {}
-    if temp_directory is not None:
-        config["temp_directory"] = str(temp_directory)
-    if memory_limit and memory_limit.lower() not in ("none", "default"):
-        config["memory_limit"] = memory_limit
-    con = duckdb.connect(str(path), config=config)
+def fsync_directory(path: Path) -> None:
+    """Make renames and new entries in directory ``path`` durable."""
+    dir_fd = os.open(path, os.O_RDONLY)
     try:
-        con.execute("SET enable_progress_bar = false")  # no progress bars in logs
-        for statement in sql.publish_statements():
-            con.execute(statement)
-        con.execute("CHECKPOINT")  # the indexes into the file itself: no WAL is left behind
+        os.fsync(dir_fd)
     finally:
-        con.close()
+        os.close(dir_fd)
 
 
 class Warehouse:
@@ -76,8 +58,6 @@ class Warehouse:
         # Seconds the last ``publish`` through this object took (the background applier paces
         # its publishes by it); None before the first.
         self.last_publish_seconds: float | None = None
-        # The writer's DuckDB memory limit (``connect_work``), also used to build read indexes.
-        self.memory_limit: str | None = None
 
     @property
     def work_path(self) -> Path:
@@ -86,6 +66,11 @@ class Warehouse:
     @property
     def published_dir(self) -> Path:
         return self.root / "published"
+
+    @property
+    def serving_dir(self) -> Path:
+        """The HTTP service's indexed copies (``propsync.store.serving``)."""
+        return self.root / "serving"
 
     @property
     def current_path(self) -> Path:
@@ -107,10 +92,8 @@ class Warehouse:
         )
 
     def connect_work(self, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-        """Open the working database (call only while holding the write lock); ``memory_limit``
-        also applies to the next ``publish`` (its read index build)."""
+        """Open the working database (call only while holding the write lock)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        self.memory_limit = memory_limit
         config: dict[str, str | bool | int | float | list[str]] = {
             "temp_directory": str(self.root / "tmp"),
             # Row order of inserts is irrelevant here, and keeping it costs memory.
@@ -141,7 +124,7 @@ class Warehouse:
             target = os.readlink(self.current_path)
         except (FileNotFoundError, OSError):
             return 0
-        m = _VERSION_FILE.match(Path(target).name)
+        m = VERSION_FILE.match(Path(target).name)
         return int(m.group(1)) if m else 0
 
     def published_at(self) -> float | None:
@@ -152,43 +135,40 @@ class Warehouse:
             return None
 
     def publish(self, version: int, keep: int = 3) -> Path:
-        """Copy the closed, checkpointed work database out as ``version``, build its read indexes
-        and point readers at it (call only while holding the write lock)."""
+        """Copy the closed, checkpointed work database out as ``version`` and point readers at it
+        (call only while holding the write lock).
+
+        Copy to a temporary name, fsync, rename to ``published/vNNNNNN.duckdb``, swap the
+        ``propsync.duckdb`` symlink atomically and fsync the directory. A publish that fails or is
+        killed leaves the previous version current; its partial copy is removed by the next one.
+        """
         started = time.monotonic()
         self.published_dir.mkdir(parents=True, exist_ok=True)
         final = self.published_dir / f"v{version:06d}.duckdb"
         tmp = self.published_dir / f".v{version:06d}.duckdb.tmp"
-        self._remove_partial_copies()  # of a publish that crashed: its WAL must not be replayed
+        self._remove_partial_copies()  # of a publish that crashed
         try:
             shutil.copyfile(self.work_path, tmp)
-            copied = time.monotonic()
-            build_read_indexes(tmp, self.root / "tmp", self.memory_limit)
-            indexed = time.monotonic()
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
         except BaseException:
             self._remove_partial_copies()
             raise
         os.replace(tmp, final)
+        fsync_directory(self.published_dir)
         link_tmp = self.root / ".propsync.duckdb.tmp"
         with contextlib.suppress(FileNotFoundError):
             link_tmp.unlink()
         os.symlink(Path("published") / final.name, link_tmp)
         os.replace(link_tmp, self.current_path)
-        dir_fd = os.open(self.root, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        fsync_directory(self.root)
         self._prune(keep)
         self.last_publish_seconds = time.monotonic() - started
         log.info(
-            "published version %d (%.0f MB) in %.2f s: copy %.2f s, read indexes %.2f s",
+            "published version %d (%.0f MB) in %.2f s",
             version,
             final.stat().st_size / 1e6,
             self.last_publish_seconds,
-            copied - started,
-            indexed - copied,
         )
         return final
 
@@ -206,7 +186,7 @@ class Warehouse:
         versions = sorted(
             (int(m.group(1)), p)
             for p in self.published_dir.iterdir()
-            if (m := _VERSION_FILE.match(p.name))
+            if (m := VERSION_FILE.match(p.name))
         )
         for _, path in versions[:-keep]:
             # Readers that still have an old version open keep reading it: unlink frees it later.
