@@ -911,7 +911,7 @@ def render_all(all_results: list[dict[str, Any]]) -> str:
         "- **A**: `propsync import update.csv --mapping mapping.json --json`, the full path: Polars "
         "read + normalise in chunks, id resolution, staging, the newer-wins MERGE pair (delete the "
         "outdated, insert the absent), three audits (on a hash sample of ~1M updates above 1M), "
-        "batch record, wide view, COMMIT, CHECKPOINT, publish (copy + read indexes + swap).",
+        "batch record, wide view, COMMIT, CHECKPOINT, publish (copy + symlink swap).",
         "- **B**, the lean floor: one hand-written DuckDB script (`bench_import.py _lean`): `read_csv` "
         "all-varchar, canonical JSON per type with SQL macros, `strptime` for the update time, left "
         "join to `customer_ids` (md5 ids for new customers, inserted), UNPIVOT, `QUALIFY "
@@ -1103,7 +1103,7 @@ def render_profile(prof: dict[str, Any]) -> list[str]:
 
 def render_whatif(results: dict[str, Any]) -> list[str]:
     b = done(results["runs"]["B"])
-    limit = results["config"].get("memory_limit")
+    limit = results["config"].get("floor_memory_limit")
     lines = [
         "",
         "#### What-if runs (`--whatif`, one run each)",
