@@ -53,3 +53,10 @@ class Settings(BaseModel):
                 values[key] = env[var]
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls.model_validate(values)
+
+
+def duckdb_memory_limit(limit: str | None) -> str | None:
+    """The DuckDB ``memory_limit`` option for a setting: None (DuckDB's own) for unset/none/default."""
+    if not limit or limit.strip().lower() in ("none", "default"):
+        return None
+    return limit

@@ -47,6 +47,7 @@ from typing import BinaryIO
 import duckdb
 
 from propsync import sql
+from propsync.config import duckdb_memory_limit
 from propsync.errors import NotPublished, WarehouseLocked
 from propsync.locks import exclusive_lock
 from propsync.store.warehouse import VERSION_FILE, Warehouse, fsync_directory
@@ -78,8 +79,8 @@ def build_read_indexes(
     config: dict[str, str | bool | int | float | list[str]] = {}
     if temp_directory is not None:
         config["temp_directory"] = str(temp_directory)
-    if memory_limit and memory_limit.lower() not in ("none", "default"):
-        config["memory_limit"] = memory_limit
+    if limit := duckdb_memory_limit(memory_limit):
+        config["memory_limit"] = limit
     con = duckdb.connect(str(path), config=config)
     done = threading.Event()
     watcher: threading.Thread | None = None

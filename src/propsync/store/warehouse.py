@@ -33,6 +33,7 @@ from pathlib import Path
 import duckdb
 
 from propsync import sql
+from propsync.config import duckdb_memory_limit
 from propsync.errors import NotPublished
 from propsync.locks import exclusive_lock
 
@@ -99,8 +100,8 @@ class Warehouse:
             # Row order of inserts is irrelevant here, and keeping it costs memory.
             "preserve_insertion_order": False,
         }
-        if memory_limit and memory_limit.lower() not in ("none", "default"):
-            config["memory_limit"] = memory_limit
+        if limit := duckdb_memory_limit(memory_limit):
+            config["memory_limit"] = limit
         con = duckdb.connect(str(self.work_path), config=config)
         con.execute("SET enable_progress_bar = false")  # no progress bars in logs
         for statement in sql.schema_statements():
