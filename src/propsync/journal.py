@@ -53,7 +53,7 @@ from propsync.config import Settings
 from propsync.errors import PropsyncError, WarehouseLocked
 from propsync.locks import exclusive_lock
 from propsync.store.apply import apply_batch, publish_pending
-from propsync.store.warehouse import Warehouse
+from propsync.store.warehouse import Warehouse, fsync_directory
 from propsync.tracking import TrackingBatch
 
 log = logging.getLogger("propsync.journal")
@@ -74,14 +74,6 @@ class JournalUnavailable(PropsyncError):
 
 def journal_dir(root: str | os.PathLike[str]) -> Path:
     return Path(root) / JOURNAL_DIR
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # -- records --------------------------------------------------------------------------------------
@@ -337,7 +329,7 @@ class JournalWriter:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             final = self.dir / name
             os.rename(tmp, final)
-            _fsync_dir(self.dir)
+            fsync_directory(self.dir)
         except BaseException:
             os.close(fd)
             with contextlib.suppress(OSError):
@@ -515,7 +507,7 @@ class _State:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
-        _fsync_dir(self.path.parent)
+        fsync_directory(self.path.parent)
 
 
 def _apply_lock(jdir: Path, timeout: float) -> contextlib.AbstractContextManager[None]:
