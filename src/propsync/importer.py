@@ -8,9 +8,9 @@ from propsync.config import Settings
 from propsync.mapping import Mapping, load_mapping
 from propsync.normalize import (
     estimate_rows,
-    file_digest,
     import_batch_id,
     normalize_file,
+    scan_file,
     source_columns,
 )
 from propsync.store.apply import BatchResult, Progress, _noop, apply_batch
@@ -39,9 +39,9 @@ def import_file(
     model.check_columns(source_columns(path))
     start = now_us()
     progress("reading", 0.05)
-    digest = file_digest(path)
-    bid = batch_id or import_batch_id(digest, model, legacy, started_at_us)
-    expected = max(estimate_rows(path), 1)
+    scan = scan_file(path)  # one read of the bytes: the batch id's digest and the row estimate
+    bid = batch_id or import_batch_id(scan.sha256, model, legacy, started_at_us)
+    expected = max(estimate_rows(path, scan), 1)
 
     def normalised(rows: int) -> None:
         progress(f"normalising {rows:,} rows", 0.05 + 0.4 * min(rows / expected, 1.0))

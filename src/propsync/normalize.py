@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,23 +87,35 @@ def iter_source(path: Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[pl.DataFra
         raise SourceError(f"cannot read {str(path)!r}: {exc}", path=str(path)) from None
 
 
-def estimate_rows(path: Path) -> int:
-    """Rows in the source, for progress only: Parquet's count, else the number of lines."""
-    if source_format(path) == "parquet":
-        return int(pl.scan_parquet(path).select(pl.len()).collect().item())
-    lines = 0
+@dataclass(frozen=True)
+class FileScan:
+    """What one read of a source file's bytes gives: its digest and its line count."""
+
+    sha256: str
+    newlines: int
+
+
+def scan_file(path: Path) -> FileScan:
+    h = hashlib.sha256()
+    newlines = 0
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
-            lines += block.count(b"\n")
-    return max(lines - (source_format(path) == "csv"), 0)
+            h.update(block)
+            newlines += block.count(b"\n")
+    return FileScan(h.hexdigest(), newlines)
 
 
 def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return scan_file(path).sha256
+
+
+def estimate_rows(path: Path, scan: FileScan | None = None) -> int:
+    """Rows in the source, for progress only: Parquet's count, else the number of lines (from
+    ``scan`` when the caller has read the file already)."""
+    if source_format(path) == "parquet":
+        return int(pl.scan_parquet(path).select(pl.len()).collect().item())
+    lines = (scan or scan_file(path)).newlines
+    return max(lines - (source_format(path) == "csv"), 0)
 
 
 def import_batch_id(digest: str, mapping: Mapping, legacy: bool, started_at_us: int | None) -> str:
