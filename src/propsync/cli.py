@@ -209,6 +209,23 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from propsync.store.migrations import migrate
+
+    settings = _settings(args)
+    result = migrate(Warehouse(settings.warehouse), settings.lock_timeout_seconds)
+    if result.applied:
+        print(
+            f"upgraded warehouse {settings.warehouse} from schema version {result.from_version} "
+            f"to {result.to_version}"
+        )
+    else:
+        print(
+            f"warehouse {settings.warehouse} is at schema version {result.to_version}: up to date"
+        )
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from propsync.demo import run_demo
 
@@ -267,6 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("publish", parents=[common], help="publish the working database if ahead")
     p.set_defaults(func=cmd_publish)
+
+    p = sub.add_parser(
+        "migrate", parents=[common], help="upgrade the warehouse to this release's schema"
+    )
+    p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("demo", parents=[common], help="run the demo on the shipped sample data")
     p.set_defaults(func=cmd_demo)

@@ -249,7 +249,7 @@ def test_only_the_newest_version_is_built_and_two_copies_are_kept(
         assert copies.versions() == [8, 9]
         assert not built.path.exists()
         # A reader that had the pruned copy open keeps reading it.
-        assert old.execute("SELECT value FROM meta").fetchall() == [("5",)]
+        assert old.execute("SELECT value FROM meta WHERE key = 'version'").fetchall() == [("5",)]
 
 
 _BUILD_IN_A_PROCESS = """
@@ -306,7 +306,9 @@ def test_readers_only_ever_see_complete_indexed_serving_copies(
             try:
                 copy = copies.ensure_newest()
                 with duckdb.connect(str(copy.path), read_only=True) as con:
-                    version = int(con.execute("SELECT value FROM meta").fetchall()[0][0])
+                    version = int(
+                        con.execute("SELECT value FROM meta WHERE key = 'version'").fetchall()[0][0]
+                    )
                     value = int(
                         get_customer(con, CustomerRef("registered", "r")).properties[0].value
                     )

@@ -36,6 +36,7 @@ from propsync import sql
 from propsync.config import duckdb_memory_limit
 from propsync.errors import NotPublished
 from propsync.locks import exclusive_lock
+from propsync.store import migrations
 
 VERSION_FILE = re.compile(r"^v(\d{6,})\.duckdb$")
 # A copy being published (and a WAL next to it, should DuckDB ever have opened one).
@@ -59,6 +60,8 @@ class Warehouse:
         # Seconds the last ``publish`` through this object took (the background applier paces
         # its publishes by it); None before the first.
         self.last_publish_seconds: float | None = None
+        # What opening the working database last upgraded (None: it was created by this release).
+        self.last_migration: migrations.MigrationResult | None = None
 
     @property
     def work_path(self) -> Path:
@@ -104,8 +107,19 @@ class Warehouse:
             config["memory_limit"] = limit
         con = duckdb.connect(str(self.work_path), config=config)
         con.execute("SET enable_progress_bar = false")  # no progress bars in logs
-        for statement in sql.schema_statements():
-            con.execute(statement)
+        try:
+            fresh = migrations.is_fresh(con)
+            if not fresh:
+                migrations.refuse_newer(self.root, con)
+            for statement in sql.schema_statements():
+                con.execute(statement)
+            if fresh:
+                migrations.stamp_current(con)
+            else:
+                self.last_migration = migrations.upgrade(self.root, con)
+        except BaseException:
+            con.close()
+            raise
         return con
 
     @staticmethod
