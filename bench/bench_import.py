@@ -714,9 +714,9 @@ def profile_main(argv: list[str]) -> int:
 
         return inner
 
-    # normalize() calls convert and parse_timestamps through its module globals.
+    # normalize() calls convert_column and parse_timestamps through its module globals.
     for attr, key in (
-        ("convert", lambda s, type_, *a, **k: f"convert {type_} ({s.name})"),
+        ("convert_column", lambda s, type_, *a, **k: f"convert {type_} ({s.name})"),
         ("parse_timestamps", lambda s, *a, **k: f"parse_timestamps ({s.name})"),
     ):
         setattr(normalize_mod, attr, wrap(getattr(normalize_mod, attr), key))

@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+import stat
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from propsync import jsonlines
 from propsync.batch import CELLS_SCHEMA, IDS_SCHEMA, REJECTIONS_SCHEMA, UpdateBatch, empty
+from propsync.coltypes import convert_column, id_text, raw_text, timestamp_input
+from propsync.csvrecords import CsvRecords
 from propsync.errors import SourceError, UsageError
 from propsync.mapping import Mapping
 from propsync.timestamps import parse_timestamps
-from propsync.values import convert, is_blank
+from propsync.values import is_blank
 
 FORMATS = {
     ".csv": "csv",
@@ -40,17 +44,40 @@ def source_format(path: Path) -> str:
     return fmt
 
 
+_NOT_REGULAR = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def check_regular_file(path: Path) -> None:
+    """Raise SourceError unless ``path`` is a regular file (never opens it: a FIFO would block)."""
+    shown = str(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise SourceError(f"source file {shown!r} does not exist", path=shown) from None
+    except OSError as exc:
+        raise SourceError(f"cannot read {shown!r}: {exc.strerror}", path=shown) from None
+    if stat.S_ISDIR(mode):
+        raise SourceError(f"source {shown!r} is a directory, not a file", path=shown)
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _NOT_REGULAR if test(mode)), "not a file")
+        raise SourceError(f"source {shown!r} is not a regular file: it is {kind}", path=shown)
+
+
 def source_columns(path: Path) -> list[str]:
-    """Column names of a source file, read without reading its rows."""
+    """Column names of a source file (for JSON Lines, the keys of all its lines)."""
     fmt = source_format(path)
-    if not path.is_file():
-        raise SourceError(f"source file {str(path)!r} does not exist", path=str(path))
+    check_regular_file(path)
     try:
         if fmt == "csv":
             return pl.read_csv(path, n_rows=0, infer_schema=False).columns
         if fmt == "parquet":
             return list(pl.read_parquet_schema(path))
-        return list(pl.scan_ndjson(path, infer_schema_length=100).collect_schema())
+        return list(jsonlines.read_schema(path).dtypes)
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise SourceError(f"cannot read {str(path)!r}: {exc}", path=str(path)) from None
 
@@ -64,27 +91,109 @@ def _scan(path: Path) -> pl.LazyFrame:
     fmt = source_format(path)
     if fmt == "csv":
         # Raw text: ids such as "007" must keep their leading zeros.
-        return pl.scan_csv(path, infer_schema=False)
+        return pl.scan_csv(path, infer_schema=False, truncate_ragged_lines=True)
     if fmt == "parquet":
         return pl.scan_parquet(path)
     return pl.scan_ndjson(path, infer_schema_length=None)
 
 
 def read_source(path: Path) -> pl.DataFrame:
+    """The whole file as Polars reads it (no row rules: see ``iter_source``)."""
     try:
         return _scan(path).collect()
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise SourceError(f"cannot read {str(path)!r}: {exc}", path=str(path)) from None
 
 
-def iter_source(path: Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[pl.DataFrame]:
-    """The source's rows in order, ``chunk_rows`` at a time (the last chunk may be shorter)."""
+@dataclass(frozen=True)
+class Chunk:
+    """Rows of a source as read, with what the frame alone cannot say about them."""
+
+    frame: pl.DataFrame
+    # Why a row cannot be used (CSV: its field count differs from the header's); null = usable.
+    row_errors: pl.Series | None = None
+    # Column -> True where the row has no such key (JSON Lines): that cell updates nothing.
+    absent: dict[str, pl.Series] = field(default_factory=dict)
+    # Columns holding the JSON text of arrays and objects (JSON Lines).
+    json_columns: frozenset[str] = frozenset()
+
+
+def iter_source(
+    path: Path, chunk_rows: int = CHUNK_ROWS, columns: Sequence[str] | None = None
+) -> Iterator[Chunk]:
+    """The source's rows in order, ``chunk_rows`` at a time (blank CSV lines dropped, so a chunk
+    may be shorter). ``columns``: those the mapping reads (JSON Lines resolves only these keys)."""
+    fmt = source_format(path)
     try:
-        for chunk in _scan(path).collect_batches(chunk_size=chunk_rows):
-            if chunk.height:
-                yield chunk
-    except (pl.exceptions.PolarsError, OSError) as exc:
+        if fmt == "csv":
+            yield from _csv_chunks(path, chunk_rows)
+        elif fmt == "parquet":
+            yield from (Chunk(f) for f in _batches(pl.scan_parquet(path), chunk_rows))
+        else:
+            yield from _jsonl_chunks(path, chunk_rows, columns)
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         raise SourceError(f"cannot read {str(path)!r}: {exc}", path=str(path)) from None
+
+
+def _batches(lf: pl.LazyFrame, chunk_rows: int) -> Iterator[pl.DataFrame]:
+    for frame in lf.collect_batches(chunk_size=chunk_rows):
+        if frame.height:
+            yield frame
+
+
+def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
+    records = CsvRecords(path)
+    try:
+        lf = pl.scan_csv(path, infer_schema=False, truncate_ragged_lines=True)
+        for frame in _batches(lf, chunk_rows):
+            if records.header_fields != frame.width:
+                raise records.mismatch()
+            chunk = _csv_chunk(frame, records.take(frame.height))
+            if chunk is not None:
+                yield chunk
+        records.finish()
+    finally:
+        records.close()
+
+
+def _csv_chunk(frame: pl.DataFrame, shape: pl.DataFrame) -> Chunk | None:
+    """Blank lines dropped; rows whose field count is not the header's marked with why."""
+    fields = shape["fields"]
+    if shape["blank"].any():
+        keep = ~shape["blank"]
+        frame, fields = frame.filter(keep), fields.filter(keep)
+    if not frame.height:
+        return None
+    width = frame.width
+    if (fields == width).all():
+        return Chunk(frame)
+    n = pl.lit(fields)
+    errors = pl.select(
+        pl.when(n < width)
+        .then(pl.format("row has {} fields, the header has {}: fields are missing", n, width))
+        .when(n > width)
+        .then(pl.format("row has {} fields, the header has {}: too many fields", n, width))
+    ).to_series()
+    return Chunk(frame, row_errors=errors)
+
+
+def _jsonl_chunks(path: Path, chunk_rows: int, columns: Sequence[str] | None) -> Iterator[Chunk]:
+    schema = jsonlines.read_schema(path)
+    wanted = schema.dtypes if columns is None else columns
+    mapped = list(dict.fromkeys(c for c in wanted if c in schema.dtypes))
+    nested = frozenset(c for c in mapped if c in schema.nested)
+    feed = jsonlines.line_feed(path)
+    try:
+        for frame in _batches(pl.scan_ndjson(path, schema=schema.dtypes), chunk_rows):
+            lines = feed.take(frame.height)
+            if lines is None:
+                raise ValueError("its lines and rows do not match")
+            keyed = jsonlines.resolve(frame, lines, mapped, nested)
+            yield Chunk(keyed.frame, absent=keyed.absent, json_columns=nested)
+        if not feed.exhausted():
+            raise ValueError("its lines and rows do not match")
+    finally:
+        feed.close()
 
 
 @dataclass(frozen=True)
@@ -126,22 +235,163 @@ def import_batch_id(digest: str, mapping: Mapping, legacy: bool, started_at_us: 
     return "imp-" + hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
-def _raw_text(s: pl.Series) -> pl.Series:
-    return s if s.dtype == pl.String else s.cast(pl.String, strict=False)
+class _Rejections:
+    """The rejections of one chunk, and which of its rows are still usable."""
+
+    def __init__(self, row_nr: pl.Series) -> None:
+        self.row_nr = row_nr
+        self.ok = pl.Series([True] * len(row_nr), dtype=pl.Boolean)
+        self.frames: list[pl.DataFrame] = []
+
+    def add(
+        self,
+        scope: str,
+        mask: pl.Series,
+        column: str | None,
+        raw: pl.Series | None,
+        reason: str | pl.Series,
+    ) -> None:
+        """Reject the cells (``scope="cell"``) or rows (``"row"``) of ``mask`` not rejected yet.
+
+        ``reason`` is one text, or one per row of the chunk."""
+        mask = mask & self.ok
+        if not mask.any():
+            return
+        rows = self.row_nr.filter(mask)
+        self.frames.append(
+            pl.DataFrame(
+                {
+                    "row_nr": rows,
+                    "scope": pl.repeat(scope, len(rows), eager=True),
+                    "column": pl.repeat(column, len(rows), dtype=pl.String, eager=True),
+                    "raw_value": (
+                        pl.repeat(None, len(rows), dtype=pl.String, eager=True)
+                        if raw is None
+                        else raw_text(raw.filter(mask))
+                    ),
+                    "reason": (
+                        reason.filter(mask)
+                        if isinstance(reason, pl.Series)
+                        else pl.repeat(reason, len(rows), eager=True)
+                    ),
+                },
+                schema=REJECTIONS_SCHEMA,
+            )
+        )
+        if scope == "row":
+            self.ok = self.ok & ~mask
+
+    def frame(self) -> pl.DataFrame:
+        return pl.concat(self.frames) if self.frames else empty(REJECTIONS_SCHEMA)
 
 
-def _row_rejections(
-    row_nr: pl.Series, mask: pl.Series, column: str, raw: pl.Series, reason: str
+@dataclass(frozen=True)
+class _Options:
+    started_at_us: int
+    now_us: int
+    max_future_skew_us: int
+    legacy: bool
+
+
+def _update_times(
+    df: pl.DataFrame, mapping: Mapping, rej: _Rejections, o: _Options
+) -> tuple[pl.Series, int]:
+    """Update time of each row (guards reject rows) and the number stamped by default."""
+    n = df.height
+    if o.legacy:
+        return pl.Series("update_ts", [None] * n, dtype=pl.Int64), 0
+    if mapping.update_timestamp is None:
+        return pl.Series("update_ts", [o.started_at_us] * n, dtype=pl.Int64), 0
+    col = mapping.update_timestamp.from_column
+    raw = df[col]
+    text = timestamp_input(raw)
+    parsed = parse_timestamps(text, mapping.timezone)
+    blank = is_blank(text)
+    default_rows = int((blank & rej.ok).sum())
+    skew = o.max_future_skew_us
+    for mask, reason in (
+        (parsed.is_null() & ~blank, "unparseable update_timestamp"),
+        ((parsed < 0).fill_null(False), "negative update_timestamp"),
+        (
+            (parsed > o.now_us + skew).fill_null(False),
+            f"update_timestamp beyond now + {skew / 1e6:g} s",
+        ),
+    ):
+        rej.add("row", mask, col, raw, reason)
+    return parsed.fill_null(o.started_at_us).alias("update_ts"), default_rows
+
+
+def _ids(
+    df: pl.DataFrame, mapping: Mapping, rej: _Rejections, json_columns: frozenset[str]
 ) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "row_nr": row_nr.filter(mask),
-            "scope": "row",
-            "column": column,
-            "raw_value": _raw_text(raw).filter(mask),
-            "reason": reason,
-        },
-        schema=REJECTIONS_SCHEMA,
+    """Customer ids of each row; a row without a usable id is rejected."""
+    frames = []
+    has_id = pl.Series([False] * df.height, dtype=pl.Boolean)
+    for m in mapping.ids:
+        raw = df[m.from_column]
+        value, unusable, reason = id_text(raw, m.from_column in json_columns)
+        if unusable is not None:
+            rej.add("row", unusable, m.from_column, raw, reason)
+        present = value.is_not_null() & (value != "")
+        has_id = has_id | present
+        frames.append(
+            pl.DataFrame(
+                {"row_nr": rej.row_nr, "id_type": m.to_id, "id_value": value}, schema=IDS_SCHEMA
+            ).filter(present)
+        )
+    names = "/".join(m.from_column for m in mapping.ids)
+    rej.add("row", ~has_id, names, None, "no customer id")
+    ok_rows = rej.row_nr.filter(rej.ok)
+    return (
+        pl.concat(frames)
+        .filter(pl.col("row_nr").is_in(ok_rows.implode()))
+        .sort("row_nr", maintain_order=True)
+    )
+
+
+def _properties(
+    df: pl.DataFrame, mapping: Mapping, rej: _Rejections, chunk: Chunk
+) -> tuple[dict[str, pl.Series], int]:
+    """Each property's canonical JSON per row (null = no update) and the cells absent from the
+    source; a cell that cannot be converted rejects only itself."""
+    converted: dict[str, pl.Series] = {}
+    absent_cells = 0
+    for p in mapping.properties:
+        raw = df[p.from_column]
+        json_text = p.from_column in chunk.json_columns
+        c = convert_column(raw, p.type, mapping.timezone, json_text)
+        reason = c.reasons
+        prefixed = (
+            f"{p.to_property}: {reason}"
+            if isinstance(reason, str)
+            else pl.select(pl.lit(f"{p.to_property}: ") + pl.lit(reason)).to_series()
+        )
+        rej.add("cell", c.rejected, p.from_column, raw, prefixed)
+        skip = c.rejected
+        absent = chunk.absent.get(p.from_column)
+        if absent is not None and absent.any():
+            skip = skip | absent
+            absent_cells += int(absent.sum())
+        converted[p.to_property] = c.values.set(skip, None) if skip.any() else c.values
+    return converted, absent_cells
+
+
+def _cells(
+    row_nr: pl.Series, ts: pl.Series, converted: dict[str, pl.Series], ok: pl.Series
+) -> pl.DataFrame:
+    if not converted:
+        return empty(CELLS_SCHEMA)
+    wide = pl.DataFrame({"row_nr": row_nr, "update_ts": ts, **converted}).filter(ok)
+    return (
+        wide.unpivot(
+            index=["row_nr", "update_ts"],
+            on=list(converted),
+            variable_name="property",
+            value_name="value",
+        )
+        .filter(pl.col("value").is_not_null())
+        .select(list(CELLS_SCHEMA))
+        .cast(CELLS_SCHEMA)  # type: ignore[arg-type]
     )
 
 
@@ -156,124 +406,44 @@ def normalize(
     max_future_skew_us: int,
     legacy: bool = False,
     first_row: int = 1,
+    chunk: Chunk | None = None,
 ) -> UpdateBatch:
     """Map a source frame to an UpdateBatch. ``mapping.check_columns`` must have passed.
 
-    ``first_row`` is the source row number of ``df``'s first row, for normalising in chunks.
+    ``first_row`` is the source row number of ``df``'s first row, for normalising in chunks;
+    ``chunk`` what the reader knows about the rows beyond ``df`` (``iter_source``).
     """
     if legacy and mapping.update_timestamp is not None:
         raise UsageError(
             "--legacy imports carry no timestamps: remove update_timestamp from the mapping"
         )
+    chunk = chunk or Chunk(df)
     n = df.height
     if mapping.constant_columns:
         df = df.with_columns(pl.lit(c.value).alias(c.name) for c in mapping.constant_columns)
-    row_nr = pl.Series("row_nr", range(first_row, first_row + n), dtype=pl.Int64)
-    rejections: list[pl.DataFrame] = []
-    row_ok = pl.Series([True] * n, dtype=pl.Boolean)
-
-    # Update time of each row.
-    default_rows = 0
-    if legacy:
-        ts = pl.Series("update_ts", [None] * n, dtype=pl.Int64)
-    elif mapping.update_timestamp is None:
-        ts = pl.Series("update_ts", [started_at_us] * n, dtype=pl.Int64)
-    else:
-        col = mapping.update_timestamp.from_column
-        raw = df[col]
-        parsed = parse_timestamps(raw, mapping.timezone)
-        blank = is_blank(raw)
-        default_rows = int(blank.sum())
-        unparseable = parsed.is_null() & ~blank
-        negative = (parsed < 0).fill_null(False)
-        future = (parsed > now_us + max_future_skew_us).fill_null(False)
-        for mask, reason in (
-            (unparseable, "unparseable update_timestamp"),
-            (negative, "negative update_timestamp"),
-            (future, f"update_timestamp beyond now + {max_future_skew_us / 1e6:g} s"),
-        ):
-            if mask.any():
-                rejections.append(_row_rejections(row_nr, mask, col, raw, reason))
-                row_ok = row_ok & ~mask
-        ts = parsed.fill_null(started_at_us).alias("update_ts")
-
-    # Customer ids of each row; a row without any id cannot be applied.
-    id_frames = []
-    has_id = pl.Series([False] * n, dtype=pl.Boolean)
-    for m in mapping.ids:
-        value = _raw_text(df[m.from_column])
-        present = value.is_not_null() & (value != "")
-        has_id = has_id | present
-        id_frames.append(
-            pl.DataFrame(
-                {"row_nr": row_nr, "id_type": m.to_id, "id_value": value}, schema=IDS_SCHEMA
-            ).filter(present)
-        )
-    no_id = ~has_id & row_ok
-    if no_id.any():
-        names = "/".join(m.from_column for m in mapping.ids)
-        rejections.append(
-            _row_rejections(
-                row_nr, no_id, names, pl.Series([None] * n, dtype=pl.String), "no customer id"
-            )
-        )
-        row_ok = row_ok & has_id
-
-    # Properties, converted per type; a bad cell rejects only itself.
-    converted: dict[str, pl.Series] = {}
-    for p in mapping.properties:
-        raw = df[p.from_column]
-        c = convert(raw, p.type, mapping.timezone)
-        rejected = c.rejected.cast(pl.Boolean)  # an empty chunk's is untyped
-        bad = rejected & row_ok
-        if bad.any():
-            rejections.append(
-                pl.DataFrame(
-                    {
-                        "row_nr": row_nr.filter(bad),
-                        "scope": "cell",
-                        "column": p.from_column,
-                        "raw_value": _raw_text(raw).filter(bad),
-                        "reason": f"{p.to_property}: {c.reason}",
-                    },
-                    schema=REJECTIONS_SCHEMA,
-                )
-            )
-        converted[p.to_property] = c.values.set(rejected, None) if rejected.any() else c.values
-
-    wide = pl.DataFrame({"row_nr": row_nr, "update_ts": ts, **converted}).filter(row_ok)
-    if mapping.properties:
-        cells = (
-            wide.unpivot(
-                index=["row_nr", "update_ts"],
-                on=list(converted),
-                variable_name="property",
-                value_name="value",
-            )
-            .filter(pl.col("value").is_not_null())
-            .select(list(CELLS_SCHEMA))
-            .cast(CELLS_SCHEMA)  # type: ignore[arg-type]
-        )
-    else:
-        cells = empty(CELLS_SCHEMA)
-    ok_rows = row_nr.filter(row_ok)
-    ids = (
-        pl.concat(id_frames)
-        .filter(pl.col("row_nr").is_in(ok_rows.implode()))
-        .sort("row_nr", maintain_order=True)
-    )
+    rej = _Rejections(pl.Series("row_nr", range(first_row, first_row + n), dtype=pl.Int64))
+    if chunk.row_errors is not None:
+        rej.add("row", chunk.row_errors.is_not_null(), None, None, chunk.row_errors)
+    options = _Options(started_at_us, now_us, max_future_skew_us, legacy)
+    ts, default_rows = _update_times(df, mapping, rej, options)
+    ids = _ids(df, mapping, rej, chunk.json_columns)
+    converted, absent_cells = _properties(df, mapping, rej, chunk)
     return UpdateBatch(
         batch_id=batch_id,
         kind="import",
         source=source,
         ids=ids,
-        cells=cells,
-        rejections=pl.concat(rejections) if rejections else empty(REJECTIONS_SCHEMA),
+        cells=_cells(rej.row_nr, ts, converted, rej.ok),
+        rejections=rej.frame(),
         rows_read=n,
-        cells_incoming=n * len(mapping.properties),
+        cells_incoming=n * len(mapping.properties) - absent_cells,
         default_timestamp_rows=default_rows,
         started_at_us=started_at_us,
     )
+
+
+def _empty_frame(path: Path) -> pl.DataFrame:
+    return pl.DataFrame(schema={c: pl.String for c in source_columns(path)})
 
 
 def normalize_file(
@@ -287,17 +457,19 @@ def normalize_file(
     """``normalize`` over the source file read in chunks, so the raw rows are never all in memory.
 
     ``options`` are ``normalize``'s keyword arguments; ``progress`` gets the rows done so far.
+    Row numbers count the data rows from 1 (no header, no blank lines).
     """
     parts: list[UpdateBatch] = []
     first_row = 1
-    for chunk in iter_source(path, chunk_rows):
-        parts.append(normalize(chunk, mapping, first_row=first_row, **options))
-        first_row += chunk.height
+    columns = [column for _field, column in mapping.referenced_columns()]
+    for chunk in iter_source(path, chunk_rows, columns):
+        parts.append(normalize(chunk.frame, mapping, first_row=first_row, chunk=chunk, **options))
+        first_row += chunk.frame.height
         if progress is not None:
             progress(first_row - 1)
         del chunk
-    if not parts:  # a header-only file
-        parts.append(normalize(read_source(path), mapping, **options))
+    if not parts:  # a header-only file, or blank lines only
+        parts.append(normalize(_empty_frame(path), mapping, **options))
     return UpdateBatch(
         batch_id=parts[0].batch_id,
         kind=parts[0].kind,

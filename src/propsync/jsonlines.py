@@ -1,0 +1,193 @@
+"""Which keys each line of a JSON Lines file has, and the last value of a key given twice.
+
+Polars' NDJSON reader gives null both for a missing key and for an explicit ``null``, and keeps the
+first of two equal keys; propsync's rules are that a missing key updates nothing, ``null`` sets
+null, and the last of equal keys wins (as in Python's ``json`` and JavaScript's ``JSON.parse``, so
+what the SDKs mean). Telling them apart without parsing every line in Python, per chunk:
+
+0. Count each raw line's key tokens (a ``"`` then ``:``). When that equals the number of non-null
+   values Polars read for the row, no key is repeated or null and there is no nested object, so
+   every null Polars gives is a missing key. Most rows end here.
+1. For the other rows, count each mapped key's tokens: none = missing; one with a value = present;
+   one with null, in a line without nested objects and with the text ``"key": null`` = null.
+2. The rest (a mapped key given twice, escaped key names, nested objects, values of mapped columns
+   holding arrays or objects) is parsed with Python's ``json``.
+
+Arrays and objects (Polars' List and Struct columns) are read as text, because Polars' own text of
+them is not JSON and its types for them lose data (``[1, "x"]`` becomes ``["1", "x"]``); mapped
+ones get the exact JSON text from step 2 and are converted by ``coltypes``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from propsync.prefetch import RowFeed
+
+LINE_BATCH = 200_000
+_BLANK = r"^[ \t\r]*$"  # lines Polars' NDJSON reader skips
+_KEY_END = r'"\s*:'
+# A backslash escape in a key (or a rare look-alike in a value): key counts cannot be trusted.
+_ESCAPED_KEY = r'\\.[^"]*"\s*:'
+_REGEX_META = set("\\.+*?()|[]{}^$#&-~")
+
+
+def is_nested(dtype: pl.DataType) -> bool:
+    return isinstance(dtype, (pl.List, pl.Array, pl.Struct))
+
+
+@dataclass(frozen=True)
+class Schema:
+    dtypes: dict[str, pl.DataType]  # what to read each key as
+    nested: frozenset[str]  # keys holding arrays or objects, read as text
+
+
+def read_schema(path: Path) -> Schema:
+    """Polars' types for the keys of all lines (one pass, remembered while the file is unchanged),
+    arrays and objects as text."""
+    st = path.stat()
+    return _read_schema(str(path.resolve()), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_schema(path: str, _mtime_ns: int, _size: int) -> Schema:
+    inferred = pl.scan_ndjson(path, infer_schema_length=None).collect_schema()
+    nested = frozenset(name for name, dtype in inferred.items() if is_nested(dtype))
+    dtypes = {name: pl.String() if name in nested else dtype for name, dtype in inferred.items()}
+    return Schema(dtypes, nested)
+
+
+def _lines(path: Path, line_batch: int) -> Iterator[pl.DataFrame]:
+    line = pl.col("line")
+    lf = (
+        pl.scan_lines(path)
+        .filter(~line.str.contains(_BLANK))
+        .select(text=line, keys=line.str.count_matches(_KEY_END).cast(pl.Int32))
+    )
+    return iter(lf.collect_batches(chunk_size=line_batch, lazy=True))
+
+
+def line_feed(path: Path, line_batch: int = LINE_BATCH) -> RowFeed:
+    """The file's non-blank lines (``text``, ``keys``), one per row Polars reads."""
+    return RowFeed(_lines(path, line_batch), name="jsonl-lines")
+
+
+@dataclass(frozen=True)
+class Keyed:
+    frame: pl.DataFrame  # the values, the last of equal keys winning
+    absent: dict[str, pl.Series]  # mapped column -> True where the line has no such key
+
+
+def resolve(
+    frame: pl.DataFrame, lines: pl.DataFrame, columns: Sequence[str], nested: Collection[str]
+) -> Keyed:
+    """Absent keys and last-wins values of ``columns`` (mapped, in the schema) for one chunk.
+
+    ``nested``: those of ``columns`` that hold arrays or objects (read as text).
+    """
+    non_null = frame.select(pl.sum_horizontal(pl.all().is_not_null())).to_series()
+    slow = lines["keys"] != non_null
+    for c in nested:
+        slow = slow | frame[c].is_not_null()
+    absent = {c: frame[c].is_null() for c in columns}
+    if not slow.any():
+        return Keyed(frame, absent)
+    idx = slow.arg_true()
+    values = frame.select(pl.col(list(columns)).gather(idx))
+    sub_absent, todo = _count_keys(lines["text"].gather(idx), values, nested)
+    for c in columns:
+        absent[c] = absent[c].scatter(idx, sub_absent[c])
+    parse = idx.filter(todo)
+    if parse.len():
+        frame = _parse_rows(frame, lines["text"].gather(parse), parse, columns, nested, absent)
+    return Keyed(frame, absent)
+
+
+def _regex_literal(text: str) -> str:
+    return "".join("\\" + ch if ch in _REGEX_META else ch for ch in text)
+
+
+def _count_keys(
+    text: pl.Series, values: pl.DataFrame, nested: Collection[str]
+) -> tuple[dict[str, pl.Series], pl.Series]:
+    """Step 1 on the rows of ``text``: absent per column, and the rows still to be parsed."""
+    todo = text.str.contains(_ESCAPED_KEY)
+    flat = text.str.count_matches("[{]") == 1
+    absent: dict[str, pl.Series] = {}
+    for c in values.columns:
+        key = '"' + _regex_literal(c) + '"'
+        # A key that JSON must escape only occurs in lines already marked by _ESCAPED_KEY.
+        plain = json.dumps(c, ensure_ascii=False) == f'"{c}"'
+        if plain:
+            n = text.str.count_matches(key + r"\s*:")
+        else:
+            n = pl.repeat(0, len(text), dtype=pl.UInt32, eager=True)
+        null = values[c].is_null()
+        explicit_null = null & (n == 1) & flat & text.str.contains(key + r"\s*:\s*null")
+        absent[c] = null & (n == 0)
+        # An array or object value is always parsed (step 2): its exact JSON text is needed.
+        present = (n == 1) & ~null if c not in nested else null & False
+        todo = todo | ~((n == 0) | present | explicit_null)
+    return absent, todo
+
+
+def _parse_rows(
+    frame: pl.DataFrame,
+    text: pl.Series,
+    idx: pl.Series,
+    columns: Sequence[str],
+    nested: Collection[str],
+    absent: dict[str, pl.Series],
+) -> pl.DataFrame:
+    """Step 2: rows ``idx`` parsed with Python's json (last of equal keys wins)."""
+    try:
+        objects = [json.loads(line) for line in text]
+    except ValueError as exc:  # Polars read the line, so this is not expected
+        raise ValueError(f"a line is not valid JSON: {exc}") from None
+    replaced = []
+    for c in columns:
+        values = [o.get(c) for o in objects]
+        absent[c] = absent[c].scatter(idx, [c not in o for o in objects])
+        replaced.append(_replace(frame[c], idx, values, as_json=c in nested))
+    return frame.with_columns(replaced)
+
+
+def _fits(value: Any, dtype: pl.DataType) -> bool:
+    if value is None:
+        return True
+    if dtype == pl.Boolean:
+        return isinstance(value, bool)
+    if dtype.is_integer():
+        return isinstance(value, int) and not isinstance(value, bool)
+    if dtype.is_float():
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return False
+
+
+def _text(value: Any, as_json: bool) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and not as_json:
+        return value
+    if isinstance(value, bool) and not as_json:
+        return "true" if value else "false"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _replace(column: pl.Series, idx: pl.Series, values: list[Any], as_json: bool) -> pl.Series:
+    """``column`` with ``values`` at ``idx``; as text when they do not fit its type."""
+    if column.dtype != pl.String and all(_fits(v, column.dtype) for v in values):
+        try:
+            return column.scatter(idx, pl.Series(values, dtype=column.dtype, strict=True))
+        except (OverflowError, TypeError, ValueError, pl.exceptions.PolarsError):
+            pass  # e.g. an integer beyond the column's range: as text
+    if column.dtype != pl.String:
+        column = column.cast(pl.String)
+    return column.scatter(idx, pl.Series([_text(v, as_json) for v in values], dtype=pl.String))
