@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from propsync.errors import MappingError, SourceError
+from propsync.timestamps import supported_timezone
 
 PropertyType = Literal["string", "longtext", "url", "number", "boolean", "date", "datetime", "list"]
 
@@ -54,10 +55,16 @@ class Mapping(_Model):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, v: str) -> str:
+        # An IANA name that the timestamp parser (Polars) knows too: zoneinfo alone also takes
+        # local files such as "localtime" or "right/UTC", which then fail mid-import.
         try:
             zoneinfo.ZoneInfo(v)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA timezone {v!r}") from exc
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            known = False
+        else:
+            known = supported_timezone(v)
+        if not known:
+            raise ValueError(f"unknown IANA timezone {v!r}")
         return v
 
     @field_validator("properties")
@@ -132,7 +139,10 @@ def parse_mapping(data: Any) -> Mapping:
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
-        shown = json.dumps(value, default=str)
+        try:
+            shown = json.dumps(value, default=str)
+        except RecursionError:  # a value nested deeper than json.dumps goes
+            shown = f"a deeply nested {type(value).__name__}"
         if len(shown) > 200:
             shown = shown[:200] + "..."
         raise MappingError(
@@ -145,17 +155,26 @@ def parse_mapping(data: Any) -> Mapping:
 def load_mapping(path: str | Path) -> Mapping:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
     except OSError as exc:
         raise SourceError(
             f"cannot read mapping file {str(p)!r}: {exc.strerror}", path=str(p)
         ) from None
+    return parse_mapping(_mapping_json(raw, str(p)))
+
+
+def _file_error(path: str, problem: str) -> MappingError:
+    return MappingError(f"mapping file {path!r} {problem}", field="<file>", value=path)
+
+
+def _mapping_json(raw: bytes, path: str) -> Any:
     try:
-        data = json.loads(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _file_error(path, f"is not UTF-8 text (byte {exc.start + 1})") from None
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise MappingError(
-            f"mapping file {str(p)!r} is not valid JSON: {exc.msg} at line {exc.lineno}",
-            field="<file>",
-            value=str(p),
-        ) from None
-    return parse_mapping(data)
+        raise _file_error(path, f"is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    except RecursionError:
+        raise _file_error(path, "is not a mapping: it is nested too deeply") from None

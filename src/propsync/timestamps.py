@@ -171,6 +171,16 @@ def format_timestamp_expr(expr: pl.Expr) -> pl.Expr:
     return seconds_text + fraction_text
 
 
+def supported_timezone(timezone: str) -> bool:
+    """Whether the parser (Polars) knows ``timezone``: not every name zoneinfo accepts
+    (``localtime``, ``posixrules``, ``right/UTC``, ``Factory``) is in Polars' database."""
+    try:
+        _check_timezone(timezone)
+    except ValueError:
+        return False
+    return True
+
+
 @lru_cache(maxsize=64)
 def _check_timezone(timezone: str) -> None:
     probe = pl.Series(values=[0], dtype=pl.Datetime("us"))
