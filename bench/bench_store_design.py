@@ -255,9 +255,89 @@ def publish_and_analysts(
     print(f"| analyst full scan: merged view, base + 20 runs of 40k | {merged_ms:.1f} ms |")
 
 
+_NEWER = (
+    "(coalesce(i.update_ts, -1) > coalesce(s.update_ts, -1) OR (coalesce(i.update_ts, -1) = "
+    "coalesce(s.update_ts, -1) AND i.value > s.value))"
+)
+_KEY = "s.customer_key = i.customer_key AND s.property_id = i.property_id"
+
+
+def _merge_pair(con: duckdb.DuckDBPyConnection, where: str = "") -> None:
+    source = f"(SELECT * FROM staged {where})"
+    con.execute(
+        f"MERGE INTO properties AS s USING {source} AS i ON {_KEY} "
+        f"WHEN MATCHED AND {_NEWER} THEN DELETE"
+    ).fetchall()
+    con.execute(
+        f"MERGE INTO properties AS s USING {source} AS i ON {_KEY} "
+        "WHEN NOT MATCHED THEN INSERT VALUES (i.customer_key, i.property_id, i.value, i.update_ts)"
+    ).fetchall()
+
+
+def _rewrite(con: duckdb.DuckDBPyConnection) -> None:
+    wins = f"(s.customer_key IS NULL OR (i.customer_key IS NOT NULL AND {_NEWER}))"
+    con.execute(
+        "CREATE TABLE rewritten AS SELECT coalesce(i.customer_key, s.customer_key) AS customer_key, "
+        "coalesce(i.property_id, s.property_id) AS property_id, "
+        f"CASE WHEN {wins} THEN i.value ELSE s.value END AS value, "
+        f"CASE WHEN {wins} THEN i.update_ts ELSE s.update_ts END AS update_ts "
+        "FROM properties AS s FULL OUTER JOIN staged AS i "
+        "ON s.customer_key = i.customer_key AND s.property_id = i.property_id"
+    )
+    con.execute("DROP TABLE properties")
+    con.execute("ALTER TABLE rewritten RENAME TO properties")
+
+
+def import_floor(root: Path, customers: int) -> None:
+    print(
+        f"\n## The import's merge on integer keys: {customers * PROPERTIES:,} staged updates "
+        f"(6 in 7 newer) into {customers * PROPERTIES:,} stored rows, one run each"
+    )
+    print("| merge | memory_limit | wall |\n|---|---|---|")
+    variants: list[tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
+        ("MERGE pair (DELETE beaten, INSERT absent)", _merge_pair),
+        ("rewrite: FULL OUTER JOIN into a new table, swap", _rewrite),
+        (
+            "MERGE pair per bucket (16 hash buckets of customers)",
+            lambda c: [_merge_pair(c, f"WHERE hash(customer_key) % 16 = {b}") for b in range(16)],
+        ),
+    ]
+    for limit in ("768MB", None):
+        for name, merge in variants:
+            path = root / "import.duckdb"
+            path.unlink(missing_ok=True)
+            config: dict[str, str | bool] = {
+                "preserve_insertion_order": False,
+                "temp_directory": str(root / "spill"),
+            }
+            if limit:
+                config["memory_limit"] = limit
+            con = duckdb.connect(str(path), config=config)
+            con.execute("SET enable_progress_bar = false")
+            build_state(con, customers)
+            con.execute("DROP TABLE pv")
+            con.execute("ALTER TABLE p RENAME TO properties")
+            con.execute(
+                "CREATE TABLE staged AS SELECT c.range AS customer_key, p.range::INTEGER AS property_id, "
+                "'\"new-' || (c.range + p.range) || '\"' AS value, CASE WHEN (c.range + p.range) % 7 = 0 "
+                "THEN 1600000000000000 ELSE 1800000000000000 END AS update_ts "
+                f"FROM range({customers}) AS c, range({PROPERTIES}) AS p"
+            )
+            con.execute("CHECKPOINT")
+            start = time.perf_counter()
+            con.execute("BEGIN TRANSACTION")
+            merge(con)
+            con.execute("COMMIT")
+            con.execute("CHECKPOINT")
+            wall = time.perf_counter() - start
+            con.close()
+            print(f"| {name} | {limit or 'default (80% of RAM)'} | {wall:.1f} s |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--import-floor", action="store_true", help="also time the import merge")
     args = parser.parse_args()
     random.seed(7)
     with tempfile.TemporaryDirectory(prefix="propsync-store-design-") as tmp:
@@ -273,6 +353,9 @@ def main() -> None:
         writer_joins(con, args.customers, files)
         point_reads(root, con, args.customers, files[16])
         publish_and_analysts(root, con, args.customers, files[16])
+        con.close()
+        if args.import_floor:
+            import_floor(root, args.customers)
 
 
 if __name__ == "__main__":
