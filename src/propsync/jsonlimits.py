@@ -1,0 +1,98 @@
+"""The one JSON parser for untrusted input: NaN/Infinity refused and nesting capped at MAX_DEPTH.
+
+Every path that parses JSON from outside (tracking bodies, PATCH bodies, the page's JSON edit,
+``propsync track`` and ``set``, mapping files) uses ``loads``, so the same text is accepted or
+refused the same way everywhere. Deep nesting is refused before parsing: the code that walks
+parsed values (canonical JSON, Unicode checks) recurses, and a few hundred levels would end in
+``RecursionError``. Duplicate object keys: the last one wins (as ``JSON.parse`` and ``json.loads``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+MAX_DEPTH = 64
+"""Most nested arrays/objects in one JSON text or value; the outermost counts as level 1."""
+
+_DROP = bytes(b for b in range(256) if b not in b'"[]{}')
+_ONE_KIND = bytes.maketrans(b"{}", b"[]")  # mixed kinds (not JSON) are the parser's to refuse
+_STEPS = bytes.maketrans(b"[]", b"\x01\xff")  # +1 / -1 as signed bytes
+
+
+class JsonTooDeep(ValueError):
+    """JSON nests arrays/objects more than ``MAX_DEPTH`` levels deep."""
+
+    def __init__(self, limit: int = MAX_DEPTH) -> None:
+        super().__init__(f"JSON nested more than {limit} levels deep (the limit is {limit})")
+        self.limit = limit
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _structural(text: bytes) -> bytes:
+    """The brackets of UTF-8 JSON text outside its strings, all as ``[``/``]`` (exact if valid)."""
+    if b"\\" in text:  # escapes pair left to right; only \\ and \" can hide or fake a quote
+        text = text.replace(b"\\\\", b"").replace(b'\\"', b"")
+    kept = text.translate(None, _DROP)
+    # Bracket-free strings are now "" and vanish; one holding a bracket leaves a quote behind.
+    outside = kept.replace(b'""', b"")
+    if b'"' in outside:
+        outside = b"".join(kept.split(b'"')[::2])
+    return outside.translate(_ONE_KIND)
+
+
+def _depth(brackets: bytes, limit: int) -> int:
+    """Depth of a bracket sequence; ``limit + 1`` as soon as it is known to be deeper."""
+    # Each round removes exactly the innermost level, at C speed (no Python loop per byte).
+    for level in range(limit + 1):
+        if not brackets:
+            return level
+        shorter = brackets.replace(b"[]", b"")
+        if len(shorter) == len(brackets):  # unbalanced, so not JSON: a bound will do
+            steps = memoryview(brackets.translate(_STEPS)).cast("b")
+            return max(level, level + max(itertools.accumulate(steps)))
+        brackets = shorter
+    return limit + 1
+
+
+def text_depth(text: str | bytes, limit: int = MAX_DEPTH) -> int:
+    """Nesting depth of the JSON text ``text`` (``limit + 1`` for anything deeper)."""
+    if isinstance(text, str):
+        data = text.encode("utf-8", "surrogatepass")
+    else:
+        encoding = json.detect_encoding(text)  # as json.loads does: UTF-8, -16 or -32
+        data = bytes(text)
+        if encoding not in ("utf-8", "utf-8-sig"):
+            data = data.decode(encoding, "surrogatepass").encode("utf-8", "surrogatepass")
+    return _depth(_structural(data), limit)
+
+
+def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
+    """Raise ``JsonTooDeep`` when the parsed JSON value ``value`` nests deeper than ``limit``."""
+    level: list[Any] = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for item in level
+            if isinstance(item, (dict, list, tuple))
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+        if not level:
+            return
+    if any(isinstance(item, (dict, list, tuple)) for item in level):
+        raise JsonTooDeep(limit)
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse untrusted JSON text. Raises ``JsonTooDeep`` (a ValueError) when it nests more than
+    ``MAX_DEPTH`` levels, ``ValueError`` (incl. ``UnicodeDecodeError``) when it is not JSON."""
+    if text_depth(text) > MAX_DEPTH:
+        raise JsonTooDeep()
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:  # not reachable below MAX_DEPTH; kept so no caller ever sees one
+        raise JsonTooDeep() from None
