@@ -546,6 +546,174 @@ def lean_main(argv: list[str]) -> int:
 
 
 # --------------------------------------------------------------------------------------------------
+# Contender C: the pandas + SQLite upsert peer (what a user would hand-roll; no DuckDB, no Polars)
+# --------------------------------------------------------------------------------------------------
+
+SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS properties (
+    customer_id TEXT NOT NULL,
+    property TEXT NOT NULL,
+    value TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    PRIMARY KEY (customer_id, property)
+)"""
+# Newer wins; on equal times the greater canonical value (propsync's total order).
+SQLITE_UPSERT = """
+INSERT INTO properties (customer_id, property, value, ts) VALUES (?, ?, ?, ?)
+ON CONFLICT (customer_id, property) DO UPDATE SET value = excluded.value, ts = excluded.ts
+WHERE excluded.ts > properties.ts OR (excluded.ts = properties.ts AND excluded.value > properties.value)
+"""
+
+
+def _pandas_canonical(s: Any, type_: str) -> Any:
+    """Canonical JSON text of a column of strings (as propsync writes it); None = invalid cell."""
+    import math
+
+    import pandas as pd
+
+    t = s.str.strip()
+    blank = t.eq("")
+    if type_ in ("string", "longtext", "url"):
+        out = s.map(lambda v: json.dumps(v, ensure_ascii=False))
+    elif type_ == "number":
+        as_float = pd.to_numeric(t.where(~blank), errors="coerce").astype("float64").tolist()
+        out = pd.Series(
+            [
+                (str(int(v)) if v == int(v) and abs(v) < 2**53 else repr(v))
+                if math.isfinite(v)
+                else None
+                for v in as_float
+            ],
+            index=s.index,
+            dtype=object,
+        )
+        ints = t.str.fullmatch(r"[+-]?[0-9]+").astype(bool)
+        out = out.mask(ints, t[ints].map(lambda v: str(int(v))))
+    elif type_ == "boolean":
+        low = t.str.lower()
+        out = pd.Series(None, index=s.index, dtype=object)
+        out = out.mask(low.isin(["true", "1", "yes"]), "true").mask(
+            low.isin(["false", "0", "no"]), "false"
+        )
+    elif type_ == "datetime":
+        us = pd.to_datetime(t.where(~blank), format=ISO_FORMAT, utc=True, errors="coerce")
+        n = us.fillna(pd.Timestamp(0, tz="UTC")).dt.as_unit("us").astype("int64")
+        sec, frac = n // 1_000_000, n % 1_000_000
+        text = sec.astype(str)
+        has_frac = frac.ne(0)
+        if has_frac.any():
+            text = text.mask(has_frac, text + "." + frac.astype(str).str.zfill(6).str.rstrip("0"))
+        out = text.where(us.notna())
+    else:
+        raise ValueError(f"the pandas + SQLite peer does not convert type {type_!r}")
+    return out.mask(blank, "null")
+
+
+def sqlite_main(argv: list[str]) -> int:
+    """``_sqlite DB SOURCE MAPPING``: pandas reads and melts, SQLite upserts newer-wins."""
+    import sqlite3
+
+    import pandas as pd
+
+    p = argparse.ArgumentParser(prog="bench_import.py _sqlite")
+    p.add_argument("db", type=Path)
+    p.add_argument("source", type=Path)
+    p.add_argument("mapping", type=Path)
+    args = p.parse_args(argv)
+    mapping = json.loads(args.mapping.read_text(encoding="utf-8"))
+    id_col = mapping["ids"][0]["from_column"]
+    ts_col = mapping["update_timestamp"]["from_column"]
+    props = mapping["properties"]
+    timings: dict[str, float] = {}
+    total = time.perf_counter()
+
+    def step(label: str, t: float) -> None:
+        timings[label] = time.perf_counter() - t
+        print(f"[sqlite] {label}: {timings[label]:.2f} s", file=sys.stderr, flush=True)
+
+    t = time.perf_counter()
+    if args.source.suffix == ".csv":
+        df = pd.read_csv(args.source, dtype=str, keep_default_na=False)
+    else:
+        df = pd.read_parquet(args.source).fillna("")
+    step("pandas read", t)
+    t = time.perf_counter()
+    df = df[df[id_col].str.strip().ne("")]
+    ts = pd.to_datetime(df[ts_col].str.strip(), format=ISO_FORMAT, utc=True, errors="coerce")
+    df = df.assign(ts=ts.fillna(pd.Timestamp(0, tz="UTC")).dt.as_unit("us").astype("int64"))
+    df = df[ts.notna()]
+    wide = pd.DataFrame(
+        {
+            "customer_id": df[id_col],
+            "ts": df["ts"],
+            **{p["to_property"]: _pandas_canonical(df[p["from_column"]], p["type"]) for p in props},
+        }
+    )
+    del df
+    step("convert", t)
+    t = time.perf_counter()
+    long = wide.melt(id_vars=["customer_id", "ts"], var_name="property", value_name="value").dropna(
+        subset=["value"]
+    )
+    del wide
+    rows = long[["customer_id", "property", "value", "ts"]]
+    cells = len(rows)
+    step("melt", t)
+    t = time.perf_counter()
+    con = sqlite3.connect(args.db, isolation_level=None)
+    con.execute(SQLITE_SCHEMA)
+    before = con.total_changes
+    con.execute("BEGIN")
+    con.executemany(SQLITE_UPSERT, rows.itertuples(index=False, name=None))
+    con.execute("COMMIT")
+    changes = con.total_changes - before
+    step("upsert (executemany) + commit", t)
+    con.close()
+    print(
+        json.dumps(
+            {
+                "cells": cells,
+                "rows_changed": changes,
+                "seconds_in_process": time.perf_counter() - total,
+                "statements": timings,
+            }
+        )
+    )
+    return 0
+
+
+def verify_sqlite_state(work: Path, peer: Path) -> dict[str, int]:
+    """propsync's properties (by external id) against the peer's SQLite table, row by row."""
+    import sqlite3
+
+    import duckdb
+    import pandas as pd
+
+    with sqlite3.connect(peer) as scon:
+        theirs = pd.read_sql_query("SELECT customer_id, property, value, ts FROM properties", scon)
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH {_literal(str(work))} AS a (READ_ONLY)")
+        con.register("peer", theirs)
+        ours = (
+            "SELECT ids.id_value AS customer_id, p.property, p.value, p.update_ts AS ts "
+            "FROM a.properties AS p JOIN a.customer_ids AS ids USING (customer_id) "
+            f"WHERE ids.id_type = {_literal(ID_TYPE)}"
+        )
+        cols = "customer_id, property, value, ts"
+        q = (
+            f"SELECT (SELECT count(*) FROM (SELECT {cols} FROM ({ours}) EXCEPT ALL SELECT {cols} FROM peer))"
+            f" + (SELECT count(*) FROM (SELECT {cols} FROM peer EXCEPT ALL SELECT {cols} FROM ({ours})))"
+        )
+        return {
+            "properties_rows_differing": int(con.execute(q).fetchall()[0][0]),
+            "properties_rows": len(theirs),
+        }
+    finally:
+        con.close()
+
+
+# --------------------------------------------------------------------------------------------------
 # In-process stage profile of propsync's import (run in its own child process)
 # --------------------------------------------------------------------------------------------------
 
@@ -923,9 +1091,24 @@ def render_all(all_results: list[dict[str, Any]]) -> str:
         "MATCHED AND <newer> THEN UPDATE ... WHEN NOT MATCHED THEN INSERT` is not a usable floor: "
         "on a warehouse loaded by propsync its UPDATE of 8.5M scattered rows ran for minutes; "
         "see the what-ifs.)",
+        *(
+            [
+                "- **C**, the pandas + SQLite upsert peer a user would hand-roll "
+                "(`bench_import.py _sqlite`; no DuckDB, no Polars): `pandas.read_csv(dtype=str)`, "
+                "the same canonical JSON per type in pandas, `to_datetime` for the update time, "
+                "`melt` to (customer_id, property, value, ts), then one transaction of "
+                "`executemany(INSERT ... ON CONFLICT (customer_id, property) DO UPDATE SET ... WHERE "
+                "excluded.ts > properties.ts OR (excluded.ts = properties.ts AND excluded.value > "
+                "properties.value))` into a SQLite table with `PRIMARY KEY (customer_id, "
+                "property)` keyed by the external id (SQLite defaults: rollback journal, "
+                "`synchronous = FULL`), holding the same base snapshot loaded by the same script.",
+            ]
+            if any(r["runs"].get("C") for r in all_results)
+            else []
+        ),
         "",
-        "Each run is a child process on a fresh copy of one template warehouse; A and B alternate "
-        "(A, B, A, B, ...) after unmeasured warm-up pair(s); medians. Wall time spans the whole child "
+        "Each run is a child process on a fresh copy of one template warehouse (C: of its template "
+        "SQLite file); the contenders alternate (A, B, C, A, B, C, ...) after unmeasured warm-up pair(s); medians. Wall time spans the whole child "
         "(interpreter start to exit); CPU is its user+sys time and peak RSS its `ru_maxrss`, both "
         "from `os.wait4` (the driver keeps Polars and DuckDB out of its own process: a child's "
         "`ru_maxrss` starts at the parent's peak).",
@@ -939,7 +1122,8 @@ def render_all(all_results: list[dict[str, Any]]) -> str:
 def render(results: dict[str, Any]) -> list[str]:
     cfg, init, m = results["config"], results["initial_load"], results["machine"]
     a_all, b_all = results["runs"]["A"], results["runs"]["B"]
-    a, b = done(a_all), done(b_all)
+    c_all = results["runs"].get("C", [])
+    a, b, c = done(a_all), done(b_all), done(c_all)
     limit = cfg.get("memory_limit")
     how = (
         "`--memory-limit`, i.e. `PROPSYNC_DUCKDB_MEMORY_LIMIT`"
@@ -971,6 +1155,7 @@ def render(results: dict[str, Any]) -> list[str]:
         "| contender | wall (median) | wall (min-max) | CPU user+sys (median) | cells/s (applied+stale) | applied | stale | peak RSS (median) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    c_row = ""
     cells = (a or b or [{"cells": 0}])[0].get("cells", 0)
     for name, runs, everything in (
         ("A propsync import", a, a_all),
@@ -1001,12 +1186,37 @@ def render(results: dict[str, Any]) -> list[str]:
             f"| **ratio A/B** | **{ratio:.2f}x** | {min_ratio:.2f}x (min/min) | {cpu_ratio:.2f}x | "
             f"| | | {rss_a / rss_b:.2f}x |"
         )
-    loads = [r["loadavg_1m_before"] for r in a_all + b_all]
+    if c:
+        walls = [r["wall_s"] for r in c]
+        killed = len(c_all) - len(c)
+        lines.append(
+            f"| C pandas + SQLite upsert | {med(c, 'wall_s'):.1f} s | {min(walls):.1f}-{max(walls):.1f} s"
+            + (f" ({killed} killed)" if killed else "")
+            + f" | {med(c, 'cpu_s'):.1f} s | {fmt_rate(cells / med(c, 'wall_s'))} | "
+            f"({c[0]['rows_changed']:,} SQLite rows changed) | | {med(c, 'peak_rss_mib'):,.0f} MiB |"
+        )
+        if a:
+            c_ratio = med(c, "wall_s") / med(a, "wall_s")
+            c_cpu = med(c, "cpu_s") / med(a, "cpu_s")
+            lines.append(
+                f"| **ratio C/A** (how much faster propsync is) | **{c_ratio:.2f}x** | "
+                f"{min(walls) / min(r['wall_s'] for r in a):.2f}x (min/min) | {c_cpu:.2f}x | | | | |"
+            )
+            c_row = (
+                f"propsync at least 5x faster than the pandas + SQLite peer (C/A >= 5): "
+                f"**{'met' if c_ratio >= 5 else 'NOT met'}** ({c_ratio:.2f}x wall, {c_cpu:.2f}x CPU)."
+            )
+    elif c_all:
+        lines.append(
+            f"| C pandas + SQLite upsert | **> {max(r['wall_s'] for r in c_all):.0f} s** "
+            f"(all {len(c_all)} run(s) killed) | | | | | | |"
+        )
+    loads = [r["loadavg_1m_before"] for r in a_all + b_all + c_all]
     order = ", ".join(
         f"{n}{i + 1} "
         + (f"killed at {r['wall_s']:.0f} s" if r.get("timed_out") else f"{r['wall_s']:.1f} s")
-        for i, pair in enumerate(zip(a_all, b_all, strict=False))
-        for n, r in zip("AB", pair, strict=True)
+        for i, group in enumerate(zip(a_all, b_all, *([c_all] if c_all else []), strict=False))
+        for n, r in zip("ABC", group, strict=False)
     )
     lines += [
         "",
@@ -1048,6 +1258,8 @@ def render(results: dict[str, Any]) -> list[str]:
                 else "."
             ),
         ]
+    if c or c_all:
+        lines += render_peer(results, c, c_row)
     prof = results.get("profile")
     if prof:
         lines += render_profile(prof)
@@ -1065,6 +1277,40 @@ def render(results: dict[str, Any]) -> list[str]:
         ]
     if results.get("whatif"):
         lines += render_whatif(results)
+    return lines
+
+
+def render_peer(results: dict[str, Any], c: list[dict[str, Any]], target: str) -> list[str]:
+    """Contender C's initial load, state comparison and steps (median run)."""
+    lines = [""]
+    init = results.get("peer_initial_load")
+    if init:
+        lines.append(
+            f"Initial load of the peer (the same `_sqlite` script on the base snapshot into an empty "
+            f"SQLite file): {init['wall_s']:.1f} s, {fmt_rate(init['cells'] / init['wall_s'])}, "
+            f"peak RSS {init['peak_rss_mib']:,.0f} MiB; the SQLite file is then "
+            f"{init['sqlite_mib']:.0f} MiB."
+        )
+    if target:
+        lines += ["", f"Target: {target}"]
+    v = results.get("verify_sqlite")
+    if v:
+        lines += [
+            "",
+            f"Same result as propsync: after the first round the peer's table ({v['properties_rows']:,} "
+            "rows) was compared row by row with propsync's `properties` joined to `customer_ids` "
+            f"(external id, property, value, update time): {v['properties_rows_differing']} rows differ.",
+        ]
+    if c:
+        median_run = sorted(c, key=lambda r: r["wall_s"])[len(c) // 2]
+        lines += [
+            "",
+            "pandas + SQLite peer (C) per step, median run:",
+            "",
+            "| step | seconds |",
+            "|---|---:|",
+            *(f"| {k} | {x:.2f} |" for k, x in median_run["statements"].items()),
+        ]
     return lines
 
 
@@ -1207,6 +1453,11 @@ def main(argv: list[str] | None = None) -> int:
         return lean_main(argv[1:])
     if argv and argv[0] == "_profile":
         return profile_main(argv[1:])
+    if argv and argv[0] == "_sqlite":
+        return sqlite_main(argv[1:])
+    if argv and argv[0] == "_verify_sqlite":  # work.duckdb peer.sqlite
+        print(json.dumps(verify_sqlite_state(Path(argv[1]), Path(argv[2]))))
+        return 0
     if argv and argv[0] == "_generate":  # rows props seed format dir
         rows, props, seed = (int(x) for x in argv[1:4])
         generate(Path(argv[5]), rows, props, seed, argv[4])
@@ -1247,6 +1498,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--whatif-timeout", type=float, default=300, help="seconds per what-if run")
     p.add_argument("--no-verify", action="store_true", help="skip the row-by-row A/B comparison")
+    p.add_argument(
+        "--no-sqlite-peer",
+        action="store_true",
+        help="skip contender C, the pandas + SQLite upsert peer",
+    )
     p.add_argument("--reuse-template", action="store_true", help="keep the template warehouse")
     p.add_argument("--write-docs", action="store_true", help=f"rewrite {DOCS.relative_to(REPO)}")
     p.add_argument(
@@ -1328,6 +1584,34 @@ def main(argv: list[str] | None = None) -> int:
 
     update, mapping = str(files["update"]), str(files["mapping"])
 
+    peer_template = out / "template" / f"{key}.peer.sqlite"
+    peer_init_file = out / "template" / f"{key}.peer.initial.json"
+    peer_initial: dict[str, Any] | None = None
+    if args.no_sqlite_peer:
+        pass
+    elif args.reuse_template and peer_init_file.exists() and peer_template.exists():
+        peer_initial = json.loads(peer_init_file.read_text())
+    else:
+        peer_template.unlink(missing_ok=True)
+        log("initial load of the pandas + SQLite peer: base snapshot into an empty SQLite file")
+        cmd = [sys.executable, script, "_sqlite", str(peer_template), str(files["base"]), mapping]
+        r = run_child(cmd, logs / "initial-sqlite.log", env)
+        if r["returncode"] != 0:
+            raise SystemExit(
+                f"peer initial load failed ({r['returncode']}):\n{r['output'][-3000:]}"
+            )
+        s = last_json(r["output"])
+        peer_initial = {
+            "wall_s": r["wall_s"],
+            "cpu_s": r["cpu_s"],
+            "peak_rss_mib": r["peak_rss_mib"],
+            "cells": s["cells"],
+            "sqlite_mib": peer_template.stat().st_size / 2**20,
+            "statements": s["statements"],
+        }
+        peer_init_file.write_text(json.dumps(peer_initial, indent=2))
+        log(f"peer initial load: {r['wall_s']:.1f} s, peak RSS {r['peak_rss_mib']:.0f} MiB")
+
     def lean_cmd(wh: Path, mem: str | None, pair: bool) -> list[str]:
         cmd = [sys.executable, script, "_lean", str(wh / "work.duckdb"), update, mapping]
         return cmd + (["--memory-limit", mem] if mem else []) + (["--pair"] if pair else [])
@@ -1345,6 +1629,15 @@ def main(argv: list[str] | None = None) -> int:
         ],
         "B": lambda wh: lean_cmd(wh, floor_limit, pair=True),
     }
+    if not args.no_sqlite_peer:  # C: pandas reads + melts, SQLite upserts newer-wins
+        contenders["C"] = lambda wh: [
+            sys.executable,
+            script,
+            "_sqlite",
+            str(wh / "peer.sqlite"),
+            update,
+            mapping,
+        ]
     results: dict[str, Any] = {
         "config": {
             "rows": args.rows,
@@ -1361,6 +1654,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "machine": machine_info(),
         "initial_load": initial,
+        "peer_initial_load": peer_initial,
     }
     results_file = out / f"results-{run_key}.json"
 
@@ -1369,7 +1663,13 @@ def main(argv: list[str] | None = None) -> int:
 
     def measure(name: str, logname: str) -> dict[str, Any]:
         wh = out / "runs" / name
-        fresh_copy(template, wh)
+        if name == "C":
+            shutil.rmtree(wh, ignore_errors=True)
+            wh.mkdir(parents=True)
+            shutil.copyfile(peer_template, wh / "peer.sqlite")
+            os.sync()
+        else:
+            fresh_copy(template, wh)
         r = run_child(contenders[name](wh), logs / logname, env, timeout=args.run_timeout)
         output = r.pop("output")
         if r["timed_out"]:
@@ -1377,6 +1677,9 @@ def main(argv: list[str] | None = None) -> int:
         if r["returncode"] != 0:
             raise SystemExit(f"contender {name} failed ({r['returncode']}):\n{output[-3000:]}")
         s = last_json(output)
+        if name == "C":  # SQLite counts rows changed, not propsync's applied / stale
+            r.update(cells=s["cells"], rows_changed=s["rows_changed"], statements=s["statements"])
+            return r
         r.update(
             cells=s["properties_applied"] + s["properties_stale"],
             properties_applied=s["properties_applied"],
@@ -1388,6 +1691,11 @@ def main(argv: list[str] | None = None) -> int:
     def describe(r: dict[str, Any]) -> str:
         if r["timed_out"]:
             return f"TIMED OUT after {r['wall_s']:.0f} s, peak RSS {r['peak_rss_mib']:.0f} MiB"
+        if "rows_changed" in r:
+            return (
+                f"{r['wall_s']:.2f} s (CPU {r['cpu_s']:.1f} s), peak RSS {r['peak_rss_mib']:.0f} MiB, "
+                f"cells {r['cells']:,}, SQLite rows changed {r['rows_changed']:,}"
+            )
         return (
             f"{r['wall_s']:.2f} s (CPU {r['cpu_s']:.1f} s), peak RSS {r['peak_rss_mib']:.0f} MiB, "
             f"applied {r['properties_applied']:,}, stale {r['properties_stale']:,}"
@@ -1399,7 +1707,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"warm-up {i + 1}/{args.warmup} {name}: {describe(measure(name, f'warmup-{name}-{i + 1}.log'))}"
             )
 
-    runs: dict[str, list[dict[str, Any]]] = {"A": [], "B": []}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in contenders}
     results["runs"] = runs
     for rep in range(args.repeat):
         for name in contenders:
@@ -1425,6 +1733,20 @@ def main(argv: list[str] | None = None) -> int:
             log(f"state comparison A vs B: {results['verify']}")
             assert results["verify"]["properties_rows_differing"] == 0
             assert results["verify"]["customer_ids_rows_differing"] == 0
+        c = runs["C"][-1] if "C" in runs else None
+        if c and not c["timed_out"]:
+            assert c["cells"] == a["cells"], "the SQLite peer read a different number of cells"
+            if "verify_sqlite" not in results and not args.no_verify:
+                cmd = [sys.executable, script, "_verify_sqlite"]
+                cmd += [
+                    str(out / "runs" / "A" / "work.duckdb"),
+                    str(out / "runs" / "C" / "peer.sqlite"),
+                ]
+                results["verify_sqlite"] = last_json(
+                    subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+                )
+                log(f"state comparison A vs C (by external id): {results['verify_sqlite']}")
+                assert results["verify_sqlite"]["properties_rows_differing"] == 0
     done_b = sorted((r for r in runs["B"] if not r["timed_out"]), key=lambda r: r["wall_s"])
     if done_b:
         results["lean_statements"] = done_b[len(done_b) // 2]["statements"]
@@ -1520,7 +1842,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             save()
 
-    for name in ("A", "B", "W", "profile"):
+    for name in ("A", "B", "C", "W", "profile"):
         shutil.rmtree(out / "runs" / name, ignore_errors=True)
     save()
     log(f"results: {results_file}")
