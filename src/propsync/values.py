@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from propsync.jsonlimits import MAX_DEPTH, JsonTooDeep
 from propsync.timestamps import format_timestamp_expr, parse_timestamps
 
 _EXACT_INT_LIMIT = 2**53
@@ -22,7 +23,7 @@ _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no")
 
 
-def _normalise(value: Any) -> Any:
+def _normalise(value: Any, depth: int = 1) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
         return value
     if isinstance(value, float):
@@ -31,10 +32,13 @@ def _normalise(value: Any) -> Any:
         if value.is_integer() and abs(value) < _EXACT_INT_LIMIT:
             return int(value)
         return value
+    if isinstance(value, (dict, list, tuple)) and depth > MAX_DEPTH:
+        # Also for values that did not come through jsonlimits.loads: recursion must not crash.
+        raise JsonTooDeep()
     if isinstance(value, dict):
-        return {str(k): _normalise(v) for k, v in value.items()}
+        return {str(k): _normalise(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_normalise(v) for v in value]
+        return [_normalise(v, depth + 1) for v in value]
     raise ValueError(f"{type(value).__name__} is not a JSON value")
 
 
@@ -45,7 +49,8 @@ _CANONICAL = json.JSONEncoder(
 
 
 def canonical_json(value: Any) -> str:
-    """The canonical JSON text of a Python JSON value. Raises ValueError for NaN, inf, non-JSON."""
+    """The canonical JSON text of a Python JSON value. Raises ValueError for NaN, inf, non-JSON,
+    and ``JsonTooDeep`` (a ValueError) for a value nested more than ``MAX_DEPTH`` levels."""
     text = _CANONICAL.encode(_normalise(value))
     try:
         text.encode("utf-8")
