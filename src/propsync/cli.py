@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from propsync import __version__
+from propsync import __version__, jsonlimits
 from propsync.config import Settings
 from propsync.errors import PropsyncError, UnknownCustomer, UsageError
 from propsync.store.apply import BatchResult, apply_batch, publish_pending
@@ -46,13 +46,24 @@ class TerminalProgress:
 
 
 def _loads(text: str, what: str) -> Any:
-    def reject_constant(name: str) -> Any:
-        raise ValueError(f"{name} is not valid JSON")
-
     try:
-        return json.loads(text, parse_constant=reject_constant)
+        return jsonlimits.loads(text)
+    except jsonlimits.JsonTooDeep as exc:
+        raise UsageError(exc.describe(what)) from None
     except ValueError as exc:
         raise UsageError(f"{what} is not valid JSON: {exc}") from None
+
+
+def _read_text(path: str) -> str:
+    """The UTF-8 text of file ``path`` (``-``: stdin); unreadable or not UTF-8: a usage error."""
+    try:
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8-sig")  # a byte order mark is not part of the JSON
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path} is not UTF-8 text: {exc}") from None
 
 
 def _customer_ref(text: str) -> CustomerRef:
@@ -124,24 +135,28 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_track(args: argparse.Namespace) -> int:
-    from propsync.tracking import finish_results, parse_commands, response
+    from propsync.api.config import max_commands
+    from propsync.tracking import (
+        BatchShapeError,
+        check_batch,
+        finish_results,
+        parse_commands,
+        response,
+    )
 
     settings = _settings(args)
+    limit = max_commands()
+    body = _loads(_read_text(args.file), args.file)
     try:
-        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{args.file} is not UTF-8 text: {exc}") from None
-    body = _loads(text, args.file)
-    receive = now_us()
-    try:
-        tb = parse_commands(
-            body,
-            receive_us=receive,
-            max_future_skew_us=round(settings.max_future_skew_seconds * 1e6),
-            source=args.file,
-        )
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        check_batch(body, limit)  # the HTTP service's check and limit, word for word
+    except BatchShapeError as exc:
+        raise UsageError(f"{args.file}: {exc}") from None
+    tb = parse_commands(
+        body,
+        receive_us=now_us(),
+        max_future_skew_us=round(settings.max_future_skew_seconds * 1e6),
+        source=args.file,
+    )
     result = apply_batch(Warehouse(settings.warehouse), tb.batch, settings, max_reject_ratio=1.0)
     finish_results(tb, result.rejections)
     print(json.dumps(response(tb, now_us())))

@@ -28,6 +28,13 @@ class JsonTooDeep(ValueError):
         super().__init__(f"JSON nested more than {limit} levels deep (the limit is {limit})")
         self.limit = limit
 
+    def describe(self, what: str) -> str:
+        """The error for the user, naming the input: "the body nests arrays/objects more ..."."""
+        return (
+            f"{what} nests arrays/objects more than {self.limit} levels deep "
+            f"(the limit is {self.limit})"
+        )
+
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")

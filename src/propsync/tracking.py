@@ -144,6 +144,27 @@ def _customers(
     return errors if errors else (clean_ids, clean_props, ts)
 
 
+class BatchShapeError(ValueError):
+    """The body is not a batch of at most ``max_commands`` commands; ``name`` is the API's error."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+def check_batch(body: Any, max_commands: int = MAX_COMMANDS) -> list[Any]:
+    """The commands of a batch body; raises ``BatchShapeError`` when it is not ``{"commands":
+    [...]}`` or holds more than ``max_commands``. The one check for HTTP and ``propsync track``."""
+    if not isinstance(body, dict) or not isinstance(body.get("commands"), list):
+        raise BatchShapeError("InvalidBatch", 'the body must be an object with a "commands" list')
+    commands: list[Any] = body["commands"]
+    if len(commands) > max_commands:
+        raise BatchShapeError(
+            "TooManyCommands", f"{len(commands)} commands; at most {max_commands} per batch"
+        )
+    return commands
+
+
 def parse_commands(
     body: Any,
     *,

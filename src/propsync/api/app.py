@@ -32,7 +32,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from propsync import __version__
+from propsync import __version__, jsonlimits
 from propsync.api import schemas
 from propsync.api.config import ServiceConfig
 from propsync.api.page import (
@@ -51,7 +51,14 @@ from propsync.store.apply import apply_batch
 from propsync.store.read import Customer, CustomerRef, render_customer
 from propsync.store.warehouse import Warehouse
 from propsync.timestamps import now_us
-from propsync.tracking import TrackingBatch, finish_results, parse_commands, response
+from propsync.tracking import (
+    BatchShapeError,
+    TrackingBatch,
+    check_batch,
+    finish_results,
+    parse_commands,
+    response,
+)
 
 log = logging.getLogger("propsync.api")
 
@@ -104,15 +111,30 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     return Response(text.encode("utf-8"), status, headers=headers, media_type="application/json")
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _loads(body: bytes) -> Any:
+def _loads(body: bytes | str, what: str = "the body", *, html: bool = False) -> Any:
+    """Parse JSON from a client (``jsonlimits``): 400 ``JsonTooDeep`` or ``InvalidJson``."""
     try:
-        return json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "InvalidJson", f"the body is not valid JSON: {exc}") from None
+        return jsonlimits.loads(body)
+    except jsonlimits.JsonTooDeep as exc:
+        error, message = "JsonTooDeep", exc.describe(what)
+    except ValueError as exc:  # incl. UnicodeDecodeError, NaN/Infinity
+        error, message = "InvalidJson", f"{what} is not valid JSON: {exc}"
+    raise ApiError(400, "Bad request" if html else error, message, html=html)
+
+
+def _form(raw: bytes) -> dict[str, list[str]]:
+    """The fields of an urlencoded form; bytes that are not UTF-8 (raw or percent-encoded) are
+    refused: decoding them with replacement would store U+FFFD in place of the user's text."""
+    try:
+        return parse_qs(raw.decode("utf-8"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError as exc:
+        raise ApiError(
+            400,
+            "Bad request",
+            f"the form is not UTF-8 text ({exc.reason} at byte {exc.start}): nothing was saved; "
+            "submit it from a page served by propsync (UTF-8)",
+            html=True,
+        ) from None
 
 
 def _check_unicode(value: Any) -> None:
@@ -474,14 +496,10 @@ def create_app(
         project_token: str = request.path_params["project_token"]
         service.check_project(project_token)
         body = _loads(await _read_body(request, config.max_body_bytes))
-        if not isinstance(body, dict) or not isinstance(body.get("commands"), list):
-            raise ApiError(400, "InvalidBatch", 'the body must be an object with a "commands" list')
-        if len(body["commands"]) > config.max_commands:
-            raise ApiError(
-                400,
-                "TooManyCommands",
-                f"{len(body['commands'])} commands; at most {config.max_commands} per batch",
-            )
+        try:
+            check_batch(body, config.max_commands)
+        except BatchShapeError as exc:
+            raise ApiError(400, exc.name, str(exc)) from None
         tb = await service.track(body, f"http project {project_token}")
         return json_response(200, response(tb, now_us()))
 
@@ -593,8 +611,7 @@ def create_app(
     async def profile_edit(customer: str, request: Request) -> Response:
         """The edit form without JavaScript: apply, then back to the page (303)."""
         key_id, secret = service.authenticate(request, html=True)
-        raw = await _read_body(request, config.max_body_bytes)
-        form = parse_qs(raw.decode("utf-8", errors="replace"), keep_blank_values=True)
+        form = _form(await _read_body(request, config.max_body_bytes))
 
         def field(name: str, default: str = "") -> str:
             return form.get(name, [default])[0]
@@ -608,12 +625,7 @@ def create_app(
             raise ApiError(400, "Bad request", "the property name is empty", html=True)
         value: Any = text
         if field("type", "text") == "json":
-            try:
-                value = json.loads(text, parse_constant=_reject_constant)
-            except ValueError as exc:
-                raise ApiError(
-                    400, "Bad request", f"the value is not valid JSON: {exc}", html=True
-                ) from None
+            value = _loads(text, "the value", html=True)
         try:
             _check_unicode(value)
             status, _ = await run_in_threadpool(service.edit, customer, {name: value}, key_id)
