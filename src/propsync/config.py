@@ -1,24 +1,51 @@
-"""Typed settings. Values come from arguments, then ``PROPSYNC_*`` environment variables, then defaults."""
+"""Typed settings. Values come from arguments, then ``PROPSYNC_*`` environment variables, then defaults.
+
+A value outside its range is a usage error naming the setting as the user wrote it (the variable,
+the command-line option or the config file key) and what is allowed; never a validation traceback.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+
+from propsync.errors import UsageError
 
 DEFAULT_HARD_ID_TYPES = ("registered",)
+M = TypeVar("M", bound=BaseModel)
+
+ENV_VARS = {
+    "warehouse": "PROPSYNC_WAREHOUSE",
+    "hard_id_types": "PROPSYNC_HARD_ID_TYPES",
+    "max_future_skew_seconds": "PROPSYNC_MAX_FUTURE_SKEW",
+    "max_reject_ratio": "PROPSYNC_MAX_REJECT_RATIO",
+    "lock_timeout_seconds": "PROPSYNC_LOCK_TIMEOUT",
+    "duckdb_memory_limit": "PROPSYNC_DUCKDB_MEMORY_LIMIT",
+    "audit_full_max_updates": "PROPSYNC_AUDIT_FULL_MAX_UPDATES",
+}
+# How the CLI spells the settings it takes as options.
+CLI_OPTIONS = {"warehouse": "--warehouse", "max_reject_ratio": "--max-reject-ratio"}
+
+_MEMORY = re.compile(
+    r"^\s*(?:(\d+(?:\.\d*)?|\.\d+)\s*(?:[kmgt]i?b|[kmgt]|b)|(\d+(?:\.\d*)?)\s*%)\s*$", re.I
+)
 
 
 class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     warehouse: Path = Field(default=Path("warehouse"))
     hard_id_types: tuple[str, ...] = DEFAULT_HARD_ID_TYPES
     # A far-future timestamp would freeze a property forever, so it is rejected.
-    max_future_skew_seconds: float = Field(default=600.0, ge=0)
+    max_future_skew_seconds: float = Field(default=600.0, ge=0, description="seconds")
     max_reject_ratio: float = Field(default=0.05, ge=0, le=1)
-    lock_timeout_seconds: float = Field(default=600.0, ge=0)
+    lock_timeout_seconds: float = Field(default=600.0, ge=0, description="seconds")
     keep_published_versions: int = Field(default=3, ge=1)
     # The writer's DuckDB memory_limit (DuckDB's own default is 80% of RAM). 768MB keeps a 1M-row x
     # 10-property import under 2 GB of RSS in all; DuckDB spills the rest to <warehouse>/tmp.
@@ -28,6 +55,13 @@ class Settings(BaseModel):
     # of about this many updates (see store.apply._audit_modulus); smaller ones in full.
     audit_full_max_updates: int = Field(default=1_000_000, ge=1)
 
+    @field_validator("warehouse")
+    @classmethod
+    def _directory(cls, v: Path) -> Path:
+        if v.exists() and not v.is_dir():  # a missing one is created by the first write
+            raise ValueError(f"{str(v)!r} exists and is not a directory")
+        return v
+
     @field_validator("hard_id_types", mode="before")
     @classmethod
     def _split(cls, v: object) -> object:
@@ -35,24 +69,100 @@ class Settings(BaseModel):
             return tuple(part.strip() for part in v.split(",") if part.strip())
         return v
 
+    @field_validator("hard_id_types")
     @classmethod
-    def from_env(cls, **overrides: object) -> Settings:
-        env = os.environ
+    def _id_types(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not t or ":" in t for t in v):
+            raise ValueError("id types must be non-empty and contain no ':'")
+        return v
+
+    @field_validator("duckdb_memory_limit")
+    @classmethod
+    def _memory(cls, v: str | None) -> str | None:
+        if duckdb_memory_limit(v) is None:
+            return v
+        m = _MEMORY.match(v or "")
+        if m is None or float(m.group(1) or m.group(2)) <= 0 or float(m.group(2) or 0) > 100:
+            raise ValueError(
+                "must be a size with its unit (e.g. 768MB, 2GiB), a share of RAM (50%) or none"
+            )
+        return v
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        labels: Mapping[str, str] | None = None,
+        **overrides: object,
+    ) -> Settings:
+        """Settings from ``PROPSYNC_*`` variables of ``env`` (the process's), overridden by
+        ``overrides``; ``labels`` says how the user wrote each override (default: its CLI option).
+        Raises ``UsageError`` naming the variable or option of each invalid value."""
+        env = os.environ if env is None else env
         values: dict[str, object] = {}
-        mapping = {
-            "warehouse": "PROPSYNC_WAREHOUSE",
-            "hard_id_types": "PROPSYNC_HARD_ID_TYPES",
-            "max_future_skew_seconds": "PROPSYNC_MAX_FUTURE_SKEW",
-            "max_reject_ratio": "PROPSYNC_MAX_REJECT_RATIO",
-            "lock_timeout_seconds": "PROPSYNC_LOCK_TIMEOUT",
-            "duckdb_memory_limit": "PROPSYNC_DUCKDB_MEMORY_LIMIT",
-            "audit_full_max_updates": "PROPSYNC_AUDIT_FULL_MAX_UPDATES",
-        }
-        for key, var in mapping.items():
+        sources: dict[str, str] = {}
+        for key, var in ENV_VARS.items():
             if env.get(var):
                 values[key] = env[var]
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls.model_validate(values)
+                sources[key] = f"{var}={env[var]}"
+        for key, value in overrides.items():
+            if value is not None:
+                values[key] = value
+                given = (labels or {}).get(key)
+                sources[key] = given or f"{CLI_OPTIONS.get(key, key)} {shown(value)}"
+        return validated(cls, values, sources)
+
+
+def shown(value: object) -> str:
+    """A value as the user wrote it, near enough (2.0 from ``--x 2`` shows as 2)."""
+    return format(value, "g") if isinstance(value, float) else str(value)
+
+
+def _bounds(info: FieldInfo) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for m in info.metadata:
+        for attr in ("ge", "gt", "le", "lt"):
+            if getattr(m, attr, None) is not None:
+                found[attr] = getattr(m, attr)
+    return found
+
+
+def allowed(info: FieldInfo) -> str | None:
+    """What a numeric field accepts, in words: "a number from 0 to 1", "a whole number >= 1"."""
+    kinds = (info.annotation, *get_args(info.annotation))
+    kind = "a whole number" if int in kinds else "a number" if float in kinds else None
+    if kind is None:
+        return None
+    b = _bounds(info)
+    if "ge" in b and "le" in b:
+        text = f"{kind} from {b['ge']:g} to {b['le']:g}"
+    else:
+        ops = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+        text = " ".join([kind] + [f"{ops[k]} {v:g}" for k, v in b.items()])
+    if type(None) in kinds:
+        text += " or auto"
+    return f"{text} ({info.description})" if info.description else text
+
+
+def _problem(model: type[BaseModel], error: Any, sources: Mapping[str, str]) -> str:
+    field = str(error["loc"][0]) if error["loc"] else ""
+    where = sources.get(field, field or "settings")
+    info = model.model_fields.get(field)
+    if error["type"] == "extra_forbidden":
+        return f"{where}: unknown setting"
+    rule = allowed(info) if info is not None else None
+    if rule is not None:
+        return f"{where}: must be {rule}"
+    return f"{where}: {str(error['msg']).removeprefix('Value error, ')}"
+
+
+def validated(model: type[M], values: Mapping[str, object], sources: Mapping[str, str]) -> M:
+    """``model`` from ``values``; a ``UsageError`` naming each bad value by its source."""
+    try:
+        return model.model_validate(dict(values))
+    except ValidationError as exc:
+        problems = "; ".join(_problem(model, e, sources) for e in exc.errors())
+        raise UsageError(f"invalid setting: {problems}") from None
 
 
 def duckdb_memory_limit(limit: str | None) -> str | None:

@@ -26,12 +26,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from propsync.config import Settings
+from propsync.config import Settings, shown, validated
 from propsync.errors import UsageError
+from propsync.tracking import MAX_COMMANDS
 
-DEFAULT_MAX_COMMANDS = 50
+DEFAULT_MAX_COMMANDS = MAX_COMMANDS  # the one default for HTTP and `propsync track`
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 _ENV = {
@@ -60,25 +61,25 @@ def _split(text: str) -> list[str]:
 class ServiceConfig(BaseModel):
     """What the HTTP service needs beyond the core settings."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     project_tokens: frozenset[str] = frozenset()
     # key id -> secret; HTTP Basic ``key_id:secret`` on the data routes and the profile page.
     api_keys: dict[str, str] = Field(default_factory=dict)
     max_commands: int = Field(default=DEFAULT_MAX_COMMANDS, ge=1, le=10_000)
-    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024, description="bytes")
     # Seconds between background applies of the journal (``propsync serve`` without --no-apply).
-    apply_interval_seconds: float = Field(default=2.0, gt=0)
+    apply_interval_seconds: float = Field(default=2.0, gt=0, description="seconds")
     # Minimum seconds between two publishes of the background applier (a publish copies the
     # warehouse). None ("auto"): as long as its previous publish took
     # (propsync.journal.apply_forever); 0: publish after every apply.
-    publish_interval_seconds: float | None = Field(default=None, ge=0)
+    publish_interval_seconds: float | None = Field(default=None, ge=0, description="seconds")
     apply_enabled: bool = True
     # How long a PATCH waits for the warehouse write lock before journaling the edit instead.
-    edit_lock_timeout_seconds: float = Field(default=2.0, ge=0)
+    edit_lock_timeout_seconds: float = Field(default=2.0, ge=0, description="seconds")
     # How long an applied edit waits for this server to serve the version it published (the
     # serving copy's index build) before it answers anyway (logged): read-your-writes.
-    edit_visible_timeout_seconds: float = Field(default=60.0, ge=0)
+    edit_visible_timeout_seconds: float = Field(default=60.0, ge=0, description="seconds")
     # Journal segments are rolled at this size; rolled and fully applied segments are removed.
     journal_segment_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
 
@@ -149,6 +150,22 @@ def read_config_file(path: str | os.PathLike[str] | None) -> dict[str, Any]:
         raise UsageError(f"config file {str(p)!r} is not valid TOML: {exc}") from None
 
 
+_OPTIONS = {
+    "apply_interval_seconds": "--apply-interval",
+    "publish_interval_seconds": "--publish-interval",
+}
+_SECRET = {"api_keys", "project_tokens"}  # never echoed in an error
+
+
+def _label(key: str, value: object, where: str) -> str:
+    """A setting as the user wrote it: ``VAR=value``, ``--option value``, ``key = value in FILE``."""
+    if where.startswith("--"):
+        return f"{where} {shown(value)}"
+    if where.startswith("PROPSYNC_"):
+        return where if key in _SECRET else f"{where}={value}"
+    return f"{key} in {where}" if key in _SECRET else f"{key} = {value!r} in {where}"
+
+
 def load_config(
     config_file: str | os.PathLike[str] | None = None,
     *,
@@ -156,40 +173,38 @@ def load_config(
     warehouse: str | os.PathLike[str] | None = None,
     **overrides: object,
 ) -> tuple[ServiceConfig, Settings]:
-    """Resolve the service config and the core settings. Raises UsageError when invalid."""
+    """Resolve the service config and the core settings. Raises UsageError naming each invalid
+    value by its source (option, variable or config file key)."""
     env = os.environ if env is None else env
     path = config_file if config_file is not None else env.get("PROPSYNC_CONFIG") or None
     file_values = read_config_file(path)
     core_file = {k: file_values.pop(k) for k in list(file_values) if k in _CORE_KEYS}
-    values: dict[str, object] = dict(file_values)
+    values: dict[str, object] = {}
+    sources: dict[str, str] = {}
+    for key, value in file_values.items():
+        values[key], sources[key] = value, _label(key, value, str(path))
     for key, var in _ENV.items():
         if env.get(var):
-            values[key] = env[var]
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        service = ServiceConfig.model_validate(values)
-        # Core settings: CLI > environment > config file > defaults.
-        core_overrides: dict[str, object] = {
-            k: v for k, v in core_file.items() if not env.get(_CORE_KEYS[k])
-        }
-        if warehouse is not None:
-            core_overrides["warehouse"] = warehouse
-        settings = _core_settings(env, core_overrides)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
-        )
-        raise UsageError(f"invalid service configuration: {problems}") from None
-    return service, settings
+            values[key], sources[key] = env[var], _label(key, env[var], var)
+    for key, value in overrides.items():
+        if value is not None:
+            values[key], sources[key] = value, _label(key, value, _OPTIONS.get(key, key))
+    service = validated(ServiceConfig, values, sources)
+    # Core settings: CLI > environment > config file > defaults.
+    core: dict[str, object] = {k: v for k, v in core_file.items() if not env.get(_CORE_KEYS[k])}
+    labels = {k: _label(k, v, str(path)) for k, v in core.items()}
+    if warehouse is not None:
+        core["warehouse"] = warehouse
+        labels["warehouse"] = _label("warehouse", warehouse, "--warehouse")
+    return service, Settings.from_env(env=env, labels=labels, **core)
 
 
-def _core_settings(env: Mapping[str, str], overrides: dict[str, object]) -> Settings:
-    if env is os.environ:
-        return Settings.from_env(**overrides)
-    values: dict[str, object] = {}
-    mapping = {**_CORE_KEYS, "max_reject_ratio": "PROPSYNC_MAX_REJECT_RATIO"}
-    for key, var in mapping.items():
-        if env.get(var):
-            values[key] = env[var]
-    values.update(overrides)
-    return Settings.model_validate(values)
+def max_commands(env: Mapping[str, str] | None = None) -> int:
+    """The per-batch command limit ``propsync track`` shares with the HTTP service:
+    ``PROPSYNC_MAX_COMMANDS`` (validated the same way), else the default 50."""
+    env = os.environ if env is None else env
+    var = _ENV["max_commands"]
+    if not env.get(var):
+        return DEFAULT_MAX_COMMANDS
+    given = {"max_commands": env[var]}
+    return validated(ServiceConfig, given, {"max_commands": f"{var}={env[var]}"}).max_commands
