@@ -264,13 +264,23 @@ def test_import_json_summary_and_exit_codes(
         "rows_rejected": 1,
         "cells_rejected": 2,
         "published_version": 1,
+        "already_applied": False,
     }
-    # Same file again: a no-op.
+    # Same file again: a no-op, and the summary says what this run did (nothing).
     code, out, _ = run(
         capsys, "import", str(src), "--mapping", str(mapping), "--json", "--warehouse", wh
     )
     assert code == 0 and "already applied" in out
-    assert json.loads(out.strip().splitlines()[-1])["published_version"] == 1
+    assert json.loads(out.strip().splitlines()[-1]) == {
+        "batch_id": summary["batch_id"],
+        "rows_read": 41,
+        "properties_applied": 0,
+        "properties_stale": 0,
+        "rows_rejected": 0,
+        "cells_rejected": 0,
+        "published_version": 1,
+        "already_applied": True,
+    }
 
     # Too many rejected rows: exit 1, nothing published.
     bad = write_csv(

@@ -57,10 +57,15 @@ class BatchResult:
         "published_version",
     )
 
+    @property
+    def already_applied(self) -> bool:
+        return self.status == "already_applied"
+
     def summary(self) -> dict[str, Any]:
-        """The ``--json`` contract of ``propsync import``."""
+        """The ``--json`` contract of ``propsync import``: the counts of what this run did (all 0
+        but ``rows_read`` when the batch was applied before: ``already_applied``)."""
         d = asdict(self)
-        return {k: d[k] for k in self.SUMMARY_KEYS}
+        return {**{k: d[k] for k in self.SUMMARY_KEYS}, "already_applied": self.already_applied}
 
 
 def _noop(stage: str, fraction: float) -> None:
@@ -167,22 +172,17 @@ def _apply_locked(
     consume: bool = False,
 ) -> BatchResult:
     previous = con.execute(
-        "SELECT rows_read, properties_applied, properties_stale, rows_rejected, cells_rejected, version "
-        "FROM batches WHERE batch_id = $id AND status = 'applied'",
+        "SELECT version FROM batches WHERE batch_id = $id AND status = 'applied'",
         {"id": batch.batch_id},
     ).fetchall()
     if previous:
-        read, applied, stale, rows_rej, cells_rej, version = previous[0]
+        # What this run did: read the rows, changed nothing (the first run's counts are in the
+        # batches table; repeating them here read as if they had been applied again).
         return BatchResult(
             batch.batch_id,
             "already_applied",
-            read,
-            applied,
-            stale,
-            rows_rej,
-            cells_rej,
-            version,
-            message="batch already applied: nothing changed",
+            rows_read=batch.rows_read,
+            message=f"batch already applied (as version {previous[0][-1]}): nothing changed",
         )
 
     con.execute("BEGIN TRANSACTION")
