@@ -65,3 +65,11 @@ class NotPublished(PropsyncError):
     """The warehouse has no published version yet."""
 
     exit_code = 3
+
+
+class DatabaseInUse(PropsyncError):
+    """Another process holds DuckDB's lock on a warehouse file: it has a published version open
+    read-write (e.g. a ``duckdb`` shell without ``-readonly``), or ``work.duckdb`` open at all.
+    Retrying once it is closed can help."""
+
+    retryable = True

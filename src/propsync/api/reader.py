@@ -40,10 +40,10 @@ from pathlib import Path
 
 import duckdb
 
-from propsync.errors import NotPublished, UnknownCustomer
+from propsync.errors import DatabaseInUse, NotPublished, UnknownCustomer
 from propsync.store.read import Customer, CustomerRef, Property, resolve
 from propsync.store.serving import BuildCancelled, ServingCopies, ServingCopy
-from propsync.store.warehouse import Warehouse
+from propsync.store.warehouse import Warehouse, connect_duckdb
 
 log = logging.getLogger("propsync.api")
 
@@ -168,9 +168,7 @@ class PublishedReader:
             target = self._target()
 
     def _connect(self, path: Path) -> duckdb.DuckDBPyConnection:
-        con = duckdb.connect(
-            str(path), read_only=True, config={"threads": str(self.duckdb_threads)}
-        )
+        con = connect_duckdb(path, read_only=True, config={"threads": str(self.duckdb_threads)})
         con.execute("SET enable_progress_bar = false")  # no progress bars in logs
         return con
 
@@ -333,15 +331,15 @@ class PublishedReader:
                 break
             except NotPublished:
                 continue
-            except Exception:
+            except Exception as exc:
                 failures += 1
                 pause = min(60.0, 2.0**failures)
-                log.exception(
-                    "building the serving copy failed; reads keep the version they have (%d); "
-                    "retrying in %g s",
-                    self.version,
-                    pause,
-                )
+                text = "building the serving copy failed; reads keep the version they have (%d); "
+                args = (self.version, pause)
+                if isinstance(exc, DatabaseInUse):  # a clear cause: no traceback
+                    log.warning(text + "retrying in %g s: %s", *args, exc.message)
+                else:
+                    log.exception(text + "retrying in %g s", *args)
                 self._stop.wait(pause)
                 self._wake.set()
 

@@ -50,7 +50,14 @@ from propsync import sql
 from propsync.config import duckdb_memory_limit
 from propsync.errors import NotPublished, WarehouseLocked
 from propsync.locks import exclusive_lock
-from propsync.store.warehouse import VERSION_FILE, Warehouse, fsync_directory
+from propsync.store.warehouse import (
+    READ_ONLY_MODE,
+    VERSION_FILE,
+    Warehouse,
+    connect_duckdb,
+    fsync_directory,
+    fsync_file,
+)
 
 KEEP_SERVING_COPIES = 2
 # A copy being built and DuckDB's WAL next to it while its indexes are created.
@@ -81,7 +88,7 @@ def build_read_indexes(
         config["temp_directory"] = str(temp_directory)
     if limit := duckdb_memory_limit(memory_limit):
         config["memory_limit"] = limit
-    con = duckdb.connect(str(path), config=config)
+    con = connect_duckdb(path, read_only=False, config=config)
     done = threading.Event()
     watcher: threading.Thread | None = None
     if cancel is not None:
@@ -246,8 +253,8 @@ class ServingCopies:
                 copied = time.monotonic()
                 build_read_indexes(tmp, self.temp_directory, self.memory_limit, cancel)
                 indexed = time.monotonic()
-                with open(tmp, "rb+") as f:
-                    os.fsync(f.fileno())
+                os.chmod(tmp, READ_ONLY_MODE)  # complete: never written again (as published)
+                fsync_file(tmp)
             except BaseException:
                 self._remove_partial_copies()
                 raise

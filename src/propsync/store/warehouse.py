@@ -34,7 +34,7 @@ import duckdb
 
 from propsync import sql
 from propsync.config import duckdb_memory_limit
-from propsync.errors import NotPublished
+from propsync.errors import DatabaseInUse, NotPublished, UsageError
 from propsync.locks import exclusive_lock
 from propsync.store import migrations
 
@@ -43,6 +43,54 @@ VERSION_FILE = re.compile(r"^v(\d{6,})\.duckdb$")
 _PARTIAL_FILE = re.compile(r"^\.v\d{6,}\.duckdb\.tmp")
 
 log = logging.getLogger("propsync.warehouse")
+
+
+READ_ONLY_MODE = 0o444  # published versions and serving copies are never written again
+# DuckDB's message when another process holds the file's lock; it names that process.
+_LOCK_HELD = "Could not set lock on file"
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (.+?) \(PID (\d+)\)")
+
+
+def connect_duckdb(
+    path: str | os.PathLike[str],
+    *,
+    read_only: bool,
+    config: dict[str, str | bool | int | float | list[str]] | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect`` for warehouse files; a lock held by another process is a clear,
+    retryable ``DatabaseInUse`` (naming that process and the fix) instead of DuckDB's IOException."""
+    try:
+        return duckdb.connect(str(path), read_only=read_only, config=config or {})
+    except duckdb.IOException as exc:
+        if _LOCK_HELD not in str(exc):
+            raise
+        m = _LOCK_HOLDER.search(str(exc))
+        holder = f"{m.group(1)} (pid {m.group(2)})" if m else "another process"
+        pid = int(m.group(2)) if m else None
+        raise DatabaseInUse(
+            _in_use(str(path), holder, read_only), path=str(path), pid=pid
+        ) from None
+
+
+def _in_use(path: str, holder: str, read_only: bool) -> str:
+    if read_only:  # only a read-write opener blocks readers
+        cause = f"{path!r} is locked by {holder}, which has it open read-write"
+    else:
+        cause = f"{path!r} is open in {holder}, and a writer needs it to itself"
+    return (
+        f"{cause} (for example a duckdb shell opened without -readonly): close it, and open "
+        "the warehouse read-only (duckdb -readonly propsync.duckdb, or duckdb.connect(FILE, "
+        "read_only=True)); then retry"
+    )
+
+
+def fsync_file(path: Path) -> None:
+    """fsync ``path`` through a read-only descriptor (it may be read-only on disk already)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def fsync_directory(path: Path) -> None:
@@ -62,6 +110,14 @@ class Warehouse:
         self.last_publish_seconds: float | None = None
         # What opening the working database last upgraded (None: it was created by this release).
         self.last_migration: migrations.MigrationResult | None = None
+
+    def _make_root(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # not a directory, no permission: nothing was written
+            raise UsageError(
+                f"cannot use {str(self.root)!r} as the warehouse directory: {exc.strerror}"
+            ) from None
 
     @property
     def work_path(self) -> Path:
@@ -85,7 +141,7 @@ class Warehouse:
 
     def write_lock(self, timeout: float = 600.0) -> contextlib.AbstractContextManager[None]:
         """Exclusive across processes; waits up to ``timeout`` seconds for the current holder."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        self._make_root()
         return exclusive_lock(
             self.root / "write.lock",
             timeout,
@@ -97,7 +153,7 @@ class Warehouse:
 
     def connect_work(self, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
         """Open the working database (call only while holding the write lock)."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        self._make_root()
         config: dict[str, str | bool | int | float | list[str]] = {
             "temp_directory": str(self.root / "tmp"),
             # Row order of inserts is irrelevant here, and keeping it costs memory.
@@ -105,7 +161,7 @@ class Warehouse:
         }
         if limit := duckdb_memory_limit(memory_limit):
             config["memory_limit"] = limit
-        con = duckdb.connect(str(self.work_path), config=config)
+        con = connect_duckdb(self.work_path, read_only=False, config=config)
         con.execute("SET enable_progress_bar = false")  # no progress bars in logs
         try:
             fresh = migrations.is_fresh(con)
@@ -164,8 +220,10 @@ class Warehouse:
         self._remove_partial_copies()  # of a publish that crashed
         try:
             shutil.copyfile(self.work_path, tmp)
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
+            # Before the rename, so no reader ever finds a writable version (removing one when
+            # pruning needs write permission on the directory only); fsync'd with the data.
+            os.chmod(tmp, READ_ONLY_MODE)
+            fsync_file(tmp)
         except BaseException:
             self._remove_partial_copies()
             raise
@@ -218,6 +276,6 @@ class Warehouse:
         return self.current_path.resolve()
 
     def connect_published(self) -> duckdb.DuckDBPyConnection:
-        con = duckdb.connect(str(self.published_file()), read_only=True)
+        con = connect_duckdb(self.published_file(), read_only=True)
         con.execute("SET enable_progress_bar = false")
         return con
