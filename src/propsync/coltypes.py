@@ -140,10 +140,15 @@ def _renamed(c: Conversion, name: str) -> Conversion:
     return Conversion(c.values.alias(name), c.rejected, c.reasons)
 
 
-def convert_column(s: pl.Series, type_: str, timezone: str, json_text: bool = False) -> Conversion:
-    """Canonical JSON text of a source column for ``type_``; never raises for a column type."""
-    if json_text:
-        return convert_json_text(s, type_)
+def convert_column(
+    s: pl.Series, type_: str, timezone: str, json_cells: pl.Series | None = None
+) -> Conversion:
+    """Canonical JSON text of a source column for ``type_``; never raises for a column type.
+
+    ``json_cells``: True where the cell is the JSON text of an array or object (JSON Lines).
+    """
+    if json_cells is not None and json_cells.any():
+        return _with_json_cells(s, type_, timezone, json_cells)
     if _nested(s.dtype):
         if type_ in TEXT_TYPES or type_ == "list":
             return _renamed(_from_python(s.to_list(), type_, _kind(s.dtype)), s.name)
@@ -160,15 +165,44 @@ def convert_column(s: pl.Series, type_: str, timezone: str, json_text: bool = Fa
     return Conversion(c.values.alias(s.name), rejected | not_utf8, reasons)
 
 
-def id_text(s: pl.Series, json_text: bool = False) -> tuple[pl.Series, pl.Series | None, str]:
-    """Ids as text, the cells whose type cannot be an id (they reject their rows), and why."""
+def _with_json_cells(s: pl.Series, type_: str, timezone: str, json_cells: pl.Series) -> Conversion:
+    if (json_cells == s.is_not_null()).all():
+        return convert_json_text(s, type_)
+    rest = convert_column(s.set(json_cells, None), type_, timezone)
+    idx = json_cells.arg_true()
+    sub = convert_json_text(s.filter(json_cells), type_)
+    reasons = rest.reasons
+    if isinstance(reasons, str):
+        reasons = _reasons(rest.rejected, reasons)
+    sub_reasons = (
+        sub.reasons if isinstance(sub.reasons, pl.Series) else _reasons(sub.rejected, sub.reasons)
+    )
+    return Conversion(
+        rest.values.scatter(idx, sub.values),
+        rest.rejected.scatter(idx, sub.rejected),
+        reasons.scatter(idx, sub_reasons),
+    )
+
+
+def id_text(
+    s: pl.Series, json_cells: pl.Series | None = None
+) -> tuple[pl.Series, pl.Series | None, str]:
+    """Ids as text, the cells whose type cannot be an id (they reject their rows), and why.
+
+    ``json_cells``: True where the cell is the JSON text of an array or object (JSON Lines).
+    """
+    if json_cells is not None and json_cells.any():
+        return (
+            s.cast(pl.String).set(json_cells, None),
+            json_cells,
+            "JSON arrays and objects cannot be customer ids (ids are text or integers)",
+        )
     text, not_utf8 = textual(s)
-    if json_text or not (text.dtype in (pl.String, pl.Null) or text.dtype.is_integer()):
-        what = "JSON arrays and objects" if json_text else f"{type_name(s.dtype)} values"
+    if not (text.dtype in (pl.String, pl.Null) or text.dtype.is_integer()):
         return (
             pl.Series(s.name, [None] * len(s), dtype=pl.String),
             s.is_not_null(),
-            f"{what} cannot be customer ids (ids are text or integers)",
+            f"{type_name(s.dtype)} values cannot be customer ids (ids are text or integers)",
         )
     if not_utf8 is not None:
         return text, not_utf8, "binary value that is not UTF-8 text cannot be a customer id"

@@ -126,10 +126,12 @@ class CsvRecords:
     ``n`` rows; ``finish()`` checks that none are left over.
     """
 
-    def __init__(self, path: Path, line_batch: int = LINE_BATCH) -> None:
+    def __init__(self, path: Path, skip: int = 0, line_batch: int = LINE_BATCH) -> None:
+        """``skip``: data rows to pass over first (the reader has them already)."""
         self.path = path
         self._feed = RowFeed(iter_records(path, line_batch), name="csv-records")
         self._header_fields: int | None = -1  # not looked for yet
+        self._skip = skip
 
     @property
     def header_fields(self) -> int | None:
@@ -150,12 +152,18 @@ class CsvRecords:
     def take(self, n: int) -> pl.DataFrame:
         if self.header_fields is None:
             raise self.mismatch()
+        if self._skip:
+            skipped, self._skip = self._feed.take(self._skip), 0
+            if skipped is None:
+                raise self.mismatch()
         rows = self._feed.take(n)
         if rows is None:
             raise self.mismatch()
         return rows
 
     def finish(self) -> None:
+        if self._skip:
+            self.take(0)
         if self.header_fields is not None and not self._feed.exhausted():
             raise self.mismatch()
 

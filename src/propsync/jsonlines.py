@@ -29,6 +29,7 @@ from typing import Any
 
 import polars as pl
 
+from propsync import jsonlimits
 from propsync.prefetch import RowFeed
 
 LINE_BATCH = 200_000
@@ -58,10 +59,27 @@ def read_schema(path: Path) -> Schema:
 
 @functools.lru_cache(maxsize=8)
 def _read_schema(path: str, _mtime_ns: int, _size: int) -> Schema:
-    inferred = pl.scan_ndjson(path, infer_schema_length=None).collect_schema()
+    try:
+        inferred = pl.scan_ndjson(path, infer_schema_length=None).collect_schema()
+    except pl.exceptions.PolarsError:
+        # Polars cannot type some key (an array in one line, an integer in another): all text.
+        return Schema({key: pl.String() for key in _keys(Path(path))}, frozenset())
     nested = frozenset(name for name, dtype in inferred.items() if is_nested(dtype))
     dtypes = {name: pl.String() if name in nested else dtype for name, dtype in inferred.items()}
     return Schema(dtypes, nested)
+
+
+def _keys(path: Path) -> list[str]:
+    """The keys of all lines, in order of appearance (Python's json: slow, a fallback only)."""
+    keys: dict[str, None] = {}
+    with path.open(encoding="utf-8") as f:
+        for text in f:
+            if text.strip():
+                obj = json.loads(text)
+                if not isinstance(obj, dict):
+                    raise ValueError("a line is not a JSON object")
+                keys.update(dict.fromkeys(obj))
+    return list(keys)
 
 
 def _lines(path: Path, line_batch: int) -> Iterator[pl.DataFrame]:
@@ -83,6 +101,8 @@ def line_feed(path: Path, line_batch: int = LINE_BATCH) -> RowFeed:
 class Keyed:
     frame: pl.DataFrame  # the values, the last of equal keys winning
     absent: dict[str, pl.Series]  # mapped column -> True where the line has no such key
+    json_cells: dict[str, pl.Series]  # column -> True where the cell is an array's or object's JSON
+    row_errors: pl.Series | None = None  # why a row cannot be used (String; null = usable)
 
 
 def resolve(
@@ -93,30 +113,45 @@ def resolve(
     ``nested``: those of ``columns`` that hold arrays or objects (read as text).
     """
     non_null = frame.select(pl.sum_horizontal(pl.all().is_not_null())).to_series()
-    slow = lines["keys"] != non_null
-    for c in nested:
-        slow = slow | frame[c].is_not_null()
+    parse = _arrays_or_objects(frame, columns, nested)
     absent = {c: frame[c].is_null() for c in columns}
-    if not slow.any():
-        return Keyed(frame, absent)
-    idx = slow.arg_true()
-    values = frame.select(pl.col(list(columns)).gather(idx))
-    sub_absent, todo = _count_keys(lines["text"].gather(idx), values, nested)
+    counted = ((lines["keys"] != non_null) & ~parse).arg_true()
+    if counted.len():
+        values = frame.select(pl.col(list(columns)).gather(counted))
+        sub_absent, todo = _count_keys(lines["text"].gather(counted), values)
+        for c in columns:
+            absent[c] = absent[c].scatter(counted, sub_absent[c])
+        parse = parse.scatter(counted.filter(todo), True)
+    errors = None
+    json_cells: dict[str, pl.Series] = {}
+    if parse.any():
+        idx = parse.arg_true()
+        parsed = _parse_rows(frame, lines["text"].gather(idx), idx, columns, nested, absent)
+        frame, errors, json_cells = parsed
+    json_cells.update((c, frame[c].is_not_null()) for c in nested)
+    return Keyed(frame, absent, json_cells, errors)
+
+
+def _arrays_or_objects(
+    frame: pl.DataFrame, columns: Sequence[str], nested: Collection[str]
+) -> pl.Series:
+    """Rows that step 2 must parse: a mapped value is (or, as Polars' text, may be) an array or
+    an object, whose exact JSON only Python's json gives."""
+    rows = pl.Series([False] * frame.height, dtype=pl.Boolean)
     for c in columns:
-        absent[c] = absent[c].scatter(idx, sub_absent[c])
-    parse = idx.filter(todo)
-    if parse.len():
-        frame = _parse_rows(frame, lines["text"].gather(parse), parse, columns, nested, absent)
-    return Keyed(frame, absent)
+        s = frame[c]
+        if c in nested:
+            rows = rows | s.is_not_null()
+        elif s.dtype == pl.String:  # a key with strings and arrays or objects: Polars' text
+            rows = rows | (s.str.starts_with("[") | s.str.starts_with("{")).fill_null(False)
+    return rows
 
 
 def _regex_literal(text: str) -> str:
     return "".join("\\" + ch if ch in _REGEX_META else ch for ch in text)
 
 
-def _count_keys(
-    text: pl.Series, values: pl.DataFrame, nested: Collection[str]
-) -> tuple[dict[str, pl.Series], pl.Series]:
+def _count_keys(text: pl.Series, values: pl.DataFrame) -> tuple[dict[str, pl.Series], pl.Series]:
     """Step 1 on the rows of ``text``: absent per column, and the rows still to be parsed."""
     todo = text.str.contains(_ESCAPED_KEY)
     flat = text.str.count_matches("[{]") == 1
@@ -124,17 +159,14 @@ def _count_keys(
     for c in values.columns:
         key = '"' + _regex_literal(c) + '"'
         # A key that JSON must escape only occurs in lines already marked by _ESCAPED_KEY.
-        plain = json.dumps(c, ensure_ascii=False) == f'"{c}"'
-        if plain:
+        if json.dumps(c, ensure_ascii=False) == f'"{c}"':
             n = text.str.count_matches(key + r"\s*:")
         else:
             n = pl.repeat(0, len(text), dtype=pl.UInt32, eager=True)
         null = values[c].is_null()
         explicit_null = null & (n == 1) & flat & text.str.contains(key + r"\s*:\s*null")
         absent[c] = null & (n == 0)
-        # An array or object value is always parsed (step 2): its exact JSON text is needed.
-        present = (n == 1) & ~null if c not in nested else null & False
-        todo = todo | ~((n == 0) | present | explicit_null)
+        todo = todo | ~((n == 0) | ((n == 1) & ~null) | explicit_null)
     return absent, todo
 
 
@@ -145,18 +177,47 @@ def _parse_rows(
     columns: Sequence[str],
     nested: Collection[str],
     absent: dict[str, pl.Series],
-) -> pl.DataFrame:
-    """Step 2: rows ``idx`` parsed with Python's json (last of equal keys wins)."""
-    try:
-        objects = [json.loads(line) for line in text]
-    except ValueError as exc:  # Polars read the line, so this is not expected
-        raise ValueError(f"a line is not valid JSON: {exc}") from None
+) -> tuple[pl.DataFrame, pl.Series | None, dict[str, pl.Series]]:
+    """Step 2: rows ``idx`` parsed with Python's json (last of equal keys wins). Also returns
+    why rows cannot be used, and which cells of the other columns became JSON text."""
+    parsed = [_parse(line, columns) for line in text]
+    objects = [o if isinstance(o, dict) else {} for o in parsed]
     replaced = []
+    json_cells: dict[str, pl.Series] = {}
     for c in columns:
         values = [o.get(c) for o in objects]
         absent[c] = absent[c].scatter(idx, [c not in o for o in objects])
         replaced.append(_replace(frame[c], idx, values, as_json=c in nested))
-    return frame.with_columns(replaced)
+        if c not in nested and any(isinstance(v, (list, dict)) for v in values):
+            is_json = [isinstance(v, (list, dict)) for v in values]
+            json_cells[c] = pl.Series([False] * frame.height).scatter(idx, is_json)
+    errors = [o if isinstance(o, str) else None for o in parsed]
+    return frame.with_columns(replaced), _errors(frame.height, idx, errors), json_cells
+
+
+def _errors(n: int, idx: pl.Series, errors: list[str | None]) -> pl.Series | None:
+    if all(e is None for e in errors):
+        return None
+    out = pl.Series([None] * n, dtype=pl.String)
+    return out.scatter(idx, pl.Series(errors, dtype=pl.String))
+
+
+def _parse(line: str, columns: Sequence[str]) -> dict[str, Any] | str:
+    """The line as Python's json reads it (the last of equal keys wins), or why it cannot be
+    used: a mapped value nested deeper than ``jsonlimits`` allows."""
+    try:
+        obj = jsonlimits.loads(line)
+    except jsonlimits.JsonTooDeep:
+        try:  # the deep part may be a key the mapping does not read
+            obj = json.loads(line)
+            jsonlimits.check_depth({c: obj[c] for c in columns if c in obj})
+        except jsonlimits.JsonTooDeep as exc:
+            return str(exc)
+        except RecursionError:
+            return str(jsonlimits.JsonTooDeep())
+    if not isinstance(obj, dict):  # Polars read it as an object: not expected
+        raise ValueError("a line is not a JSON object")
+    return obj
 
 
 def _fits(value: Any, dtype: pl.DataType) -> bool:
@@ -172,13 +233,13 @@ def _fits(value: Any, dtype: pl.DataType) -> bool:
 
 
 def _text(value: Any, as_json: bool) -> str | None:
+    """A JSON value as a text column holds it: strings as they are (unless ``as_json``), the
+    rest as JSON text (arrays and objects exact, unlike Polars' text of them)."""
     if value is None:
         return None
     if isinstance(value, str) and not as_json:
         return value
-    if isinstance(value, bool) and not as_json:
-        return "true" if value else "false"
-    return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _replace(column: pl.Series, idx: pl.Series, values: list[Any], as_json: bool) -> pl.Series:

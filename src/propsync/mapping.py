@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from propsync import jsonlimits
 from propsync.errors import MappingError, SourceError
 from propsync.timestamps import supported_timezone
 
@@ -173,8 +174,10 @@ def _mapping_json(raw: bytes, path: str) -> Any:
     except UnicodeDecodeError as exc:
         raise _file_error(path, f"is not UTF-8 text (byte {exc.start + 1})") from None
     try:
-        return json.loads(text)
+        return jsonlimits.loads(text)
+    except jsonlimits.JsonTooDeep as exc:
+        raise _file_error(path, f"is not a mapping: {exc}") from None
     except json.JSONDecodeError as exc:
         raise _file_error(path, f"is not valid JSON: {exc.msg} at line {exc.lineno}") from None
-    except RecursionError:
-        raise _file_error(path, "is not a mapping: it is nested too deeply") from None
+    except ValueError as exc:  # NaN or Infinity
+        raise _file_error(path, f"is not valid JSON: {exc}") from None

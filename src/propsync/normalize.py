@@ -22,6 +22,7 @@ from propsync.coltypes import convert_column, id_text, raw_text, timestamp_input
 from propsync.csvrecords import CsvRecords
 from propsync.errors import SourceError, UsageError
 from propsync.mapping import Mapping
+from propsync.prefetch import RowFeed
 from propsync.timestamps import parse_timestamps
 from propsync.values import is_blank
 
@@ -78,7 +79,7 @@ def source_columns(path: Path) -> list[str]:
         if fmt == "parquet":
             return list(pl.read_parquet_schema(path))
         return list(jsonlines.read_schema(path).dtypes)
-    except (pl.exceptions.PolarsError, OSError) as exc:
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         raise SourceError(f"cannot read {str(path)!r}: {exc}", path=str(path)) from None
 
 
@@ -90,8 +91,7 @@ CHUNK_ROWS = 100_000
 def _scan(path: Path) -> pl.LazyFrame:
     fmt = source_format(path)
     if fmt == "csv":
-        # Raw text: ids such as "007" must keep their leading zeros.
-        return pl.scan_csv(path, infer_schema=False, truncate_ragged_lines=True)
+        return _csv_scan(path, truncate=True)
     if fmt == "parquet":
         return pl.scan_parquet(path)
     return pl.scan_ndjson(path, infer_schema_length=None)
@@ -114,8 +114,8 @@ class Chunk:
     row_errors: pl.Series | None = None
     # Column -> True where the row has no such key (JSON Lines): that cell updates nothing.
     absent: dict[str, pl.Series] = field(default_factory=dict)
-    # Columns holding the JSON text of arrays and objects (JSON Lines).
-    json_columns: frozenset[str] = frozenset()
+    # Column -> True where the cell holds the JSON text of an array or object (JSON Lines).
+    json_cells: dict[str, pl.Series] = field(default_factory=dict)
 
 
 def iter_source(
@@ -141,23 +141,56 @@ def _batches(lf: pl.LazyFrame, chunk_rows: int) -> Iterator[pl.DataFrame]:
             yield frame
 
 
-def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
-    records = CsvRecords(path)
+def _csv_scan(path: Path, truncate: bool) -> pl.LazyFrame:
+    # Raw text: ids such as "007" must keep their leading zeros.
+    return pl.scan_csv(path, infer_schema=False, truncate_ragged_lines=truncate)
+
+
+def _csv_frames(path: Path, chunk_rows: int) -> Iterator[tuple[pl.DataFrame, bool]]:
+    """(frame, strict): Polars' strict read, which raises at a row with too many fields, and from
+    there (or at a broken file, which then fails again) a read that truncates such rows."""
+    done = 0
     try:
-        lf = pl.scan_csv(path, infer_schema=False, truncate_ragged_lines=True)
-        for frame in _batches(lf, chunk_rows):
-            if records.header_fields != frame.width:
-                raise records.mismatch()
-            chunk = _csv_chunk(frame, records.take(frame.height))
+        for frame in _batches(_csv_scan(path, truncate=False), chunk_rows):
+            yield frame, True
+            done += frame.height
+    except pl.exceptions.PolarsError:
+        for frame in _batches(_csv_scan(path, truncate=True).slice(done), chunk_rows):
+            yield frame, False
+
+
+def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
+    """Chunks with short and long rows marked and blank lines dropped.
+
+    A row with too few fields (or a blank line) leaves a null in the last column, and one with too
+    many stops the strict read; until either happens no row can be short, long or blank, so the
+    per-line field count (``CsvRecords``) starts only then and most files never pay for it.
+    """
+    done = 0  # rows Polars has read so far
+    records: CsvRecords | None = None
+    try:
+        for frame, strict in _csv_frames(path, chunk_rows):
+            last = frame.get_column(frame.columns[-1])
+            if records is None and strict and not last.has_nulls():
+                chunk: Chunk | None = Chunk(frame)
+            else:
+                records = records or CsvRecords(path, skip=done)
+                chunk = _csv_chunk(frame, records)
+            done += frame.height
             if chunk is not None:
                 yield chunk
-        records.finish()
+        if records is not None:
+            records.finish()
     finally:
-        records.close()
+        if records is not None:
+            records.close()
 
 
-def _csv_chunk(frame: pl.DataFrame, shape: pl.DataFrame) -> Chunk | None:
+def _csv_chunk(frame: pl.DataFrame, records: CsvRecords) -> Chunk | None:
     """Blank lines dropped; rows whose field count is not the header's marked with why."""
+    if records.header_fields != frame.width:
+        raise records.mismatch()
+    shape = records.take(frame.height)
     fields = shape["fields"]
     if shape["blank"].any():
         keep = ~shape["blank"]
@@ -177,6 +210,21 @@ def _csv_chunk(frame: pl.DataFrame, shape: pl.DataFrame) -> Chunk | None:
     return Chunk(frame, row_errors=errors)
 
 
+def _jsonl_frames(
+    path: Path, dtypes: dict[str, pl.DataType], chunk_rows: int
+) -> Iterator[pl.DataFrame]:
+    """Frames read with Polars' types, inferred from all lines; these can still fail a line (true
+    in a column of integers, equal keys of different types): from there every column is text."""
+    done = 0
+    try:
+        for frame in _batches(pl.scan_ndjson(path, schema=dtypes), chunk_rows):
+            yield frame
+            done += frame.height
+    except pl.exceptions.PolarsError:
+        text = {c: pl.String() for c in dtypes}
+        yield from _batches(pl.scan_ndjson(path, schema=text).slice(done), chunk_rows)
+
+
 def _jsonl_chunks(path: Path, chunk_rows: int, columns: Sequence[str] | None) -> Iterator[Chunk]:
     schema = jsonlines.read_schema(path)
     wanted = schema.dtypes if columns is None else columns
@@ -184,16 +232,22 @@ def _jsonl_chunks(path: Path, chunk_rows: int, columns: Sequence[str] | None) ->
     nested = frozenset(c for c in mapped if c in schema.nested)
     feed = jsonlines.line_feed(path)
     try:
-        for frame in _batches(pl.scan_ndjson(path, schema=schema.dtypes), chunk_rows):
-            lines = feed.take(frame.height)
-            if lines is None:
-                raise ValueError("its lines and rows do not match")
-            keyed = jsonlines.resolve(frame, lines, mapped, nested)
-            yield Chunk(keyed.frame, absent=keyed.absent, json_columns=nested)
+        for frame in _jsonl_frames(path, schema.dtypes, chunk_rows):
+            yield _jsonl_chunk(frame, feed, mapped, nested)
         if not feed.exhausted():
             raise ValueError("its lines and rows do not match")
     finally:
         feed.close()
+
+
+def _jsonl_chunk(
+    frame: pl.DataFrame, feed: RowFeed, mapped: list[str], nested: frozenset[str]
+) -> Chunk:
+    lines = feed.take(frame.height)
+    if lines is None:
+        raise ValueError("its lines and rows do not match")
+    keyed = jsonlines.resolve(frame, lines, mapped, nested)
+    return Chunk(keyed.frame, keyed.row_errors, keyed.absent, keyed.json_cells)
 
 
 @dataclass(frozen=True)
@@ -322,14 +376,14 @@ def _update_times(
 
 
 def _ids(
-    df: pl.DataFrame, mapping: Mapping, rej: _Rejections, json_columns: frozenset[str]
+    df: pl.DataFrame, mapping: Mapping, rej: _Rejections, json_cells: dict[str, pl.Series]
 ) -> pl.DataFrame:
     """Customer ids of each row; a row without a usable id is rejected."""
     frames = []
     has_id = pl.Series([False] * df.height, dtype=pl.Boolean)
     for m in mapping.ids:
         raw = df[m.from_column]
-        value, unusable, reason = id_text(raw, m.from_column in json_columns)
+        value, unusable, reason = id_text(raw, json_cells.get(m.from_column))
         if unusable is not None:
             rej.add("row", unusable, m.from_column, raw, reason)
         present = value.is_not_null() & (value != "")
@@ -358,8 +412,7 @@ def _properties(
     absent_cells = 0
     for p in mapping.properties:
         raw = df[p.from_column]
-        json_text = p.from_column in chunk.json_columns
-        c = convert_column(raw, p.type, mapping.timezone, json_text)
+        c = convert_column(raw, p.type, mapping.timezone, chunk.json_cells.get(p.from_column))
         reason = c.reasons
         prefixed = (
             f"{p.to_property}: {reason}"
@@ -426,7 +479,7 @@ def normalize(
         rej.add("row", chunk.row_errors.is_not_null(), None, None, chunk.row_errors)
     options = _Options(started_at_us, now_us, max_future_skew_us, legacy)
     ts, default_rows = _update_times(df, mapping, rej, options)
-    ids = _ids(df, mapping, rej, chunk.json_columns)
+    ids = _ids(df, mapping, rej, chunk.json_cells)
     converted, absent_cells = _properties(df, mapping, rej, chunk)
     return UpdateBatch(
         batch_id=batch_id,

@@ -107,7 +107,7 @@ class RowFeed:
 
     def take(self, n: int) -> pl.DataFrame | None:
         """The next ``n`` rows, or None when the stream ends before that many."""
-        while self._height() < n and self._more():
+        while (self._ready is None or self._height() < n) and self._more():
             pass
         if self._ready is None or self._height() < n:
             return None
