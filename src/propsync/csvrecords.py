@@ -49,7 +49,6 @@ def _plain_records(lines: pl.DataFrame) -> pl.DataFrame:
     return lines.select(
         fields=pl.col("commas") + 1,
         blank=text.str.contains(_BLANK).fill_null(False),
-        empty=(text == "").fill_null(False),
     )
 
 
@@ -75,9 +74,7 @@ def _multi_line_records(lines: pl.DataFrame) -> pl.DataFrame:
         # A line inside quotes with no quote of its own has no text kept: "" counts the same.
         pl.col("text").fill_null("").str.join("\n")
     )
-    return grouped.select(
-        fields=_exact_fields(pl.col("text")), blank=False, empty=False, rec=pl.col("rec")
-    )
+    return grouped.select(fields=_exact_fields(pl.col("text")), blank=False, rec=pl.col("rec"))
 
 
 def _quoted_records(lines: pl.DataFrame) -> pl.DataFrame:
@@ -109,7 +106,7 @@ def _records(lines: pl.DataFrame) -> pl.DataFrame:
 
 
 def iter_records(path: Path, line_batch: int = LINE_BATCH) -> Iterator[pl.DataFrame]:
-    """``(fields, blank, empty)`` of every record of the file, header included, in batches."""
+    """``(fields, blank)`` of every record of the file, header included, in batches."""
     carry = pl.DataFrame(schema=_LINES_SCHEMA)
     for batch in _line_stats(path).collect_batches(chunk_size=line_batch, lazy=True):
         lines, carry = _split_unfinished(pl.concat([carry, batch]))
@@ -122,7 +119,7 @@ def iter_records(path: Path, line_batch: int = LINE_BATCH) -> Iterator[pl.DataFr
 class CsvRecords:
     """``(fields, blank)`` of the data rows of a CSV file, in the order Polars reads them.
 
-    Leading empty lines and the header are skipped, as Polars does. ``take(n)`` gives the next
+    Leading blank lines and the header are skipped, as ``normalize`` has Polars do. ``take(n)`` gives the next
     ``n`` rows; ``finish()`` checks that none are left over.
     """
 
@@ -145,7 +142,7 @@ class CsvRecords:
 
     def _header(self) -> int | None:
         while (record := self._feed.take(1)) is not None:
-            if not record["empty"][0]:
+            if not record["blank"][0]:  # blank lines before the header are skipped too
                 return int(record["fields"][0])
         return None
 

@@ -75,7 +75,7 @@ def source_columns(path: Path) -> list[str]:
     check_regular_file(path)
     try:
         if fmt == "csv":
-            return pl.read_csv(path, n_rows=0, infer_schema=False).columns
+            return _csv_scan(path, truncate=True).collect_schema().names()
         if fmt == "parquet":
             return list(pl.read_parquet_schema(path))
         return list(jsonlines.read_schema(path).dtypes)
@@ -141,9 +141,25 @@ def _batches(lf: pl.LazyFrame, chunk_rows: int) -> Iterator[pl.DataFrame]:
             yield frame
 
 
+def _leading_blank_lines(path: Path) -> int:
+    """Blank lines before a CSV header (Polars skips empty ones, but takes spaces for a header)."""
+    n = 0
+    with path.open("rb") as f:
+        for line in f:
+            if line.strip(b" \t\r\n"):
+                break
+            n += 1
+    return n
+
+
 def _csv_scan(path: Path, truncate: bool) -> pl.LazyFrame:
     # Raw text: ids such as "007" must keep their leading zeros.
-    return pl.scan_csv(path, infer_schema=False, truncate_ragged_lines=truncate)
+    return pl.scan_csv(
+        path,
+        infer_schema=False,
+        truncate_ragged_lines=truncate,
+        skip_lines=_leading_blank_lines(path),
+    )
 
 
 def _csv_frames(path: Path, chunk_rows: int) -> Iterator[tuple[pl.DataFrame, bool]]:

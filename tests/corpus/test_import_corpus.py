@@ -299,7 +299,7 @@ CSV_BLANK_CASES = [
     ),
     Case(  # row numbers count data rows: the header and blank lines are not counted
         "blank_lines_anywhere_and_row_numbers",
-        csv("", "", HEADER, "", f"u1,Alice,31,{T1}", "  ", "\t\r", "u2,Bobby", ""),
+        csv(" ", "", HEADER, "", f"u1,Alice,31,{T1}", "  ", "\t\r", "u2,Bobby", ""),
         state={"u1": {"name": ("Alice", T1), "age": (31, T1)}},
         rejections=((2, "row", None, None, ROW_SHORT.format(2, 4)),),
         rows_read=2,
