@@ -56,14 +56,15 @@ def _loads(text: str, what: str) -> Any:
 
 def _read_text(path: str) -> str:
     """The UTF-8 text of file ``path`` (``-``: stdin); unreadable or not UTF-8: a usage error."""
+    what = "stdin" if path == "-" else path
     try:
         data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot read {what}: {exc.strerror or exc}") from None
     try:
         return data.decode("utf-8-sig")  # a byte order mark is not part of the JSON
     except UnicodeDecodeError as exc:
-        raise UsageError(f"{path} is not UTF-8 text: {exc}") from None
+        raise UsageError(f"{what} is not UTF-8 text: {exc}") from None
 
 
 def _customer_ref(text: str) -> CustomerRef:
@@ -146,11 +147,12 @@ def cmd_track(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     limit = max_commands()
-    body = _loads(_read_text(args.file), args.file)
+    what = "stdin" if args.file == "-" else args.file
+    body = _loads(_read_text(args.file), what)
     try:
         check_batch(body, limit)  # the HTTP service's check and limit, word for word
     except BatchShapeError as exc:
-        raise UsageError(f"{args.file}: {exc}") from None
+        raise UsageError(f"{what}: {exc}") from None
     tb = parse_commands(
         body,
         receive_us=now_us(),
