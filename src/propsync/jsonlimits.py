@@ -9,7 +9,6 @@ parsed values (canonical JSON, Unicode checks) recurses, and a few hundred level
 
 from __future__ import annotations
 
-import itertools
 import json
 from typing import Any
 
@@ -18,7 +17,6 @@ MAX_DEPTH = 64
 
 _DROP = bytes(b for b in range(256) if b not in b'"[]{}')
 _ONE_KIND = bytes.maketrans(b"{}", b"[]")  # mixed kinds (not JSON) are the parser's to refuse
-_STEPS = bytes.maketrans(b"[]", b"\x01\xff")  # +1 / -1 as signed bytes
 
 
 class JsonTooDeep(ValueError):
@@ -65,9 +63,10 @@ def _depth(brackets: bytes, limit: int) -> int:
         if not brackets:
             return level
         shorter = brackets.replace(b"[]", b"")
-        if len(shorter) == len(brackets):  # unbalanced, so not JSON: a bound will do
-            steps = memoryview(brackets.translate(_STEPS)).cast("b")
-            return max(level, level + max(itertools.accumulate(steps)))
+        if len(shorter) == len(brackets):
+            # Unbalanced, so not JSON. What is left has no "[]": it is "]]..[[..", and its
+            # openers, unclosed, may enclose all removed levels: a bound on any parse's depth.
+            return min(limit + 1, level + brackets.count(b"["))
         brackets = shorter
     return limit + 1
 
