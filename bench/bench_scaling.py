@@ -443,6 +443,7 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     results = sorted(results, key=lambda r: r["size"])
     sizes = [r["size"] for r in results]
@@ -457,7 +458,12 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     ax.set_xlabel("warehouse size (customers x 10 properties)")
     ax.set_ylabel("seconds per one-property write")
     ax.set_title("Cost of one small write vs warehouse size (before the store redesign)")
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xticks(sizes, [f"{s:,}" for s in sizes])
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g} s"))
+    ax.yaxis.set_minor_formatter(
+        FuncFormatter(lambda y, _: f"{y:g}" if f"{y:g}"[0] in "25" else "")
+    )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
