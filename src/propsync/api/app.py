@@ -479,7 +479,7 @@ def create_app(
         responses={
             400: {
                 "model": schemas.ErrorBody,
-                "description": "not JSON, not a batch, too many commands",
+                "description": "not JSON, nested more than 64 levels, not a batch, too many commands",
             },
             403: {"model": schemas.ErrorBody, "description": "unknown project token"},
             413: {"model": schemas.ErrorBody, "description": "body too large"},
