@@ -16,6 +16,8 @@ CELLS_SCHEMA = {
     "value": pl.String,
     "update_ts": pl.Int64,
 }
+# Rows that lack some mapped keys (JSON Lines): how many of their cells are therefore absent.
+ABSENT_SCHEMA = {"row_nr": pl.Int64, "cells": pl.Int32}
 REJECTIONS_SCHEMA = {
     "row_nr": pl.Int64,
     "scope": pl.String,  # 'row': the whole row was dropped; 'cell': only this property
@@ -36,6 +38,9 @@ class UpdateBatch:
     ``ids`` lists every customer id of each row; ``cells`` one property update per row and property
     (``value`` canonical JSON, ``update_ts`` microseconds since the epoch, null for legacy data);
     ``rejections`` what normalisation refused. Row numbers are 1-based positions in the source.
+    ``cells_incoming`` counts the cells the source has: rows x mapped properties, less the
+    ``absent_cells`` (keys a JSON Lines row lacks: no update); ``blank_lines`` are CSV lines that
+    are not rows (a reader counting the file's rows with Polars counts them).
     """
 
     batch_id: str
@@ -48,6 +53,8 @@ class UpdateBatch:
     cells_incoming: int = 0
     default_timestamp_rows: int = 0
     started_at_us: int | None = None
+    blank_lines: int = 0
+    absent_cells: pl.DataFrame = field(default_factory=lambda: empty(ABSENT_SCHEMA))
 
     def rejected_rows(self) -> int:
         rows = self.rejections.filter(pl.col("scope") == "row")
@@ -61,13 +68,14 @@ class UpdateBatch:
         "cells_incoming",
         "default_timestamp_rows",
         "started_at_us",
+        "blank_lines",
     )
 
     def save(self, directory: str | Path) -> Path:
         """Write the batch as Parquet files plus ``batch.json``; a later task can ``load`` it."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        for name in ("ids", "cells", "rejections"):
+        for name in ("ids", "cells", "rejections", "absent_cells"):
             getattr(self, name).write_parquet(d / f"{name}.parquet")
         meta = {k: getattr(self, k) for k in self._META}
         (d / "batch.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
@@ -82,4 +90,9 @@ class UpdateBatch:
             ids=pl.read_parquet(d / "ids.parquet"),
             cells=pl.read_parquet(d / "cells.parquet"),
             rejections=pl.read_parquet(d / "rejections.parquet"),
+            absent_cells=(
+                pl.read_parquet(d / "absent_cells.parquet")
+                if (d / "absent_cells.parquet").exists()  # saved before there were any
+                else empty(ABSENT_SCHEMA)
+            ),
         )

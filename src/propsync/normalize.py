@@ -17,7 +17,14 @@ from typing import Any
 import polars as pl
 
 from propsync import jsonlines
-from propsync.batch import CELLS_SCHEMA, IDS_SCHEMA, REJECTIONS_SCHEMA, UpdateBatch, empty
+from propsync.batch import (
+    ABSENT_SCHEMA,
+    CELLS_SCHEMA,
+    IDS_SCHEMA,
+    REJECTIONS_SCHEMA,
+    UpdateBatch,
+    empty,
+)
 from propsync.coltypes import convert_column, id_text, raw_text, timestamp_input
 from propsync.csvrecords import CsvRecords
 from propsync.errors import SourceError, UsageError
@@ -75,7 +82,7 @@ def source_columns(path: Path) -> list[str]:
     check_regular_file(path)
     try:
         if fmt == "csv":
-            return _csv_scan(path, truncate=True).collect_schema().names()
+            return scan_csv_text(path, truncate=True).collect_schema().names()
         if fmt == "parquet":
             return list(pl.read_parquet_schema(path))
         return list(jsonlines.read_schema(path).dtypes)
@@ -91,7 +98,7 @@ CHUNK_ROWS = 100_000
 def _scan(path: Path) -> pl.LazyFrame:
     fmt = source_format(path)
     if fmt == "csv":
-        return _csv_scan(path, truncate=True)
+        return scan_csv_text(path, truncate=True)
     if fmt == "parquet":
         return pl.scan_parquet(path)
     return pl.scan_ndjson(path, infer_schema_length=None)
@@ -116,6 +123,7 @@ class Chunk:
     absent: dict[str, pl.Series] = field(default_factory=dict)
     # Column -> True where the cell holds the JSON text of an array or object (JSON Lines).
     json_cells: dict[str, pl.Series] = field(default_factory=dict)
+    blank_lines: int = 0  # CSV lines that were dropped from ``frame``: they are not rows
 
 
 def iter_source(
@@ -152,7 +160,9 @@ def _leading_blank_lines(path: Path) -> int:
     return n
 
 
-def _csv_scan(path: Path, truncate: bool) -> pl.LazyFrame:
+def scan_csv_text(path: Path, truncate: bool) -> pl.LazyFrame:
+    """The CSV as Polars reads it for an import: every cell text, blank lines before the header
+    skipped; ``truncate`` drops the fields of a row beyond the header's."""
     # Raw text: ids such as "007" must keep their leading zeros.
     return pl.scan_csv(
         path,
@@ -167,11 +177,11 @@ def _csv_frames(path: Path, chunk_rows: int) -> Iterator[tuple[pl.DataFrame, boo
     there (or at a broken file, which then fails again) a read that truncates such rows."""
     done = 0
     try:
-        for frame in _batches(_csv_scan(path, truncate=False), chunk_rows):
+        for frame in _batches(scan_csv_text(path, truncate=False), chunk_rows):
             yield frame, True
             done += frame.height
     except pl.exceptions.PolarsError:
-        for frame in _batches(_csv_scan(path, truncate=True).slice(done), chunk_rows):
+        for frame in _batches(scan_csv_text(path, truncate=True).slice(done), chunk_rows):
             yield frame, False
 
 
@@ -188,13 +198,11 @@ def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
         for frame, strict in _csv_frames(path, chunk_rows):
             last = frame.get_column(frame.columns[-1])
             if records is None and strict and not last.has_nulls():
-                chunk: Chunk | None = Chunk(frame)
+                yield Chunk(frame)
             else:
                 records = records or CsvRecords(path, skip=done)
-                chunk = _csv_chunk(frame, records)
+                yield _csv_chunk(frame, records)
             done += frame.height
-            if chunk is not None:
-                yield chunk
         if records is not None:
             records.finish()
     finally:
@@ -202,20 +210,19 @@ def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
             records.close()
 
 
-def _csv_chunk(frame: pl.DataFrame, records: CsvRecords) -> Chunk | None:
-    """Blank lines dropped; rows whose field count is not the header's marked with why."""
+def _csv_chunk(frame: pl.DataFrame, records: CsvRecords) -> Chunk:
+    """Blank lines dropped (counted); rows whose field count is not the header's marked."""
     if records.header_fields != frame.width:
         raise records.mismatch()
     shape = records.take(frame.height)
     fields = shape["fields"]
-    if shape["blank"].any():
+    blank = int(shape["blank"].sum())
+    if blank:
         keep = ~shape["blank"]
         frame, fields = frame.filter(keep), fields.filter(keep)
-    if not frame.height:
-        return None
     width = frame.width
     if (fields == width).all():
-        return Chunk(frame)
+        return Chunk(frame, blank_lines=blank)
     n = pl.lit(fields)
     errors = pl.select(
         pl.when(n < width)
@@ -223,7 +230,7 @@ def _csv_chunk(frame: pl.DataFrame, records: CsvRecords) -> Chunk | None:
         .when(n > width)
         .then(pl.format("row has {} fields, the header has {}: too many fields", n, width))
     ).to_series()
-    return Chunk(frame, row_errors=errors)
+    return Chunk(frame, row_errors=errors, blank_lines=blank)
 
 
 def _jsonl_frames(
@@ -421,11 +428,11 @@ def _ids(
 
 def _properties(
     df: pl.DataFrame, mapping: Mapping, rej: _Rejections, chunk: Chunk
-) -> tuple[dict[str, pl.Series], int]:
-    """Each property's canonical JSON per row (null = no update) and the cells absent from the
-    source; a cell that cannot be converted rejects only itself."""
+) -> tuple[dict[str, pl.Series], pl.Series]:
+    """Each property's canonical JSON per row (null = no update) and, per row, the cells absent
+    from the source; a cell that cannot be converted rejects only itself."""
     converted: dict[str, pl.Series] = {}
-    absent_cells = 0
+    absent_cells = pl.Series([0] * df.height, dtype=pl.Int32)
     for p in mapping.properties:
         raw = df[p.from_column]
         c = convert_column(raw, p.type, mapping.timezone, chunk.json_cells.get(p.from_column))
@@ -440,7 +447,7 @@ def _properties(
         absent = chunk.absent.get(p.from_column)
         if absent is not None and absent.any():
             skip = skip | absent
-            absent_cells += int(absent.sum())
+            absent_cells = absent_cells + absent.cast(pl.Int32)
         converted[p.to_property] = c.values.set(skip, None) if skip.any() else c.values
     return converted, absent_cells
 
@@ -497,6 +504,7 @@ def normalize(
     ts, default_rows = _update_times(df, mapping, rej, options)
     ids = _ids(df, mapping, rej, chunk.json_cells)
     converted, absent_cells = _properties(df, mapping, rej, chunk)
+    absent = pl.DataFrame({"row_nr": rej.row_nr, "cells": absent_cells}, schema=ABSENT_SCHEMA)
     return UpdateBatch(
         batch_id=batch_id,
         kind="import",
@@ -505,9 +513,11 @@ def normalize(
         cells=_cells(rej.row_nr, ts, converted, rej.ok),
         rejections=rej.frame(),
         rows_read=n,
-        cells_incoming=n * len(mapping.properties) - absent_cells,
+        cells_incoming=n * len(mapping.properties) - int(absent_cells.sum()),
         default_timestamp_rows=default_rows,
         started_at_us=started_at_us,
+        blank_lines=chunk.blank_lines,
+        absent_cells=absent.filter(pl.col("cells") > 0),
     )
 
 
@@ -550,4 +560,6 @@ def normalize_file(
         cells_incoming=sum(p.cells_incoming for p in parts),
         default_timestamp_rows=sum(p.default_timestamp_rows for p in parts),
         started_at_us=parts[0].started_at_us,
+        blank_lines=sum(p.blank_lines for p in parts),
+        absent_cells=pl.concat([p.absent_cells for p in parts], rechunk=False),
     )

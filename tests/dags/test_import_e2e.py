@@ -205,3 +205,53 @@ def test_the_params_form_accepts_a_full_request(airflow_db: Path) -> None:
         "max_reject_ratio": 0.1,
     }
     assert {k: params.get_param(k).resolve(v) for k, v in conf.items()} == conf
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_blank_lines_short_rows_and_missing_keys_pass_the_checks(
+    env: Env, tmp_path: Path, suffix: str
+) -> None:
+    # The staged row count and the GX reconciliations allow for the source rules (docs/sources.md):
+    # blank lines are not rows, a short CSV row is a row rejection, a missing key is no cell.
+    mapping = {
+        "properties": [
+            {"from_column": "name", "to_property": "name"},
+            {"from_column": "age", "to_property": "age", "type": "number"},
+        ],
+        "ids": [{"from_column": "id", "to_id": "registered"}],
+    }
+    source = tmp_path / f"s{suffix}"
+    if suffix == ".csv":
+        source.write_text("id,name,age\nu1,Ann,30\n\nu2,Bob\n  \nu3,Cy,3\n\n", encoding="utf-8")
+    else:
+        source.write_text(
+            '{"id": "u1", "name": "Ann", "age": 30}\n\n{"id": "u2", "age": 4, "age": 40}\n'
+            '{"id": "u3", "name": null}\n  \n',
+            encoding="utf-8",
+        )
+    (tmp_path / "m.json").write_text(json.dumps(mapping), encoding="utf-8")
+    run = run_dag(
+        load_dag("customer_import"),
+        run_conf={
+            "source": str(source),
+            "mapping": str(tmp_path / "m.json"),
+            "started_at": "2024-01-03T00:00:00Z",
+            "max_reject_ratio": 0.5,
+        },
+    )
+
+    assert run.state == "success", run.tasks
+    merged = xcom("customer_import", run.run_id, "merge")["merge"]
+    metrics = merged["metrics"]
+    assert metrics["cells_accounted"] == metrics["cells_incoming"]
+    stamp = us(utc(2024, 1, 3))
+    counts = (merged["rows_read"], merged["rows_rejected"], metrics["cells_incoming"])
+    if suffix == ".csv":
+        assert counts == (3, 1, 6)
+        expected = [("u1", "age", "30"), ("u1", "name", '"Ann"'), ("u3", "age", "3")]
+        expected.append(("u3", "name", '"Cy"'))
+    else:
+        assert counts == (3, 0, 4)
+        expected = [("u1", "age", "30"), ("u1", "name", '"Ann"'), ("u2", "age", "40")]
+        expected.append(("u3", "name", "null"))
+    assert published_rows(env.warehouse, BY_ID) == [(*row, stamp) for row in expected]

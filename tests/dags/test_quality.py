@@ -151,3 +151,25 @@ def test_results_render_to_json_and_data_docs(tmp_path: pytest.TempPathFactory) 
     data = json.loads(Path(files["json"]).read_text())
     assert data["success"] is False
     assert data["statistics"]["unsuccessful_expectations"] == 1
+
+
+def test_blank_lines_and_keys_a_line_lacks_reconcile() -> None:
+    # 3 data rows (the source counted 5: two blank CSV lines), row 2 lacks 3 keys, row 3 is
+    # rejected whole and lacks 1: 3 x 5 - 4 = 11 cells came in, 6 staged + 5 rejected.
+    from propsync.batch import ABSENT_SCHEMA
+
+    cells = [(1, p, "null", NOW) for p in TYPES] + [(2, "name", '"B"', NOW), (2, "age", "2", NOW)]
+    b = batch(cells[:4] + cells[5:], [(1, "registered", "a"), (2, "registered", "b")], rows=3)
+    b.blank_lines = 2
+    b.absent_cells = pl.DataFrame([(2, 3), (3, 1)], schema=ABSENT_SCHEMA, orient="row")
+    b.cells_incoming = 3 * len(TYPES) - 4
+    b.rejections = pl.DataFrame(
+        [(1, "cell", "born", "x", "born: not a recognised date"), (3, "row", "id", None, "no id")],
+        schema=REJECTIONS_SCHEMA,
+        orient="row",
+    )
+    assert frames.rejected_cells(b.rejections, len(TYPES), b.absent_cells) == 4 + 1
+    summary = frames.staged_summary(b, source_rows=5, n_properties=len(TYPES))
+    assert summary.select("source_rows", "blank_lines", "cells_expected").row(0) == (3, 2, 11)
+    assert summary_outcome(b, source_rows=5, ratio=1).success
+    assert "row count reconciles with the source" in failed(summary_outcome(b, 6, ratio=1))

@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 
+from propsync.batch import UpdateBatch
 from propsync.quality import frames, runner
 from propsync.store.apply import BatchResult
 
@@ -85,8 +86,12 @@ def merge_metrics(
     published: Path | None,
     source_rows: int,
     n_properties: int,
+    batch: UpdateBatch | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """One row of post-merge metrics, and examples of timestamps that went backwards."""
+    """One row of post-merge metrics, and examples of timestamps that went backwards.
+
+    ``batch``: the merged batch, for its blank lines and absent cells (``frames.source_cells``).
+    """
     params = {"batch_id": result.batch_id}
     con.execute(TOUCHED, params)
     backwards: list[tuple[Any, ...]] = []
@@ -96,20 +101,24 @@ def merge_metrics(
             backwards = con.execute(WENT_BACKWARDS).fetchall()
         finally:
             con.execute("DETACH audit_published")
-    rejected = frames.rejected_cells(result.rejections, n_properties)
+    absent = None if batch is None else batch.absent_cells
+    rejected = frames.rejected_cells(result.rejections, n_properties, absent)
+    data_rows, source_cells = source_rows, source_rows * n_properties
+    if batch is not None:
+        data_rows, source_cells = frames.source_cells(batch, source_rows, n_properties)
     stored = _scalar(con, PROPERTIES_STORED, params)
     metrics: dict[str, Any] = {
         "duplicate_keys": _scalar(con, DUPLICATE_KEYS),
         "timestamps_went_backwards": len(backwards),
         "customers_without_id": _scalar(con, CUSTOMERS_WITHOUT_ID),
-        "cells_incoming": source_rows * n_properties,
+        "cells_incoming": source_cells,
         "properties_applied": result.properties_applied,
         "properties_stored": stored,
         "properties_stale": result.properties_stale,
         "cells_rejected": rejected,
         "cells_accounted": stored + result.properties_stale + rejected,
         "rows_read": result.rows_read,
-        "source_rows": source_rows,
+        "source_rows": data_rows,
         "published_compared": str(published) if published is not None else None,
     }
     examples = [
@@ -133,6 +142,7 @@ class MergeAudit:
     source_rows: int
     n_properties: int
     on_pass: Callable[[duckdb.DuckDBPyConnection, runner.Outcome], None] | None = None
+    batch: UpdateBatch | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     examples: list[str] = field(default_factory=list)
     outcome: runner.Outcome | None = None
@@ -145,6 +155,7 @@ class MergeAudit:
             published=published_file(self.warehouse_root),
             source_rows=self.source_rows,
             n_properties=self.n_properties,
+            batch=self.batch,
         )
         values = {k: v for k, v in self.metrics.items() if k != "published_compared"}
         self.outcome = runner.validate(self.suite, [frames.one_row(values)])

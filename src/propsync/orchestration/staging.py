@@ -95,12 +95,16 @@ def count_rows(path: Path, fmt: str) -> int:
     """Rows of a staged file, counted on their own (not by the normaliser) for reconciliation."""
     import polars as pl
 
+    from propsync.normalize import scan_csv_text
+
     try:
-        if fmt == "csv":
-            return int(pl.scan_csv(path, infer_schema=False).select(pl.len()).collect().item())
-        if fmt == "parquet":
-            return int(pl.scan_parquet(path).select(pl.len()).collect().item())
-        return int(pl.scan_ndjson(path).select(pl.len()).collect().item())
+        if fmt == "csv":  # Polars' rows, blank lines included (UpdateBatch.blank_lines)
+            lf = scan_csv_text(path, truncate=True)
+        elif fmt == "parquet":
+            lf = pl.scan_parquet(path)
+        else:  # the non-blank lines: also for a file Polars cannot read with one type per key
+            lf = pl.scan_lines(path).filter(~pl.col("line").str.contains(r"^[ \t\r]*$"))
+        return int(lf.select(pl.len()).collect().item())
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise SourceError(f"cannot read staged {str(path)!r}: {exc}", path=str(path)) from None
 

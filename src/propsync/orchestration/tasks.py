@@ -303,6 +303,7 @@ def merge(payload: Payload, expectations: str | None = None) -> Payload:
         source_rows=int(payload["source"]["rows"]),
         n_properties=len(payload["normalised"]["property_types"]),
         on_pass=keep_results,
+        batch=batch,
     )
     ratio = payload.get("max_reject_ratio")
     try:

@@ -44,11 +44,24 @@ def chunks(frame: pl.DataFrame, rows: int) -> Iterator[pl.DataFrame]:
         yield frame.slice(offset, rows)
 
 
-def rejected_cells(rejections: pl.DataFrame, n_properties: int) -> int:
-    """Cells a batch refused: every cell of a rejected row, plus single cells of the other rows."""
+def rejected_cells(
+    rejections: pl.DataFrame, n_properties: int, absent: pl.DataFrame | None = None
+) -> int:
+    """Cells a batch refused: every cell of a rejected row (but those the source lacks, see
+    ``UpdateBatch.absent_cells``), plus single cells of the other rows."""
     rows = set(rejections.filter(pl.col("scope") == "row")["row_nr"].to_list())
     cells = rejections.filter((pl.col("scope") == "cell") & ~pl.col("row_nr").is_in(list(rows)))
-    return len(rows) * n_properties + cells.height
+    lacking = 0
+    if absent is not None and absent.height:
+        lacking = int(absent.filter(pl.col("row_nr").is_in(list(rows)))["cells"].sum())
+    return len(rows) * n_properties - lacking + cells.height
+
+
+def source_cells(batch: UpdateBatch, source_rows: int, n_properties: int) -> tuple[int, int]:
+    """(data rows, cells) of a source whose rows a reader counted on its own: its blank lines are
+    not rows, and keys a JSON Lines row lacks are not cells."""
+    rows = source_rows - batch.blank_lines
+    return rows, rows * n_properties - int(batch.absent_cells["cells"].sum())
 
 
 def staged_summary(batch: UpdateBatch, *, source_rows: int, n_properties: int) -> pl.DataFrame:
@@ -57,8 +70,10 @@ def staged_summary(batch: UpdateBatch, *, source_rows: int, n_properties: int) -
     accepted_rows = batch.ids["row_nr"].n_unique()
     with_rejections = batch.rejections["row_nr"].n_unique()
     rows_read = batch.rows_read
+    data_rows, source_cells_ = source_cells(batch, source_rows, n_properties)
     values: dict[str, Any] = {
-        "source_rows": source_rows,
+        "source_rows": data_rows,
+        "blank_lines": batch.blank_lines,
         "rows_read": rows_read,
         "rows_accepted": accepted_rows,
         "rows_rejected": rejected_rows,
@@ -66,9 +81,9 @@ def staged_summary(batch: UpdateBatch, *, source_rows: int, n_properties: int) -
         "rows_with_rejections": with_rejections,
         "reject_ratio": with_rejections / rows_read if rows_read else 0.0,
         "cells_incoming": batch.cells_incoming,
-        "cells_expected": source_rows * n_properties,
+        "cells_expected": source_cells_,
         "cells_staged": batch.cells.height,
-        "cells_rejected": rejected_cells(batch.rejections, n_properties),
+        "cells_rejected": rejected_cells(batch.rejections, n_properties, batch.absent_cells),
     }
     values["cells_accounted"] = values["cells_staged"] + values["cells_rejected"]
     return pl.DataFrame([values])
