@@ -6,7 +6,8 @@ a blank line a row of empty cells. None of that can be told apart in the frame i
 module counts each row's fields from the raw lines, splitting rows and fields as Polars does: a
 newline inside quotes continues the row (quote parity), a field is quoted only when it starts with
 ``"``, and ``""`` inside it is a quote. The lines are scanned with vectorised Polars expressions in
-a background thread, a batch ahead of the reader; only lines with quotes are looked at twice.
+a background thread, a batch ahead of the reader; a line with quotes is counted exactly only
+where the reader cannot vouch for its row (``exact_fields``).
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ QUOTE = '"'
 LINE_BATCH = 200_000
 # A quoted field at the start of a row or after a separator; "" is an escaped quote.
 _QUOTED_FIELD = r'(^|,)"(?:[^"]|"")*"'
-# A separator inside a quoted field (cheaper to look for than to count fields exactly).
-_SEPARATOR_IN_QUOTES = r'(?:^|,)"(?:[^"]|"")*,'
 _BLANK = r"^[ \t\r]*$"
 _LINES_SCHEMA = {"commas": pl.Int32, "quotes": pl.Int32, "text": pl.String}
 
@@ -44,11 +43,12 @@ def _line_stats(path: Path) -> pl.LazyFrame:
 
 
 def _plain_records(lines: pl.DataFrame) -> pl.DataFrame:
-    """Records of lines without any quote: one per line."""
+    """Records of lines without any quote: one per line, counted exactly."""
     text = pl.col("text")  # null where the line has a separator
     return lines.select(
         fields=pl.col("commas") + 1,
         blank=text.str.contains(_BLANK).fill_null(False),
+        quoted=pl.lit(None, pl.String),
     )
 
 
@@ -58,14 +58,11 @@ def _exact_fields(text: pl.Expr) -> pl.Expr:
 
 
 def _single_line_records(lines: pl.DataFrame) -> pl.DataFrame:
-    """Records that are one line each; only lines with a separator inside quotes are recounted."""
-    text = pl.col("text")
-    quoted_separator = (pl.col("quotes") > 0) & text.str.contains(_SEPARATOR_IN_QUOTES)
-    plain = _plain_records(lines)
-    if not lines.select(quoted_separator.any()).item():
-        return plain.with_columns(rec=lines["rec"])
-    recount = lines.select(pl.when(quoted_separator).then(_exact_fields(text))).to_series()
-    return plain.with_columns(fields=recount.fill_null(plain["fields"]), rec=lines["rec"])
+    """Records that are one line each. A line with quotes keeps its text: its count includes any
+    separators inside quotes until ``exact_fields`` recounts it, which only some rows need."""
+    return _plain_records(lines).with_columns(
+        quoted=pl.when(lines["quotes"] > 0).then(lines["text"]), rec=lines["rec"]
+    )
 
 
 def _multi_line_records(lines: pl.DataFrame) -> pl.DataFrame:
@@ -74,7 +71,12 @@ def _multi_line_records(lines: pl.DataFrame) -> pl.DataFrame:
         # A line inside quotes with no quote of its own has no text kept: "" counts the same.
         pl.col("text").fill_null("").str.join("\n")
     )
-    return grouped.select(fields=_exact_fields(pl.col("text")), blank=False, rec=pl.col("rec"))
+    return grouped.select(
+        fields=_exact_fields(pl.col("text")),
+        blank=False,
+        quoted=pl.lit(None, pl.String),
+        rec=pl.col("rec"),
+    )
 
 
 def _quoted_records(lines: pl.DataFrame) -> pl.DataFrame:
@@ -89,6 +91,19 @@ def _quoted_records(lines: pl.DataFrame) -> pl.DataFrame:
         return single.drop("rec")
     joined = _multi_line_records(lines.filter(multi))
     return pl.concat([single, joined], how="vertical_relaxed").sort("rec").drop("rec")
+
+
+def exact_fields(records: pl.DataFrame, rows: pl.Series | None = None) -> pl.Series:
+    """The field count of ``records`` (from ``CsvRecords.take``), exact at least where ``rows``
+    (all rows when None): lines with quotes are recounted there."""
+    need = records["quoted"].is_not_null()
+    if rows is not None:
+        need = need & rows
+    if not need.any():
+        return records["fields"]
+    # Only the rows in need: a when/then would run the regex on every row.
+    recount = records.filter(need).select(_exact_fields(pl.col("quoted"))).to_series()
+    return records["fields"].scatter(need.arg_true(), recount)
 
 
 def _split_unfinished(lines: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -106,7 +121,8 @@ def _records(lines: pl.DataFrame) -> pl.DataFrame:
 
 
 def iter_records(path: Path, line_batch: int = LINE_BATCH) -> Iterator[pl.DataFrame]:
-    """``(fields, blank)`` of every record of the file, header included, in batches."""
+    """``(fields, blank, quoted)`` of every record of the file, header included, in batches
+    (``quoted``: the text of a line whose count ``exact_fields`` may have to correct)."""
     carry = pl.DataFrame(schema=_LINES_SCHEMA)
     for batch in _line_stats(path).collect_batches(chunk_size=line_batch, lazy=True):
         lines, carry = _split_unfinished(pl.concat([carry, batch]))
@@ -117,10 +133,10 @@ def iter_records(path: Path, line_batch: int = LINE_BATCH) -> Iterator[pl.DataFr
 
 
 class CsvRecords:
-    """``(fields, blank)`` of the data rows of a CSV file, in the order Polars reads them.
+    """The records of the data rows of a CSV file (``iter_records``), in Polars' order.
 
-    Leading blank lines and the header are skipped, as ``normalize`` has Polars do. ``take(n)`` gives the next
-    ``n`` rows; ``finish()`` checks that none are left over.
+    Leading blank lines and the header are skipped, as ``normalize`` has Polars do. ``take(n)``
+    gives the next ``n`` rows (see ``exact_fields``); ``finish()`` checks that none are left.
     """
 
     def __init__(self, path: Path, skip: int = 0, line_batch: int = LINE_BATCH) -> None:
@@ -143,7 +159,7 @@ class CsvRecords:
     def _header(self) -> int | None:
         while (record := self._feed.take(1)) is not None:
             if not record["blank"][0]:  # blank lines before the header are skipped too
-                return int(record["fields"][0])
+                return int(exact_fields(record)[0])
         return None
 
     def take(self, n: int) -> pl.DataFrame:

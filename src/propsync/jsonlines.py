@@ -32,12 +32,14 @@ import polars as pl
 from propsync import jsonlimits
 from propsync.prefetch import RowFeed
 
-LINE_BATCH = 200_000
+LINE_BATCH = 50_000  # lines are kept whole: a few batches ahead stay small
 _BLANK = r"^[ \t\r]*$"  # lines Polars' NDJSON reader skips
 _KEY_END = r'"\s*:'
 # A backslash escape in a key (or a rare look-alike in a value): key counts cannot be trusted.
 _ESCAPED_KEY = r'\\.[^"]*"\s*:'
 _REGEX_META = set("\\.+*?()|[]{}^$#&-~")
+# Rows of a chunk that step 2 parses without trying step 1 first.
+_PARSE_AT_MOST = 5_000
 
 
 def is_nested(dtype: pl.DataType) -> bool:
@@ -87,13 +89,18 @@ def _lines(path: Path, line_batch: int) -> Iterator[pl.DataFrame]:
     lf = (
         pl.scan_lines(path)
         .filter(~line.str.contains(_BLANK))
-        .select(text=line, keys=line.str.count_matches(_KEY_END).cast(pl.Int32))
+        .select(
+            text=line,
+            keys=line.str.count_matches(_KEY_END).cast(pl.Int32),
+            # More than the line's own "{": an array or object may be among its values.
+            brackets=line.str.count_matches(r"[\[{]") > 1,
+        )
     )
     return iter(lf.collect_batches(chunk_size=line_batch, lazy=True))
 
 
 def line_feed(path: Path, line_batch: int = LINE_BATCH) -> RowFeed:
-    """The file's non-blank lines (``text``, ``keys``), one per row Polars reads."""
+    """The file's non-blank lines (``text``, ``keys``, ``brackets``), one per row Polars reads."""
     return RowFeed(_lines(path, line_batch), name="jsonl-lines")
 
 
@@ -113,10 +120,13 @@ def resolve(
     ``nested``: those of ``columns`` that hold arrays or objects (read as text).
     """
     non_null = frame.select(pl.sum_horizontal(pl.all().is_not_null())).to_series()
-    parse = _arrays_or_objects(frame, columns, nested)
+    parse = _arrays_or_objects(frame, lines["brackets"], columns, nested)
     absent = {c: frame[c].is_null() for c in columns}
-    counted = ((lines["keys"] != non_null) & ~parse).arg_true()
-    if counted.len():
+    slow = (lines["keys"] != non_null) & ~parse
+    counted = slow.arg_true()
+    if counted.len() <= _PARSE_AT_MOST:  # a few rows: Python's json is cheaper than step 1
+        parse = parse | slow
+    else:
         values = frame.select(pl.col(list(columns)).gather(counted))
         sub_absent, todo = _count_keys(lines["text"].gather(counted), values)
         for c in columns:
@@ -133,18 +143,20 @@ def resolve(
 
 
 def _arrays_or_objects(
-    frame: pl.DataFrame, columns: Sequence[str], nested: Collection[str]
+    frame: pl.DataFrame, brackets: pl.Series, columns: Sequence[str], nested: Collection[str]
 ) -> pl.Series:
     """Rows that step 2 must parse: a mapped value is (or, as Polars' text, may be) an array or
-    an object, whose exact JSON only Python's json gives."""
+    an object, whose exact JSON only Python's json gives. ``brackets``: lines that may hold one."""
     rows = pl.Series([False] * frame.height, dtype=pl.Boolean)
+    if not brackets.any():
+        return rows
     for c in columns:
         s = frame[c]
         if c in nested:
             rows = rows | s.is_not_null()
         elif s.dtype == pl.String:  # a key with strings and arrays or objects: Polars' text
-            rows = rows | (s.str.starts_with("[") | s.str.starts_with("{")).fill_null(False)
-    return rows
+            rows = rows | s.str.contains(r"^[\[{]").fill_null(False)
+    return rows & brackets
 
 
 def _regex_literal(text: str) -> str:
@@ -186,13 +198,22 @@ def _parse_rows(
     json_cells: dict[str, pl.Series] = {}
     for c in columns:
         values = [o.get(c) for o in objects]
-        absent[c] = absent[c].scatter(idx, [c not in o for o in objects])
-        replaced.append(_replace(frame[c], idx, values, as_json=c in nested))
+        missing = [c not in o for o in objects]
+        if missing != absent[c].gather(idx).to_list():
+            absent[c] = absent[c].scatter(idx, missing)
+        # Most rows come here for a null or a key Polars read right: replace only what differs.
+        if c in nested or not _same(frame[c].gather(idx).to_list(), values):
+            replaced.append(_replace(frame[c], idx, values, as_json=c in nested))
         if c not in nested and any(isinstance(v, (list, dict)) for v in values):
             is_json = [isinstance(v, (list, dict)) for v in values]
             json_cells[c] = pl.Series([False] * frame.height).scatter(idx, is_json)
     errors = [o if isinstance(o, str) else None for o in parsed]
     return frame.with_columns(replaced), _errors(frame.height, idx, errors), json_cells
+
+
+def _same(read: list[Any], values: list[Any]) -> bool:
+    """Whether Polars read exactly the values Python's json gives (type included: 1 is not True)."""
+    return all(type(a) is type(b) and a == b for a, b in zip(read, values, strict=True))
 
 
 def _errors(n: int, idx: pl.Series, errors: list[str | None]) -> pl.Series | None:
@@ -206,7 +227,9 @@ def _parse(line: str, columns: Sequence[str]) -> dict[str, Any] | str:
     """The line as Python's json reads it (the last of equal keys wins), or why it cannot be
     used: a mapped value nested deeper than ``jsonlimits`` allows."""
     try:
-        obj = jsonlimits.loads(line)
+        # Fewer brackets than the limit cannot nest deeper: skip jsonlimits' depth scan.
+        shallow = line.count("[") + line.count("{") <= jsonlimits.MAX_DEPTH
+        obj = json.loads(line) if shallow else jsonlimits.loads(line)
     except jsonlimits.JsonTooDeep:
         try:  # the deep part may be a key the mapping does not read
             obj = json.loads(line)

@@ -26,7 +26,7 @@ from propsync.batch import (
     empty,
 )
 from propsync.coltypes import convert_column, id_text, raw_text, timestamp_input
-from propsync.csvrecords import CsvRecords
+from propsync.csvrecords import CsvRecords, exact_fields
 from propsync.errors import SourceError, UsageError
 from propsync.mapping import Mapping
 from propsync.prefetch import RowFeed
@@ -201,7 +201,7 @@ def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
                 yield Chunk(frame)
             else:
                 records = records or CsvRecords(path, skip=done)
-                yield _csv_chunk(frame, records)
+                yield _csv_chunk(frame, records, strict)
             done += frame.height
         if records is not None:
             records.finish()
@@ -210,17 +210,24 @@ def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
             records.close()
 
 
-def _csv_chunk(frame: pl.DataFrame, records: CsvRecords) -> Chunk:
-    """Blank lines dropped (counted); rows whose field count is not the header's marked."""
-    if records.header_fields != frame.width:
+def _csv_chunk(frame: pl.DataFrame, records: CsvRecords, strict: bool) -> Chunk:
+    """Blank lines dropped (counted); rows whose field count is not the header's marked.
+
+    After a strict read a row with a value in the last column has exactly the header's fields,
+    so only the others need an exact count."""
+    width = frame.width
+    if records.header_fields != width:
         raise records.mismatch()
     shape = records.take(frame.height)
-    fields = shape["fields"]
+    if strict:
+        unsure = frame.get_column(frame.columns[-1]).is_null()
+        fields = exact_fields(shape, unsure).set(~unsure, width)
+    else:
+        fields = exact_fields(shape)
     blank = int(shape["blank"].sum())
     if blank:
         keep = ~shape["blank"]
         frame, fields = frame.filter(keep), fields.filter(keep)
-    width = frame.width
     if (fields == width).all():
         return Chunk(frame, blank_lines=blank)
     n = pl.lit(fields)

@@ -241,6 +241,16 @@ CSV_SHAPE_CASES = [
         csv(HEADER, f'u1,"say ""hi"", ok",31,{T1}'),
         state={"u1": {"name": ('say "hi", ok', T1), "age": (31, T1)}},
     ),
+    Case(  # the first row's count is vouched for by Polars, the others are counted exactly
+        "quoted_separators_in_full_short_and_trailing_empty_rows",
+        csv(HEADER, f'u1,"A,a",31,{T1}', 'u2,"B,b"', 'u3,"C,c",33,'),
+        state={
+            "u1": {"name": ("A,a", T1), "age": (31, T1)},
+            "u3": {"name": ("C,c", T2), "age": (33, T2)},
+        },
+        rejections=((2, "row", None, None, ROW_SHORT.format(2, 4)),),
+        default_rows=1,
+    ),
     Case(
         "quote_after_a_space_is_text_so_its_separator_counts",
         csv(HEADER, f'u1, "A,B",31,{T1}'),

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from propsync.csvrecords import CsvRecords
+from propsync.csvrecords import CsvRecords, exact_fields
 
 ALPHABET = ["a", "b", ",", '"', "\n", "\r\n", " ", "é"]
 
@@ -47,7 +47,8 @@ def counted(path: Path, line_batch: int) -> tuple[int | None, list[int | None]]:
         records.close()
     if shape is None:
         return header, []
-    return header, [None if b else f for f, b in shape.select("fields", "blank").rows()]
+    fields = exact_fields(shape).to_list()
+    return header, [None if b else f for f, b in zip(fields, shape["blank"], strict=True)]
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -76,3 +77,27 @@ def test_rows_that_do_not_add_up_are_a_source_error(tmp_path: Path) -> None:
             records.take(2)
     finally:
         records.close()
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_reader_marks_exactly_the_rows_of_another_width(tmp_path: Path, seed: int) -> None:
+    # Through normalize's reader: the strict read, the switch to counting, and exact_fields only
+    # where a row's last cell is empty must together mark exactly the rows the oracle says.
+    from propsync.normalize import iter_source
+
+    rng = random.Random(1000 + seed)
+    for trial in range(10):
+        width = rng.randint(1, 4)
+        data, expected = random_file(rng, width)
+        path = tmp_path / f"{trial}.csv"
+        path.write_bytes(data)
+        marked: list[str | None] = []
+        for chunk in iter_source(path, chunk_rows=rng.randint(1, 4)):
+            errors = chunk.row_errors
+            marked += [None] * chunk.frame.height if errors is None else errors.to_list()
+        rows = [f for f in expected if f is not None]
+        assert [m is not None for m in marked] == [f != width for f in rows], data
+        assert all(
+            m is None or m.startswith(f"row has {f} fields")
+            for m, f in zip(marked, rows, strict=True)
+        )

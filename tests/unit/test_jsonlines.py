@@ -11,6 +11,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from propsync import jsonlines
 from propsync.normalize import iter_source
 
 MAPPED = ["id", "a", "b", "c"]  # a: integers, b: strings, c: arrays/objects; z is not mapped
@@ -54,9 +55,14 @@ def ensure_types(lines: list[str]) -> list[str]:
     return [*lines, '{"id": "u9", "a": 1, "b": "s", "c": [1], "z": {"a": 1, "b": "y"}}']
 
 
+@pytest.mark.parametrize("step_1", [True, False], ids=["key-counts", "json-only"])
 @pytest.mark.parametrize("typed", [True, False])
 @pytest.mark.parametrize("seed", range(25))
-def test_keys_and_values_match_pythons_json(tmp_path: Path, seed: int, typed: bool) -> None:
+def test_keys_and_values_match_pythons_json(
+    tmp_path: Path, seed: int, typed: bool, step_1: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # step_1: the per-key counts run however few rows need them (else Python's json parses them)
+    monkeypatch.setattr(jsonlines, "_PARSE_AT_MOST", 0 if step_1 else 10**9)
     rng = random.Random(seed)
     lines = ensure_types([random_line(rng, typed) for _ in range(rng.randint(1, 40))])
     path = tmp_path / "a.jsonl"
