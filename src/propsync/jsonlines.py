@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,9 @@ _KEY_END = r'"\s*:'
 # A backslash escape in a key (or a rare look-alike in a value): key counts cannot be trusted.
 _ESCAPED_KEY = r'\\.[^"]*"\s*:'
 _REGEX_META = set("\\.+*?()|[]{}^$#&-~")
+# A "key": null pair, counted in a line (vectorised) and its keys read (Python's re, few lines).
+_NULL_PAIR = r'"\s*:\s*null'
+_NULL_KEY = re.compile(r'"([^"\\]*)"\s*:\s*null')
 # Rows of a chunk that step 2 parses without trying step 1 first.
 _PARSE_AT_MOST = 5_000
 
@@ -123,6 +127,8 @@ def resolve(
     parse = _arrays_or_objects(frame, lines["brackets"], columns, nested)
     absent = {c: frame[c].is_null() for c in columns}
     slow = (lines["keys"] != non_null) & ~parse
+    if slow.any():
+        slow = slow & ~_explicit_nulls(frame, lines, slow, non_null, columns, absent)
     counted = slow.arg_true()
     if counted.len() <= _PARSE_AT_MOST:  # a few rows: Python's json is cheaper than step 1
         parse = parse | slow
@@ -140,6 +146,50 @@ def resolve(
         frame, errors, json_cells = parsed
     json_cells.update((c, frame[c].is_not_null()) for c in nested)
     return Keyed(frame, absent, json_cells, errors)
+
+
+def _explicit_nulls(
+    frame: pl.DataFrame,
+    lines: pl.DataFrame,
+    rows: pl.Series,
+    non_null: pl.Series,
+    columns: Sequence[str],
+    absent: dict[str, pl.Series],
+) -> pl.Series:
+    """Step 0 for lines with ``null`` values (the most common reason to be in ``rows``): when a
+    flat line's key tokens are its non-null values plus its ``"key": null`` pairs, and no key
+    given a value also has a null pair, the keys of its null pairs are the explicit nulls and
+    every other null is a missing key. Updates ``absent``; returns the rows so settled."""
+    idx = rows.arg_true()
+    text = lines["text"].gather(idx)
+    nulls = text.str.count_matches(_NULL_PAIR)
+    maybe = (nulls > 0) & (lines["keys"].gather(idx) == non_null.gather(idx) + nulls)
+    maybe = maybe & ~lines["brackets"].gather(idx) & ~text.str.contains(_ESCAPED_KEY)
+    done = pl.Series([False] * frame.height, dtype=pl.Boolean)
+    if not maybe.any():
+        return done
+    sub = idx.filter(maybe)
+    found = [_NULL_KEY.findall(t) for t in text.filter(maybe)]
+    null_keys = [set(keys) for keys in found]
+    # Every null pair counted is a key's (not text inside a value), else step 1 or 2 decides.
+    ok = [len(keys) == n for keys, n in zip(found, nulls.filter(maybe).to_list(), strict=True)]
+    is_null = frame.select(pl.col(list(columns)).gather(sub).is_null()).to_dict(as_series=False)
+    mapped = set(columns)
+    explicit: dict[str, list[int]] = {c: [] for c in columns}
+    positions = sub.to_list()
+    for i, keys in enumerate(null_keys):
+        keys &= mapped
+        # A value Polars read for a key that also has a null pair: the later pair may win.
+        if not ok[i] or not all(is_null[k][i] for k in keys):
+            ok[i] = False
+            continue
+        for k in keys:
+            explicit[k].append(positions[i])
+    for c, at in explicit.items():
+        if at:  # Polars' null there is this null pair, not a missing key
+            absent[c] = absent[c].scatter(at, False)
+    settled = sub.filter(pl.Series(ok, dtype=pl.Boolean))
+    return done.scatter(settled, True) if settled.len() else done
 
 
 def _arrays_or_objects(
