@@ -28,6 +28,7 @@ ENV_VARS = {
     "lock_timeout_seconds": "PROPSYNC_LOCK_TIMEOUT",
     "duckdb_memory_limit": "PROPSYNC_DUCKDB_MEMORY_LIMIT",
     "audit_full_max_updates": "PROPSYNC_AUDIT_FULL_MAX_UPDATES",
+    "keep_runs": "PROPSYNC_KEEP_RUNS",
 }
 # How the CLI spells the settings it takes as options.
 CLI_OPTIONS = {"warehouse": "--warehouse", "max_reject_ratio": "--max-reject-ratio"}
@@ -47,6 +48,9 @@ class Settings(BaseModel):
     max_reject_ratio: float = Field(default=0.05, ge=0, le=1)
     lock_timeout_seconds: float = Field(default=600.0, ge=0, description="seconds")
     keep_published_versions: int = Field(default=3, ge=1)
+    # Run files (each batch's changes, store/runs.py) kept behind the published version: a reader
+    # further behind (an HTTP service that was stopped) rebuilds its read model instead.
+    keep_runs: int = Field(default=1000, ge=1)
     # The writer's DuckDB memory_limit (DuckDB's own default is 80% of RAM). 768MB keeps a 1M-row x
     # 10-property import under 2 GB of RSS in all; DuckDB spills the rest to <warehouse>/tmp.
     # "none" lifts the cap; on 1M x 10 that was no faster here (docs/benchmarks.md).

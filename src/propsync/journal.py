@@ -51,9 +51,10 @@ import polars as pl
 from propsync.batch import CELLS_SCHEMA, IDS_SCHEMA, UpdateBatch
 from propsync.config import Settings
 from propsync.errors import PropsyncError, WarehouseLocked
+from propsync.files import fsync_directory
 from propsync.locks import exclusive_lock
 from propsync.store.apply import apply_batch, publish_pending
-from propsync.store.warehouse import Warehouse, fsync_directory
+from propsync.store.warehouse import Warehouse
 from propsync.tracking import TrackingBatch
 
 log = logging.getLogger("propsync.journal")

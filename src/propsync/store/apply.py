@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -20,6 +21,7 @@ from propsync import frames, identity, sql
 from propsync.batch import REJECTIONS_SCHEMA, UpdateBatch, empty
 from propsync.config import Settings
 from propsync.errors import AuditFailed
+from propsync.store import runs
 from propsync.store.warehouse import Warehouse
 from propsync.timestamps import now_us
 
@@ -95,7 +97,9 @@ def apply_batch(
     with warehouse.write_lock(settings.lock_timeout_seconds):
         con = warehouse.connect_work(settings.duckdb_memory_limit)
         try:
-            result = _apply_locked(con, batch, settings, ratio, progress, audit, consume)
+            result = _apply_locked(
+                con, warehouse.root, batch, settings, ratio, progress, audit, consume
+            )
             version = Warehouse.work_version(con)
             con.execute("CHECKPOINT")
         finally:
@@ -103,7 +107,9 @@ def apply_batch(
         # Also publishes what a crash between commit and publish left behind.
         if publish and version > warehouse.published_version():
             progress("publishing", 0.95)
-            warehouse.publish(version, keep=settings.keep_published_versions)
+            warehouse.publish(
+                version, keep=settings.keep_published_versions, keep_runs=settings.keep_runs
+            )
         if result.status != "failed" and publish:
             result.published_version = version
         progress("done", 1.0)
@@ -120,12 +126,16 @@ def publish_pending(warehouse: Warehouse, settings: Settings) -> int:
         finally:
             con.close()
         if version > warehouse.published_version() or not warehouse.current_path.exists():
-            warehouse.publish(version, keep=settings.keep_published_versions)
+            warehouse.publish(
+                version, keep=settings.keep_published_versions, keep_runs=settings.keep_runs
+            )
         return version
 
 
 def _merge_staged(con: duckdb.DuckDBPyConnection) -> int:
-    """Newer-wins merge of ``staged_properties`` into ``properties``; returns the updates applied."""
+    """Newer-wins merge of ``staged_properties`` into ``properties``; returns the updates applied.
+    The winners stay in ``winning_properties`` for the batch's run file."""
+    con.execute(sql.load("apply/winning_properties"))
     con.execute(sql.load("apply/retire_outdated_properties")).fetchall()
     return int(con.execute(sql.load("apply/insert_newer_properties")).fetchall()[0][0])
 
@@ -164,6 +174,7 @@ def _audit_modulus(con: duckdb.DuckDBPyConnection, full_max_updates: int) -> int
 
 def _apply_locked(
     con: duckdb.DuckDBPyConnection,
+    root: Path,
     batch: UpdateBatch,
     settings: Settings,
     max_reject_ratio: float,
@@ -231,14 +242,17 @@ def _apply_locked(
         progress("merging customers", 0.6)
         params = {"batch_id": batch.batch_id}
         frames.register(con, "new_ids", res.new_ids)
+        frames.register(con, "merges", res.merges)  # empty without merges: the run reads it
         con.execute(sql.load("apply/insert_new_ids"), params)
         if res.merges.height:
-            frames.register(con, "merges", res.merges)
             for name in ("repoint_merged_ids", "repoint_aliases", "insert_aliases"):
                 con.execute(sql.load(f"apply/{name}"), params if name == "insert_aliases" else None)
             con.execute(sql.load("apply/stage_merged_properties"))
             _merge_staged(con)
+            con.execute(sql.load("apply/keep_merged_winners"))
             con.execute(sql.load("apply/delete_merged_properties"))
+        else:
+            con.execute(sql.load("apply/no_merged_winners"))
 
         progress("merging properties", 0.7)
         con.execute(sql.load("apply/stage_batch_properties"), params)
@@ -264,6 +278,8 @@ def _apply_locked(
         Warehouse.set_work_version(con, version)
         record_batch(con, batch, result, version=version, in_transaction=True)
         _refresh_wide_view(con)
+        progress("writing the run", 0.9)
+        runs.write_run(con, root, version, batch.batch_id)
         con.execute("COMMIT")
         return result
     except BaseException:
@@ -274,6 +290,9 @@ def _apply_locked(
         for name in ("row_customers", "batch_cells", "new_ids", "merges"):
             with contextlib.suppress(duckdb.Error):
                 con.unregister(name)
+        for name in ("winning_properties", "merged_winners"):
+            with contextlib.suppress(duckdb.Error):
+                con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 def record_batch(

@@ -49,15 +49,9 @@ import duckdb
 from propsync import sql
 from propsync.config import duckdb_memory_limit
 from propsync.errors import NotPublished, WarehouseLocked
+from propsync.files import READ_ONLY_MODE, fsync_directory, fsync_file
 from propsync.locks import exclusive_lock
-from propsync.store.warehouse import (
-    READ_ONLY_MODE,
-    VERSION_FILE,
-    Warehouse,
-    connect_duckdb,
-    fsync_directory,
-    fsync_file,
-)
+from propsync.store.warehouse import VERSION_FILE, Warehouse, connect_duckdb
 
 KEEP_SERVING_COPIES = 2
 # A copy being built and DuckDB's WAL next to it while its indexes are created.

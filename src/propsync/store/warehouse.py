@@ -35,8 +35,9 @@ import duckdb
 from propsync import sql
 from propsync.config import duckdb_memory_limit
 from propsync.errors import DatabaseInUse, NotPublished, UsageError
+from propsync.files import READ_ONLY_MODE, fsync_directory, fsync_file
 from propsync.locks import exclusive_lock
-from propsync.store import migrations
+from propsync.store import migrations, runs
 
 VERSION_FILE = re.compile(r"^v(\d{6,})\.duckdb$")
 # A copy being published (and a WAL next to it, should DuckDB ever have opened one).
@@ -45,7 +46,6 @@ _PARTIAL_FILE = re.compile(r"^\.v\d{6,}\.duckdb\.tmp")
 log = logging.getLogger("propsync.warehouse")
 
 
-READ_ONLY_MODE = 0o444  # published versions and serving copies are never written again
 # DuckDB's message when another process holds the file's lock; it names that process.
 _LOCK_HELD = "Could not set lock on file"
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (.+?) \(PID (\d+)\)")
@@ -82,24 +82,6 @@ def _in_use(path: str, holder: str, read_only: bool) -> str:
         "the warehouse read-only (duckdb -readonly propsync.duckdb, or duckdb.connect(FILE, "
         "read_only=True)); then retry"
     )
-
-
-def fsync_file(path: Path) -> None:
-    """fsync ``path`` through a read-only descriptor (it may be read-only on disk already)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_directory(path: Path) -> None:
-    """Make renames and new entries in directory ``path`` durable."""
-    dir_fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 class Warehouse:
@@ -171,6 +153,7 @@ class Warehouse:
                 con.execute(statement)
             if fresh:
                 migrations.stamp_current(con)
+                runs.remove_runs_after(self.root, 0)  # of a work.duckdb that was removed
             else:
                 self.last_migration = migrations.upgrade(self.root, con)
         except BaseException:
@@ -205,7 +188,7 @@ class Warehouse:
         except FileNotFoundError:
             return None
 
-    def publish(self, version: int, keep: int = 3) -> Path:
+    def publish(self, version: int, keep: int = 3, keep_runs: int = 1000) -> Path:
         """Copy the closed, checkpointed work database out as ``version`` and point readers at it
         (call only while holding the write lock).
 
@@ -236,6 +219,7 @@ class Warehouse:
         os.replace(link_tmp, self.current_path)
         fsync_directory(self.root)
         self._prune(keep)
+        runs.prune(self.root, version, keep_runs)
         self.last_publish_seconds = time.monotonic() - started
         log.info(
             "published version %d (%.0f MB) in %.2f s",

@@ -1,0 +1,39 @@
+-- A committed batch's changes, one row each, written as its run file (store/runs.py). A follower
+-- applies them by kind, in this order: merges, then ids, then properties.
+--   merge:    customer value was merged into customer customer_id (its ids and aliases follow it,
+--             its properties are gone: the survivor's winners are among the property rows)
+--   id:       the id (name, value) now belongs to customer_id
+--   property: customer_id's property name is now value (canonical JSON) as of update_ts
+COPY (
+    WITH merged AS (
+        SELECT 'merge' AS kind, customer_id, NULL::VARCHAR AS name, old_customer_id AS value,
+            NULL::BIGINT AS update_ts, $batch_id AS batch_id
+        FROM merges
+    ),
+
+    new_ids AS (
+        SELECT DISTINCT 'id' AS kind, customer_id, id_type AS name, id_value AS value,
+            NULL::BIGINT AS update_ts, $batch_id AS batch_id
+        FROM new_ids
+    ),
+
+    batch_winners AS (
+        SELECT 'property' AS kind, customer_id, property AS name, value, update_ts, batch_id
+        FROM winning_properties
+    ),
+
+    -- A merged-in property that the batch's own update then beat is listed once, as the latter.
+    merged_winners_kept AS (
+        SELECT 'property' AS kind, customer_id, property AS name, value, update_ts, batch_id
+        FROM merged_winners
+        ANTI JOIN winning_properties USING (customer_id, property)
+    )
+
+    SELECT * FROM merged
+    UNION ALL
+    SELECT * FROM new_ids
+    UNION ALL
+    SELECT * FROM merged_winners_kept
+    UNION ALL
+    SELECT * FROM batch_winners
+) TO $path (FORMAT parquet, COMPRESSION zstd)
