@@ -1,0 +1,487 @@
+"""The HTTP service's read model: a SQLite file that follows the published versions' run files.
+
+::
+
+    serving/read_model.sqlite       the model (WAL mode: every worker reads while one follows)
+    serving/read_model.sqlite-wal   SQLite's write-ahead log and shared memory of the above
+    serving/read_model.lock         flock(2): one follower (or builder) at a time, across processes
+    serving/.read_model.sqlite.tmp  a build in progress; nobody reads it
+    serving/tmp/                    DuckDB's spill space while a build sorts the published tables
+
+Tables (``sql/read_model/schema/``): ``customer_ids`` (primary key (id_type, id_value), index on
+customer_id), ``customer_aliases`` (primary key old_customer_id, index on customer_id),
+``properties`` (``WITHOUT ROWID``, primary key (customer_id, property): a customer's properties
+are one short range of the B-tree) and ``meta``. A point read is a few primary-key probes
+(``get_customer``), the same answer as ``propsync.store.read.get_customer`` on the published
+DuckDB file.
+
+**Build** (first start, or a rebuild): the published version is read through a read-only DuckDB
+connection (``sql/read_model/published_*.sql``, in key order so SQLite appends), streamed in
+Arrow record batches into ``executemany`` on a temporary SQLite file (no journal while it is
+private), indexed, stamped with its version, fsync'd and renamed into place. A build that fails
+or is killed leaves only the temporary file, which the next build removes. A *re*build (the model
+exists and may be open in other processes) copies the new file into the live one with SQLite's
+backup API, one write transaction: readers keep their snapshot until it commits, and no WAL file
+is ever paired with a file it does not belong to (which renaming over an open WAL database
+would do).
+
+**Follow**: the model at version m reaches the published version p by applying the run files of
+m+1..p (``store/runs.py``: merges, then ids, then properties, as
+``tests/integration/test_runs.py::fold`` does), each in one SQLite transaction that also sets
+``meta.version``: a crash at any point leaves the model at some whole version. Its cost is the
+runs', never the warehouse's. Runs above the published version are never read (they may be
+uncommitted or unpublished).
+
+**Rebuild** when the model cannot follow: a run it needs was pruned (``RunMissing``), the model's
+version is above the published one, or the run file of the model's version is not the one the
+model applied (``meta.run_stamp``: inode, size and modification time), which tells a recreated
+warehouse apart from the one the model was built from even at a higher version.
+
+Only the holder of ``read_model.lock`` builds or follows; ``follow`` with a short lock timeout
+returns ``None`` when another process holds it (that one is following; the WAL shows its
+commits to every reader).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from propsync import sql
+from propsync.config import duckdb_memory_limit
+from propsync.errors import NotPublished, PropsyncError, UnknownCustomer, WarehouseLocked
+from propsync.files import fsync_directory, fsync_file
+from propsync.locks import exclusive_lock
+from propsync.store import runs
+from propsync.store.read import Customer, CustomerRef, Property
+from propsync.store.warehouse import VERSION_FILE, Warehouse, connect_duckdb
+
+FORMAT = "1"  # the layout of the tables below; another value in a model's meta: rebuild
+FILE_NAME = "read_model.sqlite"
+_PARTIAL = re.compile(r"^\.read_model\.sqlite\.tmp")
+BATCH_ROWS = 100_000
+PROGRESS_SECONDS = 10.0
+
+log = logging.getLogger("propsync.read_model")
+
+
+class BuildCancelled(PropsyncError):
+    """A build was cancelled (the service is stopping); its temporary file is removed."""
+
+
+@dataclass(frozen=True)
+class ModelState:
+    version: int
+    run_stamp: str
+    format: str
+
+
+@dataclass(frozen=True)
+class FollowResult:
+    version: int  # the model's version afterwards (0: nothing published)
+    runs: int = 0  # run files applied
+    rows: int = 0  # their rows
+    rebuilt: bool = False  # built from the published version (first build or rebuild)
+    reason: str = ""  # why it was (re)built
+    seconds: float = 0.0
+
+
+def run_stamp(root: Path, version: int) -> str:
+    """What identifies the run file of ``version`` in this warehouse ("none": it has none)."""
+    try:
+        st = os.stat(runs.run_path(root, version))
+    except FileNotFoundError:
+        return "none"
+    return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+def connect_reader(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """A read-only connection (the file must exist; it is never created here)."""
+    con = sqlite3.connect(
+        f"file:{os.fspath(path)}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+    )
+    con.execute("PRAGMA busy_timeout = 5000")
+    return con
+
+
+def model_version(con: sqlite3.Connection) -> int:
+    rows = con.execute(sql.load("read_model/get_version")).fetchall()
+    return int(rows[0][0]) if rows else 0
+
+
+def resolve(con: sqlite3.Connection, ref: CustomerRef) -> str | None:
+    if ref.id_type is None:
+        rows = con.execute(sql.load("read_model/resolve_internal_id"), {"ref": ref.value})
+    else:
+        rows = con.execute(
+            sql.load("read_model/resolve_external_id"),
+            {"id_type": ref.id_type, "id_value": ref.value},
+        )
+    row = rows.fetchone()
+    return None if row is None else str(row[0])
+
+
+def get_customer(con: sqlite3.Connection, ref: CustomerRef) -> tuple[Customer, int]:
+    """``ref`` and the model's version, read in one transaction (one consistent version)."""
+    con.execute("BEGIN")
+    try:
+        version = model_version(con)
+        customer_id = resolve(con, ref)
+        if customer_id is None:
+            raise UnknownCustomer(f"no customer {str(ref)!r}", customer=str(ref))
+        ids: dict[str, list[str]] = {}
+        for id_type, id_value in con.execute(
+            sql.load("read_model/customer_ids"), {"customer_id": customer_id}
+        ):
+            ids.setdefault(id_type, []).append(id_value)
+        props = [
+            Property(name, value, ts)
+            for name, value, ts in con.execute(
+                sql.load("read_model/customer_properties"), {"customer_id": customer_id}
+            )
+        ]
+    finally:
+        con.execute("COMMIT")
+    return Customer(customer_id, ids, props), version
+
+
+# -- the follower ----------------------------------------------------------------------------------
+
+
+class ReadModel:
+    """The ``serving/read_model.sqlite`` of a warehouse (see the module docstring)."""
+
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        *,
+        memory_limit: str | None = None,
+        batch_rows: int = BATCH_ROWS,
+    ) -> None:
+        self.warehouse = warehouse
+        self.memory_limit = memory_limit  # the build's DuckDB memory_limit (the writer's)
+        self.batch_rows = batch_rows
+        # The follower's connection, open while it holds the lock.
+        self._writer: sqlite3.Connection | None = None
+
+    @property
+    def dir(self) -> Path:
+        return self.warehouse.serving_dir
+
+    @property
+    def path(self) -> Path:
+        return self.dir / FILE_NAME
+
+    @property
+    def lock_path(self) -> Path:
+        return self.dir / "read_model.lock"
+
+    @property
+    def temp_path(self) -> Path:
+        return self.dir / f".{FILE_NAME}.tmp"
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def state(self) -> ModelState | None:
+        """The model's meta, or None when there is no usable model (missing, unreadable)."""
+        if not self.path.exists():
+            return None
+        try:
+            con = connect_reader(self.path)
+        except sqlite3.Error:
+            return None
+        try:
+            return _state(con)
+        finally:
+            con.close()
+
+    def rebuild_reason(self, state: ModelState | None, published: int) -> str:
+        """Why the model cannot follow to ``published`` ("" when it can)."""
+        if state is None:
+            return "no read model yet"
+        if state.format != FORMAT:
+            return f"its layout is {state.format!r}, this release's is {FORMAT!r}"
+        if state.version > published:
+            return (
+                f"it is at version {state.version}, above the published version {published} "
+                "(the warehouse was recreated)"
+            )
+        if run_stamp(self.warehouse.root, state.version) != state.run_stamp:
+            return (
+                f"the run file of its version {state.version} is not the one it applied "
+                "(the warehouse was recreated, or its runs were pruned)"
+            )
+        return ""
+
+    @contextlib.contextmanager
+    def _lock(self, timeout: float) -> Iterator[None]:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(
+            self.lock_path,
+            timeout,
+            lambda holder: f"pid {holder} is building or following the read model",
+        ):
+            yield
+
+    def follow(
+        self,
+        *,
+        lock_timeout: float = 0.0,
+        cancel: threading.Event | None = None,
+        rebuild: bool = False,
+    ) -> FollowResult | None:
+        """Bring the model to the published version: apply its runs, or (re)build it.
+
+        Returns None when another process holds the lock for longer than ``lock_timeout``
+        seconds. ``rebuild`` builds from the published version even when the runs would do.
+        Raises ``BuildCancelled`` when ``cancel`` is set during a build.
+        """
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(self._lock(lock_timeout))
+            except WarehouseLocked:
+                return None
+            stack.callback(self._close_writer)
+            return self._follow_locked(cancel, rebuild)
+        raise AssertionError("unreachable")  # mypy: ExitStack may swallow exceptions
+
+    def _follow_locked(self, cancel: threading.Event | None, rebuild: bool) -> FollowResult:
+        started = time.monotonic()
+        published = self.warehouse.published_version()
+        if published == 0:
+            state = self.state()
+            return FollowResult(0 if state is None else state.version)
+        state = self.state()
+        reason = "asked to rebuild" if rebuild else self.rebuild_reason(state, published)
+        if reason:
+            return self._build(reason, cancel, live=state is not None)
+        assert state is not None
+        con = self._open_writer()
+        version, rows = state.version, 0
+        for v in range(state.version + 1, published + 1):
+            try:
+                run = runs.read_run(self.warehouse.root, v)
+            except runs.RunMissing as exc:
+                return self._build(exc.message, cancel, live=True)
+            rows += apply_run(con, run, v, run_stamp(self.warehouse.root, v))
+            version = v
+        seconds = time.monotonic() - started
+        if version > state.version:
+            log.info(
+                "read model at version %d: applied %d run(s), %d rows, in %.3f s",
+                version,
+                version - state.version,
+                rows,
+                seconds,
+            )
+        return FollowResult(version, version - state.version, rows, seconds=seconds)
+
+    def _open_writer(self) -> sqlite3.Connection:
+        if self._writer is None:
+            con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            con.execute("PRAGMA busy_timeout = 5000")
+            con.execute("PRAGMA journal_mode = WAL")
+            # WAL + NORMAL: a power loss may drop the last follows, never leave a partial one
+            # (meta.version is in the same transaction), and the next follow redoes them.
+            con.execute("PRAGMA synchronous = NORMAL")
+            self._writer = con
+        return self._writer
+
+    def _close_writer(self) -> None:
+        con, self._writer = self._writer, None
+        if con is not None:
+            con.close()
+
+    # -- building
+
+    def _remove_partial(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            for name in os.listdir(self.dir):
+                if _PARTIAL.match(name):
+                    with contextlib.suppress(FileNotFoundError):
+                        (self.dir / name).unlink()
+
+    def _build(self, reason: str, cancel: threading.Event | None, *, live: bool) -> FollowResult:
+        """Build the model of the published version (call holding the lock). ``live``: the
+        model file exists and is readable, so other processes may be reading it."""
+        started = time.monotonic()
+        self._close_writer()
+        self._remove_partial()  # of a build that failed or was killed
+        log.info("building the read model from the published version: %s", reason)
+        try:
+            version, rows = self._build_file(self.temp_path, cancel)
+            fsync_file(self.temp_path)
+            if live and self.path.exists():
+                # Readers may have the live file (and its WAL) open: copy into it, atomically.
+                self._copy_into_live(self.temp_path)
+                self._remove_partial()
+            else:
+                for suffix in ("-wal", "-shm"):  # of a model file unreadable or removed by hand
+                    with contextlib.suppress(FileNotFoundError):
+                        self.path.with_name(self.path.name + suffix).unlink()
+                os.replace(self.temp_path, self.path)
+                fsync_directory(self.dir)
+        except BaseException:
+            self._remove_partial()
+            raise
+        seconds = time.monotonic() - started
+        log.info(
+            "built the read model of version %d: %d rows in %.1f s (%.0f rows/s)",
+            version,
+            rows,
+            seconds,
+            rows / seconds if seconds > 0 else 0.0,
+        )
+        return FollowResult(version, rows=rows, rebuilt=True, reason=reason, seconds=seconds)
+
+    def _copy_into_live(self, source: Path) -> None:
+        src = sqlite3.connect(source, isolation_level=None)
+        try:
+            live = self._open_writer()
+            src.backup(live)  # one step: one write transaction on the live file
+            live.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            src.close()
+            self._close_writer()
+
+    def _open_published(self) -> tuple[int, duckdb.DuckDBPyConnection]:
+        """A read-only DuckDB connection to the current published version, and its number."""
+        config: dict[str, str | bool | int | float | list[str]] = {
+            "temp_directory": str(self.dir / "tmp"),
+        }
+        if limit := duckdb_memory_limit(self.memory_limit):
+            config["memory_limit"] = limit
+        for _ in range(100):
+            path = self.warehouse.published_file()  # NotPublished when there is none
+            m = VERSION_FILE.match(path.name)
+            if m is None:
+                break
+            try:
+                con = connect_duckdb(path, read_only=True, config=config)
+            except (FileNotFoundError, duckdb.IOException):
+                if path.exists():
+                    raise
+                continue  # pruned between the readlink and the open: a newer one is current
+            con.execute("SET enable_progress_bar = false")
+            return int(m.group(1)), con
+        raise NotPublished(
+            f"warehouse {str(self.warehouse.root)!r}: no published version could be opened",
+            warehouse=str(self.warehouse.root),
+        )
+
+    def _build_file(self, path: Path, cancel: threading.Event | None) -> tuple[int, int]:
+        """Write the model of the published version to ``path``; its version and row count."""
+        version, duck = self._open_published()
+        stamp = run_stamp(self.warehouse.root, version)
+        con = sqlite3.connect(path, isolation_level=None)
+        total = 0
+        try:
+            # Private until renamed: no journal, no syncs (fsync'd once at the end).
+            con.execute("PRAGMA journal_mode = OFF")
+            con.execute("PRAGMA synchronous = OFF")
+            con.execute("PRAGMA cache_size = -65536")  # 64 MB
+            for statement in sql.folder_statements("read_model/schema"):
+                con.execute(statement)
+            con.execute("BEGIN")
+            last_log = started = time.monotonic()
+            for table, select, insert in (
+                ("customer_ids", "published_customer_ids", "insert_customer_id"),
+                ("customer_aliases", "published_customer_aliases", "insert_alias"),
+                ("properties", "published_properties", "upsert_property"),
+            ):
+                insert_sql = sql.load(f"read_model/{insert}")
+                batches = duck.sql(sql.load(f"read_model/{select}")).to_arrow_reader(
+                    self.batch_rows
+                )
+                assert batches is not None  # a SELECT always has a result
+                for batch in batches:
+                    if cancel is not None and cancel.is_set():
+                        raise BuildCancelled("read model build cancelled")
+                    con.executemany(
+                        insert_sql, zip(*(c.to_pylist() for c in batch.columns), strict=True)
+                    )
+                    total += batch.num_rows
+                    now = time.monotonic()
+                    if now - last_log >= PROGRESS_SECONDS:
+                        last_log = now
+                        log.info(
+                            "building the read model of version %d: %s, %d rows so far "
+                            "(%.0f rows/s)",
+                            version,
+                            table,
+                            total,
+                            total / (now - started),
+                        )
+            for statement in sql.folder_statements("read_model/indexes"):
+                con.execute(statement)
+            set_meta = sql.load("read_model/set_meta")
+            con.executemany(
+                set_meta,
+                [
+                    ("format", FORMAT),
+                    ("version", str(version)),
+                    ("run_stamp", stamp),
+                    ("built_from_version", str(version)),
+                    ("built_at", str(int(time.time()))),
+                ],
+            )
+            con.execute("COMMIT")
+            con.execute("PRAGMA journal_mode = WAL")  # stored in the file: every opener uses WAL
+        finally:
+            con.close()
+            duck.close()
+        return version, total
+
+
+def _state(con: sqlite3.Connection) -> ModelState | None:
+    try:
+        meta = dict(con.execute(sql.load("read_model/get_meta")).fetchall())
+    except sqlite3.Error:
+        return None
+    try:
+        return ModelState(int(meta["version"]), str(meta["run_stamp"]), str(meta["format"]))
+    except (KeyError, ValueError):
+        return None
+
+
+def apply_run(con: sqlite3.Connection, run: pl.DataFrame, version: int, stamp: str) -> int:
+    """Apply one run file's rows in one transaction that also sets ``meta.version``."""
+    merges = run.filter(pl.col("kind") == "merge").select("customer_id", "value").rows()
+    ids = run.filter(pl.col("kind") == "id").select("name", "value", "customer_id")
+    props = run.filter(pl.col("kind") == "property").select(
+        "customer_id", "name", "value", "update_ts", "batch_id"
+    )
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        # One merge after the other, as listed: a later merge may move what an earlier one did.
+        for merge in merges:  # (survivor, merged away)
+            con.execute(sql.load("read_model/repoint_ids"), merge)
+            con.execute(sql.load("read_model/repoint_aliases"), merge)
+            con.execute(sql.load("read_model/insert_alias"), (merge[1], merge[0]))
+            con.execute(sql.load("read_model/delete_merged_properties"), merge)
+        for frame, statement in ((ids, "insert_customer_id"), (props, "upsert_property")):
+            for chunk in frame.iter_slices(BATCH_ROWS):
+                con.executemany(sql.load(f"read_model/{statement}"), chunk.iter_rows())
+        con.executemany(
+            sql.load("read_model/set_meta"), [("version", str(version)), ("run_stamp", stamp)]
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return run.height
