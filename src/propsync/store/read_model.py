@@ -135,14 +135,14 @@ def resolve(con: sqlite3.Connection, ref: CustomerRef) -> str | None:
     return None if row is None else str(row[0])
 
 
-def get_customer(con: sqlite3.Connection, ref: CustomerRef) -> tuple[Customer, int]:
-    """``ref`` and the model's version, read in one transaction (one consistent version)."""
+def read_customer(con: sqlite3.Connection, ref: CustomerRef) -> tuple[Customer | None, int]:
+    """``ref`` (None: unknown) and the model's version, read in one transaction (one version)."""
     con.execute("BEGIN")
     try:
         version = model_version(con)
         customer_id = resolve(con, ref)
         if customer_id is None:
-            raise UnknownCustomer(f"no customer {str(ref)!r}", customer=str(ref))
+            return None, version
         ids: dict[str, list[str]] = {}
         for id_type, id_value in con.execute(
             sql.load("read_model/customer_ids"), {"customer_id": customer_id}
@@ -157,6 +157,14 @@ def get_customer(con: sqlite3.Connection, ref: CustomerRef) -> tuple[Customer, i
     finally:
         con.execute("COMMIT")
     return Customer(customer_id, ids, props), version
+
+
+def get_customer(con: sqlite3.Connection, ref: CustomerRef) -> tuple[Customer, int]:
+    """``propsync.store.read.get_customer`` on the read model, and the model's version."""
+    customer, version = read_customer(con, ref)
+    if customer is None:
+        raise UnknownCustomer(f"no customer {str(ref)!r}", customer=str(ref))
+    return customer, version
 
 
 # -- the follower ----------------------------------------------------------------------------------
@@ -244,11 +252,13 @@ class ReadModel:
         lock_timeout: float = 0.0,
         cancel: threading.Event | None = None,
         rebuild: bool = False,
+        build: bool = True,
     ) -> FollowResult | None:
         """Bring the model to the published version: apply its runs, or (re)build it.
 
         Returns None when another process holds the lock for longer than ``lock_timeout``
-        seconds. ``rebuild`` builds from the published version even when the runs would do.
+        seconds. ``rebuild`` builds from the published version even when the runs would do;
+        without ``build`` a model that needs a (re)build is left as it is (``reason`` says why).
         Raises ``BuildCancelled`` when ``cancel`` is set during a build.
         """
         with contextlib.ExitStack() as stack:
@@ -257,10 +267,12 @@ class ReadModel:
             except WarehouseLocked:
                 return None
             stack.callback(self._close_writer)
-            return self._follow_locked(cancel, rebuild)
+            return self._follow_locked(cancel, rebuild, build)
         raise AssertionError("unreachable")  # mypy: ExitStack may swallow exceptions
 
-    def _follow_locked(self, cancel: threading.Event | None, rebuild: bool) -> FollowResult:
+    def _follow_locked(
+        self, cancel: threading.Event | None, rebuild: bool, build: bool
+    ) -> FollowResult:
         started = time.monotonic()
         published = self.warehouse.published_version()
         if published == 0:
@@ -268,6 +280,8 @@ class ReadModel:
             return FollowResult(0 if state is None else state.version)
         state = self.state()
         reason = "asked to rebuild" if rebuild else self.rebuild_reason(state, published)
+        if reason and not build:
+            return FollowResult(0 if state is None else state.version, reason=reason)
         if reason:
             return self._build(reason, cancel, live=state is not None)
         assert state is not None
@@ -277,6 +291,8 @@ class ReadModel:
             try:
                 run = runs.read_run(self.warehouse.root, v)
             except runs.RunMissing as exc:
+                if not build:
+                    return FollowResult(version, version - state.version, rows, reason=exc.message)
                 return self._build(exc.message, cancel, live=True)
             rows += apply_run(con, run, v, run_stamp(self.warehouse.root, v))
             version = v
