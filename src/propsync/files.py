@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-READ_ONLY_MODE = 0o444  # published versions, runs and serving files are never written again
+READ_ONLY_MODE = 0o444  # published versions and runs are never written again
 
 
 def fsync_file(path: Path) -> None:

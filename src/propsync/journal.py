@@ -782,11 +782,10 @@ def journal_status(root: str | os.PathLike[str]) -> JournalStatus:
 # its previous publish took before it publishes again, so publishing takes at most half of its
 # time (and of the write lock). A publish is a plain copy of work.duckdb (about 0.3 s on 1M
 # customers x 10 properties, docs/benchmarks.md; milliseconds on a small warehouse), so in
-# practice every apply is published. The read indexes are not the writer's cost: each HTTP
-# server builds its serving copy in the background (propsync.store.serving), and only of the
-# newest version published by the time it gets to it, so frequent publishes skip versions there
-# instead of queueing builds. (When publishes still built the indexes, 3x showed lags of 45-100 s
-# on 1M x 10 on a busy host.)
+# practice every apply is published. The HTTP service's reads are not the writer's cost: its
+# read model follows each published version's run file in the background
+# (propsync.store.read_model), at the cost of the batch. (When publishes still built the read
+# indexes, 3x showed lags of 45-100 s on 1M x 10 on a busy host.)
 AUTO_PUBLISH_INTERVAL_FACTOR = 1.0
 
 

@@ -2,12 +2,12 @@
 
 Tracking calls are validated on receipt (``propsync.tracking.parse_commands``), their valid
 ``customers`` commands journaled and fsync'd (group commit) before the 200 goes out; the journal
-is applied to the warehouse later (``propsync.journal.apply_journal``). Reads come from this
-server's indexed serving copy of the latest published version it has built
-(``propsync.api.reader``, ``propsync.store.serving``). Edits (PATCH, the page's form) apply
-synchronously through ``apply_batch``, wait until this server serves the version they published
-(bounded by ``edit_visible_timeout_seconds``) and answer with the new state; when the warehouse is
-busy (an import holds the write lock) they are journaled instead and answered with 202.
+is applied to the warehouse later (``propsync.journal.apply_journal``). Reads come from the
+SQLite read model that follows the published versions' runs (``propsync.api.reader``,
+``propsync.store.read_model``). Edits (PATCH, the page's form) apply synchronously through
+``apply_batch``, apply the run they published to the read model at once (bounded by
+``edit_visible_timeout_seconds``) and answer with the new state; when the warehouse is busy (an
+import holds the write lock) they are journaled instead and answered with 202.
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ class Service:
         self.config = config
         self.settings = settings
         self.warehouse = Warehouse(settings.warehouse)
-        # Serving copies are built under the writer's memory limit.
+        # The read model is built under the writer's memory limit.
         self.reader = PublishedReader(self.warehouse, memory_limit=settings.duckdb_memory_limit)
         self._journal = journal
         self.max_future_skew_us = round(settings.max_future_skew_seconds * 1_000_000)
@@ -196,7 +196,7 @@ class Service:
             self._journal = JournalWriter(
                 self.warehouse.root, segment_bytes=self.config.journal_segment_bytes
             ).start()
-        self.reader.start()  # builds the serving copy of the current version in the background
+        self.reader.start()  # builds the read model in the background, or catches up on runs
 
     def close(self) -> None:
         journal, self._journal = self._journal, None
@@ -334,16 +334,17 @@ class Service:
 
     def _read_own_write(self, ref: CustomerRef, published: int) -> Customer:
         """The customer as of ``published`` (or newer), once this server serves that version, so
-        that the following reads show the edit too. Waits for the serving copy's build up to
-        ``edit_visible_timeout_seconds``; then answers from the published file itself (logged)."""
+        that the following reads show the edit too: the read model applies the edit's run now.
+        Waits up to ``edit_visible_timeout_seconds`` (another process may hold the follower's
+        lock, or the model is being built); then answers from the published file (logged)."""
         timeout = self.config.edit_visible_timeout_seconds
         if self.reader.wait_for(published, timeout):
             updated, _ = self.reader.customer(ref)
             return updated
         log.warning(
             "edit published as version %d, but this server still serves version %d after "
-            "%g s (its serving copy is being built): answering from the published file; reads "
-            "show the edit once the serving copy is ready",
+            "%g s (its read model is being built or followed elsewhere): answering from the "
+            "published file; reads show the edit once the read model has it",
             published,
             self.reader.version,
             timeout,
@@ -657,8 +658,8 @@ def create_app(
         body = {
             "status": "ok" if ok else "unavailable",
             "published_version": service.warehouse.published_version(),
-            # What this server process reads from: a serving copy (indexed) or, until the first
-            # one is built, the plain published file.
+            # What this server process reads from: the read model (indexed) or, until it is
+            # built, the plain published file.
             "serving": {"version": service.reader.version, "indexed": service.reader.indexed},
             "journal": {
                 "segments": status.segments,

@@ -77,8 +77,9 @@ class ServiceConfig(BaseModel):
     apply_enabled: bool = True
     # How long a PATCH waits for the warehouse write lock before journaling the edit instead.
     edit_lock_timeout_seconds: float = Field(default=2.0, ge=0, description="seconds")
-    # How long an applied edit waits for this server to serve the version it published (the
-    # serving copy's index build) before it answers anyway (logged): read-your-writes.
+    # How long an applied edit waits for this server to serve the version it published (its run
+    # applied to the read model; longer only while the model is built or another process holds
+    # the follower's lock) before it answers anyway (logged): read-your-writes.
     edit_visible_timeout_seconds: float = Field(default=60.0, ge=0, description="seconds")
     # Journal segments are rolled at this size; rolled and fully applied segments are removed.
     journal_segment_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)

@@ -1,29 +1,26 @@
-"""Reads for the HTTP service: read-only DuckDB connections to indexed serving copies.
+"""Reads for the HTTP service: the SQLite read model that follows the published versions.
 
-Published versions carry no indexes (``Warehouse.publish`` is a plain copy); the service reads
-from serving copies, published versions with the read indexes built in them
-(``propsync.store.serving``). ``PublishedReader`` keeps one read-only connection to the version it
-serves, shared by all requests; each request reads through its own cursor (DuckDB connections must
-not be used by two threads at once; cursors are cheap).
+The read model (``propsync.store.read_model``, ``serving/read_model.sqlite``) is built once from
+the published version and then follows each newly published version by applying its run file,
+so keeping up costs the batch, not the warehouse. Every worker process reads it (WAL mode: readers
+never wait for the follower); each request thread has its own read-only SQLite connection, and a
+GET reads the customer and the model's version in one transaction.
 
-Following new versions never blocks a request on an index build. Every read compares the
-``propsync.duckdb`` symlink with the last target it saw (one ``readlink``) and, when a new version
-was published, wakes the reader's builder thread; that thread also looks every ``poll_seconds``.
-The builder makes (or, when another worker or process built it already, finds) the serving copy
-of the newest published version, intermediate versions are skipped, and switches to it once it is
-complete. Until then requests keep reading the version they have. A version is never replaced by
-an older one; connections to superseded versions close once their last reader is done.
+Following never blocks a request. Every read compares the ``propsync.duckdb`` symlink with the
+last target it saw (one ``readlink``) and, when a new version was published, wakes the reader's
+follower thread; that thread also looks every ``poll_seconds``. Only one process follows at a
+time (the model's flock); the others find the lock taken and read what it commits.
 
-Bootstrap: when the service starts and a serving copy exists, it serves the newest one (and
-builds the current version's in the background if that one is newer). When none exists yet (the
-first start on a warehouse, or nothing published when the service started), reads come from the
-plain published file, following the symlink as it moves, until the first serving copy is ready:
-correct answers, but without indexes each read scans the tables (about half a second on 1M
-customers x 10 properties, docs/benchmarks.md). A read therefore never fails for want of a
-serving copy.
+Bootstrap: when the service starts without a usable model (the first start on a warehouse, or
+one that must be rebuilt: its runs were pruned, the warehouse was recreated), the follower thread
+builds it in the background (about a minute on 1M customers x 10 properties), and reads come from
+the plain published DuckDB file meanwhile, following the symlink as it moves: correct answers, but
+each read scans the tables (about half a second at 1M, docs/benchmarks.md). A read never fails for
+want of a read model.
 
-``wait_for(version)`` lets a writer in this process (PATCH) wait until the reader serves a version
-at least as new as the one it published: read-your-writes.
+``wait_for(version)`` gives a writer in this process (PATCH) read-your-writes: it applies the run
+of the version the edit published right away, synchronously (one small file), instead of waiting
+for the follower thread's next turn.
 """
 
 from __future__ import annotations
@@ -32,6 +29,7 @@ import contextlib
 import logging
 import os
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -41,8 +39,9 @@ from pathlib import Path
 import duckdb
 
 from propsync.errors import DatabaseInUse, NotPublished, UnknownCustomer
+from propsync.store import read_model
 from propsync.store.read import Customer, CustomerRef, Property, resolve
-from propsync.store.serving import BuildCancelled, ServingCopies, ServingCopy
+from propsync.store.read_model import BuildCancelled, FollowResult, ReadModel
 from propsync.store.warehouse import Warehouse, connect_duckdb
 
 log = logging.getLogger("propsync.api")
@@ -62,7 +61,7 @@ FROM properties WHERE customer_id = $customer_id
 
 
 def fetch_customer(con: duckdb.DuckDBPyConnection, ref: CustomerRef) -> Customer:
-    """``get_customer`` with two statements instead of three (the GET hot path)."""
+    """``get_customer`` on a DuckDB file with two statements instead of three (the fallback)."""
     customer_id = resolve(con, ref)
     if customer_id is None:
         raise UnknownCustomer(f"no customer {str(ref)!r}", customer=str(ref))
@@ -78,12 +77,18 @@ def fetch_customer(con: duckdb.DuckDBPyConnection, ref: CustomerRef) -> Customer
     return Customer(customer_id, ids, props)
 
 
+def _version_of(target: str | None) -> int:
+    m = None if target is None else _VERSION.search(target)
+    return int(m.group(1)) if m else 0
+
+
 @dataclass(eq=False)
-class _Version:
-    path: str  # for a plain published version: the symlink target it was opened through
+class _Fallback:
+    """The plain published file, read while there is no usable read model."""
+
+    path: str  # the symlink target it was opened through
     version: int
     con: duckdb.DuckDBPyConnection
-    indexed: bool  # a serving copy (True) or the plain published file (bootstrap)
     users: int = 0
     retired: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -103,8 +108,13 @@ class _Version:
             self.con.close()
 
 
+class _Local(threading.local):
+    con: sqlite3.Connection | None = None
+    generation: int = -1
+
+
 class PublishedReader:
-    """Reads of the latest served version; see the module docstring."""
+    """Reads of the latest published version; see the module docstring."""
 
     def __init__(
         self,
@@ -115,21 +125,29 @@ class PublishedReader:
         poll_seconds: float = 1.0,
     ) -> None:
         self.warehouse = warehouse
-        self.duckdb_threads = duckdb_threads
-        # Builds run under the writer's memory limit (Settings.duckdb_memory_limit).
-        self.copies = ServingCopies(warehouse, memory_limit=memory_limit)
+        self.duckdb_threads = duckdb_threads  # of the fallback's DuckDB connections
+        # Builds read the published version under the writer's memory limit.
+        self.model = ReadModel(warehouse, memory_limit=memory_limit)
         self.poll_seconds = poll_seconds
-        # Serving copies this reader built itself (others it found built by another process).
-        self.builds = 0
-        self._current: _Version | None = None
+        self.builds = 0  # read model (re)builds this reader did itself
+        self.runs_applied = 0  # run files this reader applied itself
+        self._usable = False  # the model exists and belongs to this warehouse
+        self._checked = False  # whether ``_usable`` was looked at yet
+        self._model_ino: int | None = None
+        self._generation = 0  # bumped when the model file is another file: reopen connections
+        self._local = _Local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._fallback: _Fallback | None = None
         self._open_lock = threading.Lock()
-        self._changed = threading.Condition(self._open_lock)  # notified on every switch
+        self._changed = threading.Condition(self._open_lock)  # notified when the model changes
+        self._follow_mutex = threading.Lock()  # one follow at a time in this process
         self._seen_target: str | None = None
         self._seen_version = 0  # the version of ``_seen_target``
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._builder: threading.Thread | None = None
-        self._builder_lock = threading.Lock()
+        self._follower: threading.Thread | None = None
+        self._follower_lock = threading.Lock()
 
     # -- the request path
 
@@ -139,75 +157,162 @@ class PublishedReader:
         except (FileNotFoundError, OSError):
             return None
 
-    def _acquire(self) -> _Version:
+    def _notice(self) -> str | None:
+        """The symlink's target; a new one wakes the follower."""
         target = self._target()
-        if target != self._seen_target:  # a new publish: let the builder know now
-            m = None if target is None else _VERSION.search(target)
-            self._seen_version = int(m.group(1)) if m else 0
+        if target != self._seen_target:
+            self._seen_version = _version_of(target)
             self._seen_target = target
             self._kick()
+        if not self._checked:
+            self._refresh()
+        return target
+
+    def _model_con(self) -> sqlite3.Connection:
+        local = self._local
+        if local.con is None or local.generation != self._generation:
+            if local.con is not None:
+                self._forget(local.con)
+            con = read_model.connect_reader(self.model.path)
+            with self._connections_lock:
+                self._connections.append(con)
+            local.con, local.generation = con, self._generation
+        return local.con
+
+    def _forget(self, con: sqlite3.Connection) -> None:
+        with self._connections_lock, contextlib.suppress(ValueError):
+            self._connections.remove(con)
+        con.close()
+
+    def _from_model(self, ref: CustomerRef) -> tuple[Customer | None, int] | None:
+        """``ref`` from the read model, or None when the model cannot answer (use the fallback)."""
+        try:
+            customer, version = read_model.read_customer(self._model_con(), ref)
+        except sqlite3.Error as exc:
+            log.warning("the read model cannot be read (%s): reading the published file", exc)
+            self._set_usable(False)
+            self._kick()
+            return None
+        if version > self._seen_version and version > self.warehouse.published_version():
+            # Ahead of what is published: a model of a warehouse that was recreated since.
+            self._set_usable(False)
+            self._kick()
+            return None
+        return customer, version
+
+    def customer(self, ref: CustomerRef) -> tuple[Customer, int]:
+        """``ref`` as of the newest version served, and that version."""
+        target = self._notice()
+        if target is None:
+            raise NotPublished(
+                f"warehouse {str(self.warehouse.root)!r} has no published version yet",
+                warehouse=str(self.warehouse.root),
+            )
+        if self._usable and (found := self._from_model(ref)) is not None:
+            customer, version = found
+            if customer is None:
+                raise UnknownCustomer(f"no customer {str(ref)!r}", customer=str(ref))
+            return customer, version
+        with self._fallback_cursor(target) as (cur, version):
+            return fetch_customer(cur, ref), version
+
+    def read_published(self, ref: CustomerRef) -> Customer:
+        """Read ``ref`` from the current published file itself (no indexes: scans), bypassing
+        the read model; for an edit whose version the model has not reached in time."""
+        con = self._connect(self.warehouse.published_file())
+        try:
+            return fetch_customer(con, ref)
+        finally:
+            con.close()
+
+    @property
+    def version(self) -> int:
+        """The version served now (0: none yet)."""
+        if self._usable:
+            with contextlib.suppress(sqlite3.Error):
+                return read_model.model_version(self._model_con())
+        fallback = self._fallback
+        return 0 if fallback is None else fallback.version
+
+    @property
+    def indexed(self) -> bool:
+        """Whether reads come from the read model (False: the plain published file)."""
+        return self._usable
+
+    def wait_for(self, version: int, timeout: float, *, indexed: bool = False) -> bool:
+        """Wait up to ``timeout`` seconds until the served version is at least ``version`` (and,
+        with ``indexed``, served from the read model rather than the plain published file).
+
+        With a usable model this follows the published runs synchronously (the version an edit
+        in this process just published is one small run), unless another process is following:
+        then it waits for that one's commit. Never (re)builds: that is the follower thread's."""
+        deadline = time.monotonic() + timeout
+        target = self._notice()
         while True:
-            current = self._current
-            if current is None or (
-                not current.indexed and target is not None and current.path != target
-            ):
-                current = self._open_fallback(target)
-            elif current.indexed and current.version < self._seen_version:
-                # Behind the published version: if another worker or process has built its
-                # serving copy already, switch now (one stat; an open, never a build), so that
-                # every worker serves an edit's version once the worker that made it does.
-                path = self.copies.path(self._seen_version)
-                if path.exists():
-                    self._switch(ServingCopy(self._seen_version, path))
-                    current = self._current or current
-            with current.lock:
-                if not current.retired:
-                    current.users += 1
-                    return current
-            # Retired between the lookup and the lock: a newer version is open now; take that.
+            if self._usable:
+                if self.version >= version:
+                    return True
+                remaining = deadline - time.monotonic()
+                if self._follow_mutex.acquire(timeout=max(0.0, remaining)):
+                    try:
+                        self._follow(
+                            lock_timeout=max(0.0, deadline - time.monotonic()), build=False
+                        )
+                    except Exception:
+                        log.exception("following the read model for an edit failed")
+                    finally:
+                        self._follow_mutex.release()
+                    if self._usable and self.version >= version:
+                        return True
+            elif not indexed and target is not None:
+                with self._fallback_cursor(target) as (_, served):
+                    if served >= version:
+                        return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            with self._changed:
+                self._changed.wait(min(0.05, remaining))
             target = self._target()
+
+    # -- the fallback: the plain published file
 
     def _connect(self, path: Path) -> duckdb.DuckDBPyConnection:
         con = connect_duckdb(path, read_only=True, config={"threads": str(self.duckdb_threads)})
         con.execute("SET enable_progress_bar = false")  # no progress bars in logs
         return con
 
-    def _install(self, new: _Version) -> None:
-        """Make ``new`` the served version (call holding ``_open_lock``)."""
-        old, self._current = self._current, new
-        self._changed.notify_all()
-        if old is not None:
-            old.retire()
+    @contextlib.contextmanager
+    def _fallback_cursor(self, target: str) -> Iterator[tuple[duckdb.DuckDBPyConnection, int]]:
+        fallback = self._acquire_fallback(target)
+        try:
+            cur = fallback.con.cursor()
+            try:
+                yield cur, fallback.version
+            finally:
+                cur.close()
+        finally:
+            fallback.release()
 
-    def _open_fallback(self, target: str | None) -> _Version:
-        """Without a serving copy open: the newest serving copy if there is one, else the plain
-        published file (cheap opens, no index build)."""
-        with self._open_lock:
-            current = self._current
-            if current is not None and (
-                current.indexed or target is None or current.path == target
+    def _acquire_fallback(self, target: str) -> _Fallback:
+        while True:
+            current = self._fallback
+            if current is None or (
+                current.path != target and current.version < _version_of(target)
             ):
-                return current
-            m = None if target is None else _VERSION.search(target)
-            version = int(m.group(1)) if m else 0
-            if current is None:
-                for _ in range(10):
-                    copy = self.copies.newest()
-                    if copy is None or (version and copy.version > version):
-                        break  # none, or left over from before the warehouse was recreated
-                    try:
-                        con = self._connect(copy.path)
-                    except (FileNotFoundError, duckdb.IOException):
-                        continue  # pruned by a newer build meanwhile: look again
-                    new = _Version(str(copy.path), copy.version, con, indexed=True)
-                    self._install(new)
-                    return new
-            if target is None:
-                raise NotPublished(
-                    f"warehouse {str(self.warehouse.root)!r} has no published version yet",
-                    warehouse=str(self.warehouse.root),
-                )
-            if current is not None and current.version >= version:
+                current = self._open_fallback(target)
+            with current.lock:
+                if not current.retired:
+                    current.users += 1
+                    return current
+            # Retired between the lookup and the lock: a newer one is open; take that.
+            target = self._target() or target
+
+    def _open_fallback(self, target: str) -> _Fallback:
+        with self._open_lock:
+            current = self._fallback
+            version = _version_of(target)
+            if current is not None and (current.path == target or current.version >= version):
                 return current  # never back to an older version
             for _ in range(10):
                 try:
@@ -218,99 +323,89 @@ class PublishedReader:
                     newer = self._target()
                     if newer is None or newer == target:
                         raise
-                    target = newer
-                    m = _VERSION.search(target)
-                    version = int(m.group(1)) if m else 0
+                    target, version = newer, _version_of(newer)
             else:
                 raise NotPublished(
                     f"warehouse {str(self.warehouse.root)!r}: its published versions changed "
                     "faster than they could be opened",
                     warehouse=str(self.warehouse.root),
                 )
-            new = _Version(target, version, con, indexed=False)
-            self._install(new)
+            new = _Fallback(target, version, con)
+            self._fallback = new
+            if current is not None:
+                current.retire()
             return new
 
-    @contextlib.contextmanager
-    def cursor(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, int]]:
-        """A cursor on the served version, and that version's number."""
-        version = self._acquire()
-        try:
-            cur = version.con.cursor()
-            try:
-                yield cur, version.version
-            finally:
-                cur.close()
-        finally:
-            version.release()
-
-    def customer(self, ref: CustomerRef) -> tuple[Customer, int]:
-        with self.cursor() as (cur, version):
-            return fetch_customer(cur, ref), version
-
-    def read_published(self, ref: CustomerRef) -> Customer:
-        """Read ``ref`` from the current published file itself (no indexes: scans), bypassing
-        the served version; for an edit whose serving copy is late."""
-        con = self._connect(self.warehouse.published_file())
-        try:
-            return fetch_customer(con, ref)
-        finally:
-            con.close()
-
-    @property
-    def version(self) -> int:
-        """The version served now (0: none opened yet)."""
-        current = self._current
-        return 0 if current is None else current.version
-
-    @property
-    def indexed(self) -> bool:
-        """Whether the version served now is a serving copy (False: the plain published file)."""
-        current = self._current
-        return current is not None and current.indexed
-
-    def wait_for(self, version: int, timeout: float, *, indexed: bool = False) -> bool:
-        """Wait up to ``timeout`` seconds until the served version is at least ``version`` (and,
-        with ``indexed``, a serving copy rather than the plain published file)."""
-        self._acquire().release()  # notices the publish; follows it at once while bootstrapping
-
-        def served() -> bool:
-            current = self._current
-            return (
-                current is not None
-                and current.version >= version
-                and (current.indexed or not indexed)
-            )
-
-        with self._changed:
-            return self._changed.wait_for(served, timeout)
-
-    # -- the builder
+    # -- the follower
 
     def start(self) -> None:
-        """Start the builder thread now (else with the first read), e.g. when a service starts."""
+        """Start the follower thread now (else with the first read), e.g. when a service starts:
+        it builds the read model if there is none, else catches up on the runs."""
         self._kick()
 
     def _kick(self) -> None:
         if self._stop.is_set():
             return
-        if self._builder is None:
-            with self._builder_lock:
-                if self._builder is None and not self._stop.is_set():
-                    self._builder = threading.Thread(
-                        target=self._build_loop, name="serving-copy-builder", daemon=True
+        if self._follower is None:
+            with self._follower_lock:
+                if self._follower is None and not self._stop.is_set():
+                    self._follower = threading.Thread(
+                        target=self._follow_loop, name="read-model-follower", daemon=True
                     )
-                    self._builder.start()
+                    self._follower.start()
         self._wake.set()
 
-    def _needs_build(self) -> bool:
-        published = self.warehouse.published_version()
-        current = self._current
-        return published > 0 and (
-            current is None or not current.indexed or current.version < published
-        )
+    def _set_usable(self, usable: bool) -> None:
+        with self._open_lock:
+            changed = usable != self._usable
+            self._usable = usable
+            self._checked = True
+            fallback = None
+            if usable:
+                fallback, self._fallback = self._fallback, None
+            self._changed.notify_all()
+        if fallback is not None:
+            fallback.retire()  # its connection closes once its last reader is done
+        if changed and usable:
+            log.info("reading from the read model %s", self.model.path)
+        elif changed:
+            log.info("reading from the published file until the read model is rebuilt")
 
-    def _build_loop(self) -> None:
+    def _check_file(self) -> None:
+        """A model file that is another file than the one open (removed and rebuilt by hand):
+        connections are reopened."""
+        try:
+            ino: int | None = os.stat(self.model.path).st_ino
+        except FileNotFoundError:
+            ino = None
+        if ino != self._model_ino:
+            if self._model_ino is not None:
+                self._generation += 1
+            self._model_ino = ino
+
+    def _refresh(self) -> None:
+        """Whether the model (built or followed by this or another process) can be read."""
+        state = self.model.state()
+        published = self.warehouse.published_version()  # after the state: it only grows
+        self._check_file()
+        self._set_usable(state is not None and not self.model.rebuild_reason(state, published))
+
+    def _follow(self, *, lock_timeout: float, build: bool) -> FollowResult | None:
+        """One follow (call holding ``_follow_mutex``)."""
+        result = self.model.follow(lock_timeout=lock_timeout, cancel=self._stop, build=build)
+        if result is None or (result.reason and not result.rebuilt):
+            self._refresh()  # another process follows (or builds), or a build is due
+            if result is not None:
+                self.runs_applied += result.runs
+                self._wake.set()  # the follower thread builds
+            return result
+        self.builds += result.rebuilt
+        self.runs_applied += result.runs
+        self._check_file()
+        self._set_usable(result.version > 0)
+        return result
+
+    def _follow_loop(self) -> None:
         failures = 0
         while not self._stop.is_set():
             self._wake.wait(self.poll_seconds)
@@ -318,15 +413,9 @@ class PublishedReader:
             if self._stop.is_set():
                 break
             try:
-                if not self._needs_build():
-                    continue
-                copy = self.copies.ensure_newest(self._stop)
-                if copy.built:
-                    self.builds += 1
-                self._switch(copy)
+                with self._follow_mutex:
+                    self._follow(lock_timeout=0.0, build=True)
                 failures = 0
-                if copy.version < self.warehouse.published_version():
-                    self._wake.set()  # published again meanwhile: build the newest at once
             except BuildCancelled:
                 break
             except NotPublished:
@@ -334,7 +423,7 @@ class PublishedReader:
             except Exception as exc:
                 failures += 1
                 pause = min(60.0, 2.0**failures)
-                text = "building the serving copy failed; reads keep the version they have (%d); "
+                text = "following the read model failed; reads keep version %d; "
                 args = (self.version, pause)
                 if isinstance(exc, DatabaseInUse):  # a clear cause: no traceback
                     log.warning(text + "retrying in %g s: %s", *args, exc.message)
@@ -343,40 +432,23 @@ class PublishedReader:
                 self._stop.wait(pause)
                 self._wake.set()
 
-    def _switch(self, copy: ServingCopy) -> None:
-        with self._open_lock:
-            current = self._current
-            if current is not None and (
-                copy.version < current.version
-                or (copy.version == current.version and current.indexed)
-            ):
-                return  # never back to an older version
-            started = time.monotonic()
-            try:
-                con = self._connect(copy.path)
-            except (FileNotFoundError, duckdb.IOException):
-                self._wake.set()  # pruned by a newer build meanwhile: look again
-                return
-            self._install(_Version(str(copy.path), copy.version, con, indexed=True))
-        log.info(
-            "serving version %d from %s (opened in %.3f s)",
-            copy.version,
-            copy.path,
-            time.monotonic() - started,
-        )
-
     def close(self) -> None:
-        """Stop the builder (a build in progress is interrupted) and close the connection."""
+        """Stop the follower (a build in progress is cancelled) and close every connection."""
         self._stop.set()
         self._wake.set()
-        with self._builder_lock:
-            builder = self._builder
-        if builder is not None:
-            builder.join(60)
-            if builder.is_alive():
-                log.warning("the serving copy builder did not stop within 60 s")
+        with self._follower_lock:
+            follower = self._follower
+        if follower is not None:
+            follower.join(60)
+            if follower.is_alive():
+                log.warning("the read model follower did not stop within 60 s")
         with self._open_lock:
-            current, self._current = self._current, None
+            fallback, self._fallback = self._fallback, None
+            self._usable = False
             self._changed.notify_all()
-        if current is not None:
-            current.retire()
+        if fallback is not None:
+            fallback.retire()
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for con in connections:
+            con.close()

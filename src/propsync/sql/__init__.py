@@ -20,9 +20,3 @@ def folder_statements(folder: str) -> list[str]:
 
 def schema_statements() -> list[str]:
     return folder_statements("schema")
-
-
-def serving_statements() -> list[str]:
-    """The read indexes of the HTTP service's serving copies (``store/serving.py``); neither
-    ``work.duckdb`` nor the published versions carry them."""
-    return folder_statements("serving")

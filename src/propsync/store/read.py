@@ -1,11 +1,9 @@
 """Reading customers from the latest published version (never the writer's database).
 
-Every statement (``sql/read/``) filters one table by one equality on an indexed column, the only
-shape DuckDB answers with an ART index scan: on the HTTP service's serving copies, which carry the
-read indexes (``sql/serving/``, ``store/serving.py``), a customer is a few index probes instead of
-scans of ``customer_ids`` and ``properties``; on a published version (no indexes: the CLI,
-analysts) the same statements scan. ``tests/integration/test_published_indexes.py`` checks the
-plans with EXPLAIN ANALYZE.
+Every statement (``sql/read/``) filters one table by one equality; published versions carry no
+indexes, so each scans (the CLI, analysts). The HTTP service reads point lookups from its SQLite
+read model instead (``store/read_model.py``, ``sql/read_model/``), which returns the same
+``Customer`` (tested against ``get_customer``).
 """
 
 from __future__ import annotations

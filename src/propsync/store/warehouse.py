@@ -7,17 +7,18 @@ Layout of a warehouse directory::
     write.lock                  flock(2) lock file; holds the writer's pid
     published/v000042.duckdb    immutable published versions (the newest few are kept)
     propsync.duckdb             symlink to the current published version: what readers open
-    serving/v000042.duckdb      the HTTP service's indexed copies of published versions
-                                (``propsync.store.serving``; not written here)
+    runs/r000042.parquet        each committed batch's changes (``propsync.store.runs``)
+    serving/read_model.sqlite   the HTTP service's read model, following the runs
+                                (``propsync.store.read_model``; not written here)
 
 DuckDB lets no reader open a file that a writer has open, so readers never touch ``work.duckdb``.
 A version is copied out only after its batch committed and passed its audit; the symlink is
 swapped atomically, so a reader sees the old version or the new one, never a mix.
 
 Publishing is a plain copy (plus fsync, rename and the symlink swap): neither ``work.duckdb`` nor
-the published versions carry indexes. Only the HTTP service needs point lookups; it builds its
-own indexed copy of each version it serves, outside the write lock (``propsync.store.serving``),
-so no writer pays for them.
+the published versions carry indexes. Only the HTTP service needs point lookups; it builds a
+SQLite read model once, outside the write lock, and keeps it current by applying each published
+version's run file (``propsync.store.read_model``), so no writer pays for it.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ class Warehouse:
 
     @property
     def serving_dir(self) -> Path:
-        """The HTTP service's indexed copies (``propsync.store.serving``)."""
+        """The HTTP service's read model (``propsync.store.read_model``)."""
         return self.root / "serving"
 
     @property
