@@ -60,20 +60,21 @@ class ServerProcess:
 
     def apply(self) -> int:
         """Apply the journal now, as ``propsync apply`` and the tracking_ingest DAG do, then wait
-        until the server serves what was published (its serving copy is built in the
+        until the server serves what was published (its read model follows in the
         background)."""
         n = apply_journal(self.warehouse, Settings(warehouse=self.root, lock_timeout_seconds=30))
         self.wait_serving()
         return n
 
     def serving(self) -> dict[str, object]:
-        """``/healthz``'s ``serving``: the version this server reads from, and whether indexed."""
+        """``/healthz``'s ``serving``: the version this server reads, and whether from the read
+        model (``indexed``)."""
         body = httpx.get(f"{self.url}/healthz", timeout=10).json()
         serving: dict[str, object] = body["serving"]
         return serving
 
     def wait_serving(self, timeout: float = 60) -> None:
-        """Until the server serves (an indexed copy of) the published version, if any."""
+        """Until the server serves the published version from its read model, if any."""
         published = self.warehouse.published_version()
         if not published:
             return

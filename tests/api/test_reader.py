@@ -1,5 +1,6 @@
-"""The service's reader: same answers as the core read path; it follows new publications through
-serving copies built in the background, never blocking a read on a build."""
+"""The service's reader: same answers as the core read path; it reads the SQLite read model, which
+it builds in the background (reading the published file meanwhile) and then keeps up to date by
+applying each published run, never blocking a read on a build or a follow."""
 
 from __future__ import annotations
 
@@ -16,16 +17,17 @@ from propsync.config import Settings
 from propsync.errors import NotPublished, UnknownCustomer
 from propsync.locks import exclusive_lock
 from propsync.store.read import CustomerRef, get_customer, render_customer
-from propsync.store.serving import ServingCopies
+from propsync.store.read_model import ReadModel
 from propsync.store.warehouse import Warehouse
 from tests.helpers import apply, interactive_python
 
 
 @contextlib.contextmanager
-def _build_lock(copies: ServingCopies) -> Iterator[None]:
-    """Hold the serving copies' build lock, as a process building one does."""
-    copies.dir.mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(copies.lock_path, 5, lambda holder: f"held by {holder}"):
+def _follower_lock(warehouse: Warehouse) -> Iterator[None]:
+    """Hold the read model's lock, as a process building or following it does."""
+    model = ReadModel(warehouse)
+    model.dir.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(model.lock_path, 5, lambda holder: f"held by {holder}"):
         yield
 
 
@@ -87,138 +89,182 @@ def test_fetch_customer_equals_get_customer(warehouse: Warehouse, settings: Sett
                 fetch_customer(con, CustomerRef.parse(text))
 
 
-def test_reader_follows_new_versions_and_closes_old_ones(
+def _refs(warehouse: Warehouse) -> list[str]:
+    with warehouse.connect_published() as con:
+        rows = con.execute(
+            "SELECT customer_id FROM customer_ids UNION ALL "
+            "SELECT old_customer_id FROM customer_aliases UNION ALL "
+            "SELECT id_type || ':' || id_value FROM customer_ids"
+        ).fetchall()
+    return sorted({r[0] for r in rows} | {"registered:nobody", "0" * 32, "cookie:"})
+
+
+def test_reads_from_the_read_model_equal_get_customer(
     warehouse: Warehouse, settings: Settings
 ) -> None:
-    reader = PublishedReader(warehouse)
-    with pytest.raises(NotPublished):
-        reader.customer(CustomerRef.parse("registered:ann"))
     _seed(warehouse, settings)
-    customer, version = reader.customer(CustomerRef.parse("registered:ann"))
-    assert version == warehouse.published_version() == 3
-    assert {p.name: p.value for p in customer.properties}["city"] == '"Brno"'
-    assert reader.wait_for(3, 30, indexed=True)  # the serving copy of version 3
-    old = reader._current
-    # A reader in the middle of a request keeps its version while a newer one is published.
-    with reader.cursor() as (cur, v):
-        apply(warehouse, settings, "b4", [({"registered": "ann"}, "city", "Praha", 1_600_000_020)])
-        assert v == 3
-        assert reader.wait_for(4, 30, indexed=True)
-        assert cur.execute(
-            "SELECT count(*) FROM properties WHERE value = '\"Praha\"'"
-        ).fetchall() == [(0,)]
+    reader = PublishedReader(warehouse)
+    try:
+        assert reader.wait_for(3, 30, indexed=True) and reader.indexed
+        with warehouse.connect_published() as con:
+            for text in _refs(warehouse):
+                ref = CustomerRef.parse(text)
+                try:
+                    core = get_customer(con, ref)
+                except UnknownCustomer:
+                    with pytest.raises(UnknownCustomer):
+                        reader.customer(ref)
+                    continue
+                ours, version = reader.customer(ref)
+                assert version == 3 and ours == core, text
+                for ts in (False, True):
+                    assert render_customer(ours, ts) == render_customer(core, ts)
+    finally:
+        reader.close()
+
+
+def test_reader_follows_new_versions_by_their_runs(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    reader = PublishedReader(warehouse, poll_seconds=0.05)
+    try:
+        with pytest.raises(NotPublished):
+            reader.customer(CustomerRef.parse("registered:ann"))
+        _seed(warehouse, settings)
         customer, version = reader.customer(CustomerRef.parse("registered:ann"))
-        assert version == 4 and reader.indexed
+        assert version == warehouse.published_version() == 3
+        assert {p.name: p.value for p in customer.properties}["city"] == '"Brno"'
+        assert reader.wait_for(3, 30, indexed=True)
+        assert reader.builds == 1
+        apply(warehouse, settings, "b4", [({"registered": "ann"}, "city", "Praha", 1_600_000_020)])
+        assert reader.wait_for(4, 30)  # applies run 4 (or the follower thread did)
+        customer, version = reader.customer(CustomerRef.parse("registered:ann"))
+        assert version == reader.version == 4 and reader.indexed
         assert {p.name: p.value for p in customer.properties}["city"] == '"Praha"'
-        assert old is not None and old.retired and old.users == 1
-    assert old.users == 0  # released; its connection is closed
-    with pytest.raises(Exception, match="closed"):
-        old.con.execute("SELECT 1")
-    reader.close()
+        assert reader.builds == 1 and reader.runs_applied == 1  # no rebuild
+    finally:
+        reader.close()
 
 
-def test_reader_keeps_serving_its_version_while_the_next_is_built(
+def test_reads_keep_their_version_while_another_process_holds_the_model(
     warehouse: Warehouse, settings: Settings
 ) -> None:
     _seed(warehouse, settings)
     reader = PublishedReader(warehouse, poll_seconds=0.05)
     try:
         assert reader.wait_for(3, 30, indexed=True)
-        copies = ServingCopies(warehouse)
-        # Another process is building a serving copy: it holds the build lock for a while.
-        with _build_lock(copies):
+        # Another process builds or follows: it holds the model's lock for a while.
+        with _follower_lock(warehouse):
             apply(
                 warehouse, settings, "b4", [({"registered": "ann"}, "city", "Praha", 1_600_000_020)]
             )
-            deadline = time.monotonic() + 0.5
-            while time.monotonic() < deadline:  # reads answer at once, from version 3
-                started = time.monotonic()
+            for _ in range(50):  # reads answer from version 3 meanwhile
                 customer, version = reader.customer(CustomerRef.parse("registered:ann"))
-                assert time.monotonic() - started < 1  # no build to wait for
                 assert version == 3 and reader.indexed
                 assert {p.name: p.value for p in customer.properties}["city"] == '"Brno"'
-            assert not reader.wait_for(4, 0.2)
-            assert copies.versions() == [3]
-        # The lock is free: the reader builds version 4 itself and switches to it.
-        assert reader.wait_for(4, 30, indexed=True)
+            assert not reader.wait_for(4, 0.2)  # it cannot follow without the lock
+        assert reader.wait_for(4, 30)
         customer, version = reader.customer(CustomerRef.parse("registered:ann"))
-        assert version == 4 and reader.indexed
-        assert {p.name: p.value for p in customer.properties}["city"] == '"Praha"'
-        assert reader.builds == 2 and copies.versions() == [3, 4]
+        assert version == 4 and {p.name: p.value for p in customer.properties}["city"] == '"Praha"'
     finally:
         reader.close()
 
 
-def test_until_the_first_serving_copy_reads_come_from_the_published_file(
+def test_until_the_model_is_built_reads_come_from_the_published_file(
     warehouse: Warehouse, settings: Settings
 ) -> None:
     _seed(warehouse, settings)
-    copies = ServingCopies(warehouse)
     reader = PublishedReader(warehouse, poll_seconds=0.05)
     try:
-        with _build_lock(copies):  # no serving copy can be built yet
+        with _follower_lock(warehouse):  # no model can be built yet
             customer, version = reader.customer(CustomerRef.parse("cookie:c2"))
             assert version == 3 and not reader.indexed
             assert customer.ids == {"cookie": ["c1", "c2"], "registered": ["ann"]}
-            # Without a serving copy the reader follows the published file as it moves.
+            # Without a model the reader follows the published file as it moves.
             apply(warehouse, settings, "b4", [({"registered": "ann"}, "x", 1, 1_600_000_020)])
             assert reader.wait_for(4, 0)
             _, version = reader.customer(CustomerRef.parse("cookie:c2"))
             assert version == 4 and not reader.indexed
-            assert copies.versions() == []
+            assert not reader.wait_for(4, 0.2, indexed=True)
+            assert not ReadModel(warehouse).exists()
         assert reader.wait_for(4, 30, indexed=True)
         customer, version = reader.customer(CustomerRef.parse("cookie:c2"))
         assert version == 4 and {p.name for p in customer.properties} >= {"x", "city"}
-        assert copies.versions() == [4]
+        assert reader._fallback is None  # its DuckDB connection is closed
     finally:
         reader.close()
 
 
-def test_a_restarted_reader_serves_the_newest_serving_copy_at_once(
+def test_a_restarted_reader_catches_up_on_the_runs(
     warehouse: Warehouse, settings: Settings
 ) -> None:
     _seed(warehouse, settings)
     first = PublishedReader(warehouse)
     assert first.wait_for(3, 30, indexed=True)
     first.close()
-    apply(warehouse, settings, "b4", [({"registered": "ann"}, "x", 1, 1_600_000_020)])
-    copies = ServingCopies(warehouse)
+    for i in range(3):
+        apply(warehouse, settings, f"n{i}", [({"registered": "ann"}, "x", i, 1_600_000_020 + i)])
     reader = PublishedReader(warehouse, poll_seconds=0.05)
     try:
-        with _build_lock(copies):
-            # Indexed version 3 at once; version 4 is built when the lock is free.
+        with _follower_lock(warehouse):
+            # The model at once, at version 3; versions 4-6 follow when the lock is free.
             _, version = reader.customer(CustomerRef.parse("registered:ann"))
             assert version == 3 and reader.indexed
-        assert reader.wait_for(4, 30, indexed=True)
-        assert reader.builds == 1
+        assert reader.wait_for(6, 30)
+        assert reader.builds == 0 and reader.runs_applied == 3
     finally:
         reader.close()
 
 
-def test_two_readers_build_each_version_once_and_skip_intermediate_versions(
+def test_two_readers_build_once_and_read_each_others_follows(
     warehouse: Warehouse, settings: Settings
 ) -> None:
     # Two readers on one warehouse, as two ``--workers`` of one server (or two servers).
     _seed(warehouse, settings)
-    readers = [PublishedReader(warehouse, poll_seconds=0.05) for _ in range(2)]
-    copies = ServingCopies(warehouse)
+    readers = [PublishedReader(warehouse, poll_seconds=3600) for _ in range(2)]
     try:
         for r in readers:
             r.start()
         assert all(r.wait_for(3, 30, indexed=True) for r in readers)
-        assert sum(r.builds for r in readers) == 1 and copies.versions() == [3]
-        # Five versions published while a build runs elsewhere: only the newest is built next.
-        with _build_lock(copies):
-            for i in range(5):
-                apply(warehouse, settings, f"n{i}", [({"registered": "ann"}, "n", i, 1e9 + i)])
-            time.sleep(0.3)  # both readers noticed and wait for the lock
-        assert all(r.wait_for(8, 30, indexed=True) for r in readers)
-        assert all(r.indexed and r.version == 8 for r in readers)
-        assert sum(r.builds for r in readers) == 2
-        assert copies.versions() == [3, 8]
+        assert sum(r.builds for r in readers) == 1
+        apply(warehouse, settings, "b4", [({"registered": "ann"}, "x", 1, 1_600_000_020)])
+        assert readers[0].wait_for(4, 30)
+        # The other reads what the first applied, without following itself.
+        customer, version = readers[1].customer(CustomerRef.parse("registered:ann"))
+        assert version == 4 and {p.name: p.value for p in customer.properties}["x"] == "1"
+        assert sum(r.runs_applied for r in readers) == 1
     finally:
         for r in readers:
             r.close()
+
+
+def test_a_recreated_warehouse_is_read_from_its_published_file_until_rebuilt(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    _seed(warehouse, settings)
+    reader = PublishedReader(warehouse, poll_seconds=0.05)
+    try:
+        assert reader.wait_for(3, 30, indexed=True)
+        # The warehouse is recreated (its files but serving/ removed): version 1 again.
+        for p in [warehouse.work_path, warehouse.current_path]:
+            p.unlink()
+        for d in [warehouse.published_dir, warehouse.root / "runs"]:
+            for q in d.iterdir():
+                q.unlink()
+        with _follower_lock(warehouse):
+            apply(warehouse, settings, "again", [({"registered": "zoe"}, "n", 1, 1.0)])
+            # The model (version 3) is ahead of what is published: not read.
+            _, version = reader.customer(CustomerRef.parse("registered:zoe"))
+            assert version == 1 and not reader.indexed
+            with pytest.raises(UnknownCustomer):
+                reader.customer(CustomerRef.parse("registered:ann"))
+        assert reader.wait_for(1, 30, indexed=True)
+        assert reader.builds == 2
+        with pytest.raises(UnknownCustomer):
+            reader.customer(CustomerRef.parse("registered:ann"))
+        assert reader.customer(CustomerRef.parse("registered:zoe"))[1] == 1
+    finally:
+        reader.close()
 
 
 def test_reader_is_safe_under_concurrent_reads_and_publishes(
@@ -264,7 +310,6 @@ def test_reader_is_safe_under_concurrent_reads_and_publishes(
     assert version == reader.version == warehouse.published_version() == 8
     assert {p.name: p.value for p in customer.properties}["n"] == "4"
     reader.close()
-    assert len(ServingCopies(warehouse).versions()) <= 2  # older copies are pruned
 
 
 # Run as ``python -c``: there DuckDB turns its progress bar on by default (see interactive_python).
@@ -274,11 +319,12 @@ from propsync.api.reader import PublishedReader
 from propsync.store.warehouse import Warehouse
 
 q = "SELECT current_setting('enable_progress_bar')"
-reader = PublishedReader(Warehouse(sys.argv[1]))
-with reader.cursor() as (cur, _):
-    out = {"cursor": cur.execute(q).fetchall()[0][0]}
-out["connection"] = reader._current.con.execute(q).fetchall()[0][0]
-reader.close()
+wh = Warehouse(sys.argv[1])
+reader = PublishedReader(wh)
+con = reader._connect(wh.published_file())
+out = {"cursor": con.cursor().execute(q).fetchall()[0][0], "connection": con.execute(q).fetchall()[0][0]}
+_, duck = reader.model._open_published()
+out["build"] = duck.execute(q).fetchall()[0][0]
 print(json.dumps(out))
 """
 
@@ -289,4 +335,4 @@ def test_reader_connections_have_the_progress_bar_off(
     # DuckDB would otherwise draw progress bars into the service's logs on slow queries.
     _seed(warehouse, settings)
     got = json.loads(interactive_python(_READER_SETTING, str(warehouse.root)))
-    assert got == {"cursor": False, "connection": False}
+    assert got == {"cursor": False, "connection": False, "build": False}

@@ -1,12 +1,12 @@
-"""Serving copies over real HTTP: GETs read indexed copies built in the background, a PATCH waits
-until its version is served (read-your-writes), and two workers build each version once."""
+"""The read model over real HTTP: GETs read the SQLite read model the server builds once and then
+follows run by run, a PATCH applies its own run before it answers (read-your-writes without a
+build to wait for), two workers build it once and both read every edit, and a killed server
+catches up on the runs when it starts again."""
 
 from __future__ import annotations
 
 import contextlib
 import re
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import httpx
 from propsync.config import Settings
 from propsync.journal import apply_journal
 from propsync.locks import exclusive_lock
-from propsync.store.serving import ServingCopies
+from propsync.store.read_model import ReadModel
 from tests.api.conftest import (
     AUTH,
     ServerProcess,
@@ -24,14 +24,15 @@ from tests.api.conftest import (
     start_server,
     unique,
 )
+from tests.helpers import apply
 
 
 @contextlib.contextmanager
-def build_lock(server: ServerProcess) -> Iterator[None]:
-    """Hold the build lock, as another process building a serving copy (a slow one) does."""
-    copies = ServingCopies(server.warehouse)
-    copies.dir.mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(copies.lock_path, 10, lambda holder: f"held by {holder}"):
+def follower_lock(server: ServerProcess) -> Iterator[None]:
+    """Hold the read model's lock, as another process building or following it does."""
+    model = ReadModel(server.warehouse)
+    model.dir.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(model.lock_path, 10, lambda holder: f"held by {holder}"):
         yield
 
 
@@ -45,12 +46,12 @@ def track(server: ServerProcess, user: str, props: dict[str, object]) -> None:
     server.apply()
 
 
-def built_versions(server: ServerProcess) -> list[int]:
-    """The serving copies the server's processes built, one entry per build (from its log)."""
-    return [int(v) for v in re.findall(r"built serving copy v(\d+)", server.log_text())]
+def builds(server: ServerProcess) -> list[int]:
+    """The read model builds of the server's processes, one entry per build (from its log)."""
+    return [int(v) for v in re.findall(r"built the read model of version (\d+)", server.log_text())]
 
 
-def test_gets_read_an_indexed_serving_copy_of_the_published_version(tmp_path: Path) -> None:
+def test_gets_read_the_read_model_which_follows_each_version(tmp_path: Path) -> None:
     server = start_server(tmp_path / "wh")
     try:
         c = server.client()
@@ -61,29 +62,33 @@ def test_gets_read_an_indexed_serving_copy_of_the_published_version(tmp_path: Pa
         assert r.status_code == 200 and r.json()["properties"] == {"a": 1}
         assert r.headers["x-propsync-version"] == "1"
         assert server.serving() == {"version": 1, "indexed": True}
-        assert ServingCopies(server.warehouse).versions() == [1]
-        assert built_versions(server) == [1]
+        assert ReadModel(server.warehouse).exists()
+        for n in range(2, 5):
+            track(server, user, {"a": n})
+            r = c.get(f"/api/customers/registered:{user}")
+            assert r.json()["properties"] == {"a": n}
+            assert r.headers["x-propsync-version"] == str(n)
+        assert builds(server) == [1]  # built once; versions 2-4 followed by their runs
+        assert "read model at version 4: applied 1 run(s)" in server.log_text()
     finally:
         assert server.stop() == 0
 
 
-def test_reads_keep_their_version_while_the_next_copy_is_built(tmp_path: Path) -> None:
+def test_reads_keep_their_version_while_another_process_follows(tmp_path: Path) -> None:
     server = start_server(tmp_path / "wh")
     try:
         c = server.client()
         user = unique("keep")
         track(server, user, {"a": 1})
-        with build_lock(server):  # the next serving copy cannot be built meanwhile
+        with follower_lock(server):  # the model cannot be followed meanwhile
             with httpx.Client(base_url=server.url) as t:
                 body = {"commands": [customers_command({"registered": user}, {"a": 2}, 1.7e9)]}
                 assert t.post(batch_url(), json=body).status_code == 200
-            # Applied by hand: ``server.apply()`` would wait for the serving copy.
+            # Applied by hand: ``server.apply()`` would wait for the read model.
             assert apply_journal(server.warehouse, Settings(warehouse=server.root)) == 1
             assert server.warehouse.published_version() == 2
-            for _ in range(20):  # answered at once, from the version served so far
-                started = time.monotonic()
+            for _ in range(20):  # answered at once, from the version read so far
                 r = c.get(f"/api/customers/registered:{user}")
-                assert time.monotonic() - started < 1
                 assert r.json()["properties"] == {"a": 1}
                 assert r.headers["x-propsync-version"] == "1"
             assert server.serving() == {"version": 1, "indexed": True}
@@ -94,34 +99,28 @@ def test_reads_keep_their_version_while_the_next_copy_is_built(tmp_path: Path) -
         assert server.stop() == 0
 
 
-def test_patch_waits_until_its_version_is_served_then_get_shows_it(tmp_path: Path) -> None:
-    server = start_server(tmp_path / "wh")
+def test_patch_applies_its_run_and_the_next_get_shows_it(tmp_path: Path) -> None:
+    # A follower thread that would take an hour to look by itself: edits are read at once
+    # because the edit follows its own run (and a read that sees a new version wakes it).
+    server = start_server(tmp_path / "wh", env={"PROPSYNC_READ_MODEL_POLL": "3600"})
     try:
         c = server.client()
         user = unique("ryw")
-        track(server, user, {"name": "Eva"})
-        hold = 1.5
-        with build_lock(server):
-            started = time.monotonic()
-
-            def patch() -> httpx.Response:
-                return c.patch(
-                    f"/api/customers/registered:{user}", json={"properties": {"name": "Ema"}}
-                )
-
-            result: list[httpx.Response] = []
-            t = threading.Thread(target=lambda: result.append(patch()))
-            t.start()
-            time.sleep(hold)  # the build is "running" elsewhere: the PATCH waits for it
-            assert t.is_alive()
-        t.join(60)
-        (r,) = result
-        assert r.status_code == 200, r.text
-        assert time.monotonic() - started >= hold
-        assert r.json()["properties"]["name"]["value"] == "Ema"
-        g = c.get(f"/api/customers/registered:{user}")
-        assert g.json()["properties"] == {"name": "Ema"}
-        assert int(g.headers["x-propsync-version"]) == server.warehouse.published_version() == 2
+        with httpx.Client(base_url=server.url) as t:
+            body = {"commands": [customers_command({"registered": user}, {"name": "Eva"}, 1e9)]}
+            assert t.post(batch_url(), json=body).status_code == 200
+        assert apply_journal(server.warehouse, Settings(warehouse=server.root)) == 1
+        assert c.get(f"/api/customers/registered:{user}").status_code == 200  # starts the build
+        server.wait_serving()
+        for name in ("Ema", "Eli", "Ela"):
+            r = c.patch(f"/api/customers/registered:{user}", json={"properties": {"name": name}})
+            assert r.status_code == 200, r.text
+            assert r.json()["properties"]["name"]["value"] == name
+            g = c.get(f"/api/customers/registered:{user}")
+            assert g.json()["properties"] == {"name": name}
+            assert int(g.headers["x-propsync-version"]) == server.warehouse.published_version()
+        assert builds(server) == [1]
+        assert "but this server still serves" not in server.log_text()
     finally:
         assert server.stop() == 0
 
@@ -132,11 +131,11 @@ def test_patch_answers_after_its_wait_bound_with_the_edit(tmp_path: Path) -> Non
         c = server.client()
         user = unique("late")
         track(server, user, {"name": "Eva"})
-        with build_lock(server):
+        with follower_lock(server):
             r = c.patch(f"/api/customers/registered:{user}", json={"properties": {"name": "Ema"}})
             assert r.status_code == 200, r.text
-            # The answer has the edit (read from the published file) although the serving copy
-            # is late; reads show it once the copy is built.
+            # The answer has the edit (read from the published file) although the read model
+            # could not follow; reads show it once it has.
             assert r.json()["properties"]["name"]["value"] == "Ema"
             assert c.get(f"/api/customers/registered:{user}").json()["properties"] == {
                 "name": "Eva"
@@ -148,7 +147,7 @@ def test_patch_answers_after_its_wait_bound_with_the_edit(tmp_path: Path) -> Non
         assert server.stop() == 0
 
 
-def test_two_workers_build_each_version_once_and_both_read_an_edit(tmp_path: Path) -> None:
+def test_two_workers_build_once_and_both_read_an_edit(tmp_path: Path) -> None:
     server = start_server(tmp_path / "wh", args=["--workers", "2"])
     try:
         user = unique("w2")
@@ -159,18 +158,33 @@ def test_two_workers_build_each_version_once_and_both_read_an_edit(tmp_path: Pat
                 assert r.status_code == 200, r.text
             version = server.warehouse.published_version()
             # Every request on a new connection, so both workers answer some of them: each
-            # shows the edit at once (the other worker switches to the copy that was built).
+            # shows the edit at once (both read the one model file).
             for _ in range(20):
                 g = httpx.get(f"{server.url}/api/customers/registered:{user}", auth=AUTH)
                 assert g.json()["properties"] == {"n": n}, g.headers
                 assert int(g.headers["x-propsync-version"]) == version
-        built = built_versions(server)
-        assert len(built) == len(set(built)), built  # no version built twice
-        assert set(built) <= {1, 2, 3, 4} and 4 in built
-        # Both workers serve the last version (one built it, the other opened it).
-        deadline = time.monotonic() + 30
-        while server.log_text().count("serving version 4 from") < 2:
-            assert time.monotonic() < deadline, server.log_text()
-            time.sleep(0.05)
+        assert builds(server) == [1], server.log_text()
     finally:
         assert server.stop() == 0
+
+
+def test_a_killed_server_catches_up_on_the_runs_when_it_starts_again(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "wh")
+    user = unique("k9")
+    try:
+        track(server, user, {"n": 0})
+    finally:
+        server.kill9()
+    assert builds(server) == [1]
+    settings = Settings(warehouse=server.root)
+    for n in range(1, 4):  # published while no server runs
+        apply(server.warehouse, settings, f"off{n}", [({"registered": user}, "n", n, 1.7e9 + n)])
+    again = start_server(server.root)
+    try:
+        g = again.client().get(f"/api/customers/registered:{user}")
+        assert g.json()["properties"] == {"n": 3}
+        assert g.headers["x-propsync-version"] == "4"
+        assert builds(again) == []  # no rebuild: three runs applied
+        assert "read model at version 4: applied 3 run(s)" in again.log_text()
+    finally:
+        assert again.stop() == 0

@@ -457,14 +457,14 @@ def test_the_corpus_covers_every_class() -> None:
     assert {c.route for c in DUPLICATE_CASES} == {"batch", "customers", "patch", "page"}
 
 
-def test_published_versions_and_serving_copies_are_read_only_on_disk(
+def test_published_versions_and_runs_are_read_only_on_disk(
     server: ServerProcess,
 ) -> None:
     root = server.root
     published = sorted((root / "published").glob("v*.duckdb"))
-    serving = sorted((root / "serving").glob("v*.duckdb"))
-    assert published and serving
-    for path in published + serving:
+    run_files = sorted((root / "runs").glob("r*.parquet"))
+    assert published and run_files and (root / "serving" / "read_model.sqlite").exists()
+    for path in published + run_files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o444, path
 
 

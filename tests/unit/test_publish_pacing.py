@@ -2,9 +2,9 @@
 
 The applier commits every apply but publishes at most once per interval; whatever it committed is
 published once the interval has passed (also with no new commands) and when it stops. A publish is
-a plain copy (no read indexes); the HTTP service's serving copies, built in the background, follow
-frequent publishes by skipping versions rather than queueing builds. Real journal, real DuckDB
-warehouse, the applier in a thread.
+a plain copy (no read indexes); the HTTP service's read model follows frequent publishes by
+applying their runs, several at once when it falls behind, never by rebuilding. Real journal, real
+DuckDB warehouse, the applier in a thread.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from propsync.journal import (
 )
 from propsync.locks import exclusive_lock
 from propsync.store.apply import publish_pending
-from propsync.store.serving import ServingCopies
+from propsync.store.read_model import ReadModel
 from propsync.store.warehouse import Warehouse
 
 TS = 1_600_000_000_000_000
@@ -162,19 +162,18 @@ def test_interval_zero_publishes_after_every_apply(
     assert warehouse.published_version() == 2
 
 
-def test_publishes_carry_no_indexes_and_serving_builds_skip_versions(
+def test_publishes_carry_no_indexes_and_the_read_model_follows_their_runs(
     warehouse: Warehouse, settings: Settings, writer: JournalWriter
 ) -> None:
     writer.append_sync(rec("t0", "ann", "zero"))
     assert apply_journal(warehouse, settings) == 1
     reader = PublishedReader(warehouse, poll_seconds=0.05)
-    copies = ServingCopies(warehouse)
+    model = ReadModel(warehouse)
     applier = Applier(warehouse, settings, publish_interval=0)
     try:
         assert reader.wait_for(1, 30, indexed=True)
-        # A long build elsewhere holds the build lock while the applier publishes five times.
-        copies.dir.mkdir(parents=True, exist_ok=True)
-        with exclusive_lock(copies.lock_path, 5, lambda holder: f"held by {holder}"):
+        # Another process holds the read model's lock while the applier publishes five times.
+        with exclusive_lock(model.lock_path, 5, lambda holder: f"held by {holder}"):
             for i in range(5):
                 writer.append_sync(rec(f"t{i + 1}", "ann", f"v{i + 1}", TS + i + 1))
                 wait_for(lambda i=i: published(warehouse) == {"ann": f"v{i + 1}"})  # type: ignore[misc]
@@ -182,8 +181,8 @@ def test_publishes_carry_no_indexes_and_serving_builds_skip_versions(
         newest = warehouse.published_version()
         assert newest == 6
         assert reader.wait_for(newest, 30, indexed=True)
-        # One build for the five publishes: the versions in between were skipped.
-        assert reader.builds == 2 and copies.versions() == [1, 6]
+        # One build, at the start; the five versions followed by their runs, at once.
+        assert reader.builds == 1 and reader.runs_applied == 5
         for version in warehouse.published_dir.iterdir():
             with duckdb.connect(str(version), read_only=True) as con:
                 assert con.execute("SELECT count(*) FROM duckdb_indexes()").fetchall() == [(0,)]

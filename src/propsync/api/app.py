@@ -179,7 +179,11 @@ class Service:
         self.settings = settings
         self.warehouse = Warehouse(settings.warehouse)
         # The read model is built under the writer's memory limit.
-        self.reader = PublishedReader(self.warehouse, memory_limit=settings.duckdb_memory_limit)
+        self.reader = PublishedReader(
+            self.warehouse,
+            memory_limit=settings.duckdb_memory_limit,
+            poll_seconds=config.read_model_poll_seconds,
+        )
         self._journal = journal
         self.max_future_skew_us = round(settings.max_future_skew_seconds * 1_000_000)
         # No key id leaks through timing: unknown ids are compared against this.

@@ -14,7 +14,8 @@ config file (``--config`` or ``$PROPSYNC_CONFIG``), defaults. A config file look
 Environment variables: ``PROPSYNC_PROJECT_TOKENS`` (comma-separated), ``PROPSYNC_API_KEYS``
 (comma-separated ``id:secret`` pairs), ``PROPSYNC_MAX_COMMANDS``, ``PROPSYNC_MAX_BODY_BYTES``,
 ``PROPSYNC_APPLY_INTERVAL``, ``PROPSYNC_PUBLISH_INTERVAL`` (a number or ``auto``),
-``PROPSYNC_EDIT_LOCK_TIMEOUT``, ``PROPSYNC_EDIT_VISIBLE_TIMEOUT``; ``PROPSYNC_WAREHOUSE`` and the other core variables are read by
+``PROPSYNC_EDIT_LOCK_TIMEOUT``, ``PROPSYNC_EDIT_VISIBLE_TIMEOUT``, ``PROPSYNC_READ_MODEL_POLL``;
+``PROPSYNC_WAREHOUSE`` and the other core variables are read by
 :class:`propsync.config.Settings`.
 """
 
@@ -44,6 +45,7 @@ _ENV = {
     "publish_interval_seconds": "PROPSYNC_PUBLISH_INTERVAL",
     "edit_lock_timeout_seconds": "PROPSYNC_EDIT_LOCK_TIMEOUT",
     "edit_visible_timeout_seconds": "PROPSYNC_EDIT_VISIBLE_TIMEOUT",
+    "read_model_poll_seconds": "PROPSYNC_READ_MODEL_POLL",
 }
 # Keys of the config file that belong to the core settings (propsync.config.Settings).
 _CORE_KEYS = {
@@ -81,6 +83,9 @@ class ServiceConfig(BaseModel):
     # applied to the read model; longer only while the model is built or another process holds
     # the follower's lock) before it answers anyway (logged): read-your-writes.
     edit_visible_timeout_seconds: float = Field(default=60.0, ge=0, description="seconds")
+    # Seconds between two looks of the read model's follower at the published version (besides
+    # the look every read takes, and the follow of an edit made in this process).
+    read_model_poll_seconds: float = Field(default=1.0, gt=0, description="seconds")
     # Journal segments are rolled at this size; rolled and fully applied segments are removed.
     journal_segment_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
 

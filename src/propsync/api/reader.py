@@ -127,7 +127,7 @@ class PublishedReader:
         self.warehouse = warehouse
         self.duckdb_threads = duckdb_threads  # of the fallback's DuckDB connections
         # Builds read the published version under the writer's memory limit.
-        self.model = ReadModel(warehouse, memory_limit=memory_limit)
+        self.model = ReadModel(warehouse, memory_limit=memory_limit, duckdb_threads=duckdb_threads)
         self.poll_seconds = poll_seconds
         self.builds = 0  # read model (re)builds this reader did itself
         self.runs_applied = 0  # run files this reader applied itself
@@ -264,10 +264,14 @@ class PublishedReader:
                         self._follow_mutex.release()
                     if self._usable and self.version >= version:
                         return True
-            elif not indexed and target is not None:
-                with self._fallback_cursor(target) as (_, served):
-                    if served >= version:
-                        return True
+            else:
+                if not indexed and target is not None:
+                    with self._fallback_cursor(target) as (_, served):
+                        if served >= version:
+                            return True
+                self._refresh()  # built by another process meanwhile?
+                if self._usable:
+                    continue
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
@@ -278,7 +282,8 @@ class PublishedReader:
     # -- the fallback: the plain published file
 
     def _connect(self, path: Path) -> duckdb.DuckDBPyConnection:
-        con = connect_duckdb(path, read_only=True, config={"threads": str(self.duckdb_threads)})
+        # The build's configuration: DuckDB refuses a second one for a file open in the process.
+        con = connect_duckdb(path, read_only=True, config=self.model.duckdb_config())
         con.execute("SET enable_progress_bar = false")  # no progress bars in logs
         return con
 

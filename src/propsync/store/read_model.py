@@ -178,10 +178,12 @@ class ReadModel:
         warehouse: Warehouse,
         *,
         memory_limit: str | None = None,
+        duckdb_threads: int | None = None,
         batch_rows: int = BATCH_ROWS,
     ) -> None:
         self.warehouse = warehouse
         self.memory_limit = memory_limit  # the build's DuckDB memory_limit (the writer's)
+        self.duckdb_threads = duckdb_threads
         self.batch_rows = batch_rows
         # The follower's connection, open while it holds the lock.
         self._writer: sqlite3.Connection | None = None
@@ -375,13 +377,22 @@ class ReadModel:
             src.close()
             self._close_writer()
 
-    def _open_published(self) -> tuple[int, duckdb.DuckDBPyConnection]:
-        """A read-only DuckDB connection to the current published version, and its number."""
+    def duckdb_config(self) -> dict[str, str | bool | int | float | list[str]]:
+        """The configuration of read-only DuckDB connections to published versions. Every
+        connection of a process to one file must use the same one (DuckDB shares the instance),
+        so the service's other reads of published files use it too."""
         config: dict[str, str | bool | int | float | list[str]] = {
             "temp_directory": str(self.dir / "tmp"),
         }
         if limit := duckdb_memory_limit(self.memory_limit):
             config["memory_limit"] = limit
+        if self.duckdb_threads is not None:
+            config["threads"] = str(self.duckdb_threads)
+        return config
+
+    def _open_published(self) -> tuple[int, duckdb.DuckDBPyConnection]:
+        """A read-only DuckDB connection to the current published version, and its number."""
+        config = self.duckdb_config()
         for _ in range(100):
             path = self.warehouse.published_file()  # NotPublished when there is none
             m = VERSION_FILE.match(path.name)
