@@ -22,12 +22,14 @@ What it does (everything under ``--out``, default ``bench/out/api``):
    ``GET /api/customers/registered:user<random>?include_timestamps=1`` for ``--get-duration``
    seconds (``--get-repeat`` times; the median of the repetitions is reported); p50/p99/max are
    reported. The warehouse is exactly what the product publishes (a plain copy, no indexes); the
-   server reads from its serving copy (``propsync.store.serving``: the published version with the
-   read indexes of ``propsync/sql/serving/``), and every phase starts once the server serves an
-   indexed copy of the published version (``/healthz``'s ``serving``).
-6. Publish cost (before the server starts): on fresh copies of the template, the product's
-   publish (copy + fsync + symlink swap), a plain copy + fsync, and the index build of a serving
-   copy alone; file sizes of ``work.duckdb`` and the published copy.
+   server reads from its SQLite read model (``propsync.store.read_model``, built once, then
+   following each published run), and every phase starts once the server serves the published
+   version from it (``/healthz``'s ``serving``).
+6. Publish and read model cost (before the server starts): on fresh copies of the template, the
+   product's publish (copy + fsync + symlink swap), a plain copy + fsync, the read model's
+   bootstrap build, and its follow of a one-property run (``--follows`` one-property batches,
+   each applied and published, then followed); file sizes of ``work.duckdb``, the published copy
+   and the read model.
 7. Visibility lag (``--lag-duration``): a server with the background applier (default publish
    pacing) gets one tracked update every 2 s; each is polled with GET until it is visible.
 """
@@ -59,7 +61,7 @@ from propsync.batch import CELLS_SCHEMA, IDS_SCHEMA, UpdateBatch
 from propsync.config import Settings
 from propsync.journal import apply_journal
 from propsync.store.apply import apply_batch, publish_pending
-from propsync.store.serving import build_read_indexes
+from propsync.store.read_model import ReadModel
 from propsync.store.warehouse import Warehouse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,12 +142,30 @@ def _fsync(path: Path) -> None:
         os.fsync(f.fileno())
 
 
-def publish_costs(template: Path, scratch: Path, repeat: int) -> dict[str, Any]:
+def one_property_batch(batch_id: str, k: int, value: str) -> UpdateBatch:
+    return UpdateBatch(
+        batch_id=batch_id,
+        kind="edit",
+        source="bench_api follow",
+        ids=pl.DataFrame([(1, "registered", f"user{k}")], schema=IDS_SCHEMA, orient="row"),
+        cells=pl.DataFrame(
+            [(1, "prop_9", json.dumps(value), int(time.time() * 1e6))],
+            schema=CELLS_SCHEMA,
+            orient="row",
+        ),
+        rows_read=1,
+        cells_incoming=1,
+    )
+
+
+def publish_costs(
+    template: Path, scratch: Path, repeat: int, follows: int, customers: int
+) -> dict[str, Any]:
     """Seconds to publish the template's work.duckdb (median of ``repeat``, each on a fresh copy):
-    as the product does (copy, fsync, symlink swap: ``publish_pending``), a plain copy + fsync,
-    and the index build of a serving copy on such a copy alone."""
-    product, plain, index = [], [], []
-    published_bytes = 0
+    as the product does (copy, fsync, symlink swap: ``publish_pending``), a plain copy + fsync;
+    the read model's bootstrap build on such a copy, and its follow of one-property runs."""
+    product, plain, index, follow = [], [], [], []
+    published_bytes = model_bytes = 0
     for _ in range(repeat):
         copy_warehouse(template, scratch)
         warehouse = Warehouse(scratch)
@@ -160,22 +180,38 @@ def publish_costs(template: Path, scratch: Path, repeat: int) -> dict[str, Any]:
         shutil.copyfile(warehouse.work_path, copy)
         _fsync(copy)
         plain.append(time.monotonic() - started)
+        copy.unlink()
+        model = ReadModel(warehouse, memory_limit=Settings().duckdb_memory_limit)
         started = time.monotonic()
-        build_read_indexes(copy, scratch / "tmp", Settings().duckdb_memory_limit)
+        built = model.follow()
         index.append(time.monotonic() - started)
+        assert built is not None and built.rebuilt
+        model_bytes = model.path.stat().st_size
+        settings = Settings(warehouse=scratch)
+        for i in range(follows):
+            k = random.Random(i).randint(1, customers)
+            result = apply_batch(warehouse, one_property_batch(f"follow-{i}", k, f"f{i}"), settings)
+            assert result.status == "applied", result.message
+            started = time.monotonic()
+            followed = model.follow()
+            follow.append(time.monotonic() - started)
+            assert followed is not None and followed.runs == 1 and not followed.rebuilt
     shutil.rmtree(scratch, ignore_errors=True)
     result = {
         "repeat": repeat,
         "publish_s": round(statistics.median(product), 2),
         "plain_copy_s": round(statistics.median(plain), 2),
-        "index_build_s": round(statistics.median(index), 2),
+        "read_model_build_s": round(statistics.median(index), 2),
+        "read_model_follow_ms": round(statistics.median(follow) * 1000, 1) if follow else None,
         "runs": {
             "publish_s": [round(x, 2) for x in product],
             "plain_copy_s": [round(x, 2) for x in plain],
-            "index_build_s": [round(x, 2) for x in index],
+            "read_model_build_s": [round(x, 2) for x in index],
+            "read_model_follow_ms": [round(x * 1000, 1) for x in follow],
         },
         "work_bytes": (template / "work.duckdb").stat().st_size,
         "published_bytes": published_bytes,
+        "read_model_bytes": model_bytes,
     }
     print(f"  publish: {result}", flush=True)
     return result
@@ -587,7 +623,8 @@ def lag_phase(port: int, duration: float, customers: int, run: str) -> dict[str,
         "duration_s": duration,
         "updates": i,
         "visible": len(lags),
-        "p50_s": round(statistics.median(lags), 1) if lags else None,
+        "p50_s": round(statistics.median(lags), 2) if lags else None,
+        "p99_s": round(pct(lags, 0.99) / 1000, 2) if lags else None,
         "max_s": round(max(lags), 1) if lags else None,
         "lags_s": [round(x, 2) for x in lags],
     }
@@ -611,7 +648,8 @@ def main() -> int:
     ap.add_argument("--get-duration", type=float, default=20.0)
     ap.add_argument("--get-repeat", type=int, default=2, help="GET phases per concurrency")
     ap.add_argument("--get-connections", default="1,4", help="comma-separated GET concurrencies")
-    ap.add_argument("--patches", type=int, default=5, help="sequential PATCHes to time")
+    ap.add_argument("--patches", type=int, default=20, help="sequential PATCHes to time")
+    ap.add_argument("--follows", type=int, default=5, help="one-property runs to follow")
     ap.add_argument("--skip-tracking", action="store_true", help="only GET and PATCH")
     ap.add_argument(
         "--publish-repeat", type=int, default=2, help="publish-cost measurements (0: skip)"
@@ -643,7 +681,7 @@ def main() -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     size = f"{args.customers}x{args.properties}"
-    tag = f"{size}-srv"  # read indexes on the server's serving copy (earlier: "-pub")
+    tag = f"{size}-rm"  # the server's SQLite read model (earlier: "-srv", "-pub")
     template = args.out / f"template-{size}"
     print(f"template {template} ...", flush=True)
     build_s = build_template(template, args.customers, args.properties)
@@ -655,7 +693,7 @@ def main() -> int:
     results: dict[str, Any] = {
         "customers": args.customers,
         "properties": args.properties,
-        "read_indexes": "serving",
+        "read_indexes": "read_model",
         "publish_interval": args.publish_interval,  # None: automatic
         "get_phases": f"{args.get_repeat} x {args.get_duration:g} s",
         "proposed_indexes": False,
@@ -667,7 +705,9 @@ def main() -> int:
     }
     if args.publish_repeat:
         print(f"publish cost ({args.publish_repeat} times) ...", flush=True)
-        results["publish"] = publish_costs(template, args.out / "publish-run", args.publish_repeat)
+        results["publish"] = publish_costs(
+            template, args.out / "publish-run", args.publish_repeat, args.follows, args.customers
+        )
     copy_warehouse(template, run_dir)
     results["fdatasync_ms_p50"] = fsync_probe(run_dir)
     run = f"r{int(time.time())}"
@@ -756,8 +796,10 @@ def main() -> int:
     if args.patches:
         lat = patch_latencies(server.port, args.patches, args.customers)
         results["patch_ms"] = {
-            "median": round(statistics.median(lat) * 1000),
-            "max": round(max(lat) * 1000),
+            "median": round(statistics.median(lat) * 1000, 1),
+            "p99": round(pct(lat, 0.99), 1),
+            "max": round(max(lat) * 1000, 1),
+            "samples": [round(x * 1000, 1) for x in lat],
         }
         print(f"  PATCH: {results['patch_ms']}", flush=True)
     server.stop()
@@ -785,7 +827,8 @@ def main() -> int:
 
 # The designs a results file can have measured, newest first (the order of every table).
 _DESIGNS = {
-    "serving": "serving copy (current)",
+    "read_model": "SQLite read model following runs (current)",
+    "serving": "serving copy",
     "published": "earlier today: indexes built at publish",
     "idx": "earlier: indexes kept in work.duckdb",
     "none": "earlier: no indexes",
@@ -797,7 +840,7 @@ def _design(r: dict[str, Any]) -> str:
     copy carries the read indexes), ``published`` (earlier today: ``Warehouse.publish`` built them
     into every published version), ``idx`` (earlier: kept in ``work.duckdb``, added by the bench)
     or ``none``."""
-    if r.get("read_indexes") in ("serving", "published"):
+    if r.get("read_indexes") in ("read_model", "serving", "published"):
         return str(r["read_indexes"])
     return "idx" if r.get("proposed_indexes") else "none"
 
@@ -932,7 +975,6 @@ def render_section(results: list[dict[str, Any]], busy: list[dict[str, Any]] | N
     """The "## HTTP service" section of docs/benchmarks.md from the results files (``busy``: the
     same scenarios measured while other work loaded the host, kept for comparison). Every row
     names the design it measured (``_DESIGNS``); the current design's rows come first."""
-    from propsync import sql
 
     results = _by_design(results)
     busy = _by_design(busy or [])
@@ -1050,7 +1092,12 @@ def render_section(results: list[dict[str, Any]], busy: list[dict[str, Any]] | N
             "have no index, a serving copy has all four.",
             "",
             "```sql",
-            *[f"{_statement(s)};" for s in sql.serving_statements()],
+            # The serving copies' indexes (removed with them, #9), as they were.
+            "CREATE INDEX IF NOT EXISTS customer_ids_by_value ON customer_ids (id_value);",
+            "CREATE INDEX IF NOT EXISTS customer_ids_by_customer ON customer_ids (customer_id);",
+            "CREATE INDEX IF NOT EXISTS customer_aliases_by_old ON customer_aliases "
+            "(old_customer_id);",
+            "CREATE INDEX IF NOT EXISTS properties_by_customer ON properties (customer_id);",
             "```",
             "",
             "Publishing the 1M x 10 warehouse (median of the repetitions, each on a fresh copy; "

@@ -258,7 +258,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self, timeout: float = 3600) -> float:
-        """Until /healthz answers and the server serves an indexed copy of the published version."""
+        """Until /healthz answers and the server serves the published version from its read model."""
         import httpx
 
         published = max(int(p.stem[1:]) for p in (self.wh / "published").glob("v*.duckdb"))
@@ -272,10 +272,10 @@ class Server:
                 if serving.get("indexed") and serving.get("version", 0) >= published:
                     return time.perf_counter() - started
             if time.perf_counter() > started + timeout:
-                raise SystemExit(f"no indexed serving copy after {timeout:.0f} s")
+                raise SystemExit(f"no read model of the published version after {timeout:.0f} s")
             if time.perf_counter() >= next_note:
                 next_note += 15
-                log(f"  server: building its serving copy, {time.perf_counter() - started:.0f} s")
+                log(f"  server: building its read model, {time.perf_counter() - started:.0f} s")
             time.sleep(0.2)
 
     def stop(self) -> None:
@@ -356,7 +356,7 @@ def measure_size(out: Path, size: int, args: argparse.Namespace) -> dict[str, An
     server = Server(wh, out / "logs" / f"serve-{size}.log")
     try:
         result["server_ready_s"] = round(server.wait_ready(), 1)
-        log(f"  server ready (indexed serving copy) after {result['server_ready_s']} s")
+        log(f"  server ready (read model) after {result['server_ready_s']} s")
         with httpx.Client(base_url=server.url(), auth=KEY, timeout=args.timeout) as c:
             log(f"size {size:,}: PATCH x {args.patch_runs} (+2 warm-ups)")
             result["patch_s"] = measure_patch(c, size, args.patch_runs)
