@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import polars as pl
@@ -27,6 +27,9 @@ def new_customer_id(id_type: str, id_value: str) -> str:
     return hashlib.md5(f"{id_type}\x1f{id_value}".encode()).hexdigest()
 
 
+_KNOWN = {"customer_id": pl.String, "customer_key": pl.Int64}
+
+
 @dataclass
 class Resolution:
     row_customers: pl.DataFrame  # row_nr, customer_id
@@ -34,6 +37,8 @@ class Resolution:
     merges: pl.DataFrame  # old_customer_id, customer_id
     rejections: pl.DataFrame  # rows refused for hard-id conflicts
     customers_created: int
+    # customer_id, customer_key of every existing customer the batch's ids were found under.
+    known: pl.DataFrame = field(default_factory=lambda: empty(_KNOWN))
 
 
 _ROW_CUSTOMERS = {"row_nr": pl.Int64, "customer_id": pl.String}
@@ -65,6 +70,7 @@ def _resolve_single(con: duckdb.DuckDBPyConnection) -> Resolution:
         merges=empty(_MERGES),
         rejections=empty(REJECTIONS_SCHEMA),
         customers_created=new_ids.height,
+        known=rows.filter(~pl.col("is_new")).select(list(_KNOWN)).unique("customer_id"),
     )
 
 
@@ -102,12 +108,21 @@ def _resolve_general(
         customers_created=int(created["existing_customer_id"].sum()),
     )
     rest = _union_find(con, classified.filter(~pl.col("independent")), hard_types)
+    known = (
+        classified.filter(pl.col("existing_customer_key").is_not_null())
+        .select(
+            customer_id=pl.col("existing_customer_id"),
+            customer_key=pl.col("existing_customer_key").cast(pl.Int64),
+        )
+        .unique("customer_id")
+    )
     return Resolution(
         row_customers=pl.concat([independent.row_customers, rest.row_customers]),
         new_ids=pl.concat([independent.new_ids, rest.new_ids]),
         merges=rest.merges,
         rejections=rest.rejections,
         customers_created=independent.customers_created + rest.customers_created,
+        known=known,
     )
 
 
@@ -118,9 +133,10 @@ def _union_find(
     existing = looked_up["existing_customer_id"].drop_nulls().unique().to_list()
     hard_of_existing: dict[str, dict[str, str]] = {}
     if existing and hard_types:
+        keys = looked_up["existing_customer_key"].drop_nulls().unique().to_list()
         rows = con.execute(
             sql.load("apply/hard_ids_of_customers"),
-            {"customers": existing, "hard_types": sorted(hard_types)},
+            {"customer_keys": keys, "hard_types": sorted(hard_types)},
         ).fetchall()
         for customer, id_type, id_value in rows:
             hard_of_existing.setdefault(customer, {})[id_type] = id_value

@@ -735,7 +735,7 @@ TRY_WRITE = """
 import sys, duckdb
 try:
     con = duckdb.connect(sys.argv[1])
-    con.execute("UPDATE properties SET value = '\\"tampered\\"'")
+    con.execute("UPDATE property_values SET value = '\\"tampered\\"'")
     con.close()
     print("written")
 except duckdb.Error as exc:

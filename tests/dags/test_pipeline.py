@@ -105,7 +105,8 @@ def test_the_audit_sees_a_timestamp_that_went_backwards(env: Env) -> None:
         con.execute("BEGIN TRANSACTION")
         # What a buggy merge might do: an older value replaces a newer one.
         con.execute(
-            "UPDATE properties SET update_ts = update_ts - 1, batch_id = 'bug' WHERE property = 'plan'"
+            "UPDATE property_values SET update_ts = update_ts - 1, batch_id = 'bug' "
+            "WHERE property_id = (SELECT property_id FROM property_names WHERE property = 'plan')"
         )
         metrics, examples = merge_metrics(
             con,

@@ -387,11 +387,15 @@ def test_entry_point_runs_as_a_real_process(tmp_path: Path) -> None:
     }
 
 
-def test_demo_runs_the_specification_story(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_runs_the_specification_story(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     wh = tmp_path / "demo"
     code, out, _ = run(capsys, "demo", "--warehouse", str(wh))
     assert code == 0, out
-    got = json.loads(run(capsys, "get", "registered:mgalik", "--include-timestamps", "--warehouse", str(wh))[1])
+    got = json.loads(
+        run(capsys, "get", "registered:mgalik", "--include-timestamps", "--warehouse", str(wh))[1]
+    )
     props = got["properties"]
     # 09:00 tracking beats the 08:00 snapshot and the 08:30 postponed SDK call.
     assert props["email"] == {"value": "marian@new.example", "last_update": 1569999600}
@@ -401,7 +405,9 @@ def test_demo_runs_the_specification_story(tmp_path: Path, capsys: pytest.Captur
     assert props["app_version"] == {"value": "2.1.0", "last_update": 1569997800}
     assert got["ids"] == {"cookie": ["3f2a-web"], "registered": ["mgalik"]}
     # Peter's age was not a number: quarantined, his legacy name was still replaced.
-    peter = json.loads(run(capsys, "get", "registered:pkral", "--include-timestamps", "--warehouse", str(wh))[1])
+    peter = json.loads(
+        run(capsys, "get", "registered:pkral", "--include-timestamps", "--warehouse", str(wh))[1]
+    )
     assert "age" not in peter["properties"]
     assert peter["properties"]["first_name"]["last_update"] == 1569996000
 
@@ -410,12 +416,16 @@ def test_missing_source_and_bad_tracking_body_are_usage_errors(
     tmp_path: Path, wh: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     mapping = write_json(tmp_path / "m.json", SEED_MAPPING)
-    code, _, err = run(capsys, "import", str(tmp_path / "none.csv"), "--mapping", str(mapping), "--warehouse", wh)
+    code, _, err = run(
+        capsys, "import", str(tmp_path / "none.csv"), "--mapping", str(mapping), "--warehouse", wh
+    )
     assert code == 2 and "does not exist" in err
     (tmp_path / "b.json").write_text("{not json", encoding="utf-8")
     code, _, err = run(capsys, "track", str(tmp_path / "b.json"), "--warehouse", wh)
     assert code == 2 and "not valid JSON" in err
-    code, _, err = run(capsys, "track", str(write_json(tmp_path / "c.json", {"cmds": []})), "--warehouse", wh)
+    code, _, err = run(
+        capsys, "track", str(write_json(tmp_path / "c.json", {"cmds": []})), "--warehouse", wh
+    )
     assert code == 2 and '"commands"' in err
     assert not Path(wh).exists()
 
@@ -424,25 +434,42 @@ def test_import_draws_a_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:
     import pty
 
     mapping = write_json(tmp_path / "m.json", SEED_MAPPING)
-    src = write_csv(tmp_path / "s.csv", ["idecko", "meno", "priezvisko", "update_timestamp"],
-                    [[f"u{i}", "A", "B", "1570001049"] for i in range(100)])
+    src = write_csv(
+        tmp_path / "s.csv",
+        ["idecko", "meno", "priezvisko", "update_timestamp"],
+        [[f"u{i}", "A", "B", "1570001049"] for i in range(100)],
+    )
     exe = Path(sys.executable).with_name("propsync")
     env = {**os.environ, "PROPSYNC_WAREHOUSE": str(tmp_path / "wh")}
     controller, terminal = pty.openpty()
-    done = subprocess.run([exe, "import", src, "--mapping", mapping], env=env, stdout=subprocess.PIPE,
-                          stderr=terminal, check=False, timeout=120)
+    done = subprocess.run(
+        [exe, "import", src, "--mapping", mapping],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        check=False,
+        timeout=120,
+    )
     os.close(terminal)
     drawn = os.read(controller, 65536).decode()
     os.close(controller)
     assert done.returncode == 0
     assert "100% done" in drawn and "[##############################]" in drawn
     # Not a terminal: no progress bar.
-    done = subprocess.run([exe, "import", src, "--mapping", mapping, "--batch-id", "again"], env=env,
-                          capture_output=True, text=True, check=False, timeout=120)
+    done = subprocess.run(
+        [exe, "import", src, "--mapping", mapping, "--batch-id", "again"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     assert done.returncode == 0 and "#" not in done.stderr
 
 
-def test_track_rejects_a_lone_surrogate_per_command(tmp_path: Path, wh: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_track_rejects_a_lone_surrogate_per_command(
+    tmp_path: Path, wh: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     body = '{"commands": [{"name": "customers", "data": {"customer_ids": {"registered": "a"}, "properties": {"p": "\\ud800"}}}, {"name": "system/time"}]}'
     (tmp_path / "b.json").write_text(body, encoding="utf-8")
     code, out, _ = run(capsys, "track", str(tmp_path / "b.json"), "--warehouse", wh)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import stat
 import tarfile
@@ -15,8 +16,10 @@ import duckdb
 import pytest
 
 from propsync.cli import main
+from propsync.config import Settings
 from propsync.store import migrations
 from propsync.store.warehouse import Warehouse
+from tests.helpers import apply
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "warehouse-0.1.0.tar.gz"
 NOTICE = "upgrading warehouse"
@@ -62,15 +65,15 @@ def test_migrate_upgrades_in_place_and_keeps_the_data(
     code, out, _ = run(capsys, "migrate", "--warehouse", str(legacy))
 
     assert code == 0
-    assert out == f"upgraded warehouse {legacy} from schema version 0 to 1\n"
-    assert recorded_version(legacy) == migrations.SCHEMA_VERSION == 1
+    assert out == f"upgraded warehouse {legacy} from schema version 0 to 2\n"
+    assert recorded_version(legacy) == migrations.SCHEMA_VERSION == 2
     assert set(published_modes(legacy).values()) == {0o444}
     after = run(
         capsys, "get", "registered:mgalik", "--include-timestamps", "--warehouse", str(legacy)
     )
     assert after == before
     code, out, _ = run(capsys, "migrate", "--warehouse", str(legacy))
-    assert (code, out) == (0, f"warehouse {legacy} is at schema version 1: up to date\n")
+    assert (code, out) == (0, f"warehouse {legacy} is at schema version 2: up to date\n")
 
 
 def test_the_first_write_upgrades_with_one_log_line(
@@ -81,14 +84,15 @@ def test_the_first_write_upgrades_with_one_log_line(
         assert code == 0
         notices = [r.getMessage() for r in caplog.records if NOTICE in r.getMessage()]
         assert notices == [
-            f"propsync: upgrading warehouse {legacy} from schema version 0 to 1: "
-            "published versions read-only; schema version recorded"
+            f"propsync: upgrading warehouse {legacy} from schema version 0 to 2: "
+            "published versions read-only; schema version recorded; integer keys for customers "
+            "and property names"
         ]
         caplog.clear()
         code, _, _ = run(capsys, "set", "registered:mgalik", "age:=42", "--warehouse", str(legacy))
         assert code == 0
         assert not [r for r in caplog.records if NOTICE in r.getMessage()]
-    assert recorded_version(legacy) == 1
+    assert recorded_version(legacy) == 2
     code, out, _ = run(capsys, "get", "registered:mgalik", "--warehouse", str(legacy))
     assert code == 0 and '"age": 42' in out and '"first_name": "Marián"' in out
 
@@ -125,8 +129,8 @@ def test_a_crash_inside_an_upgrade_is_redone_by_the_next_writer(
 
     monkeypatch.setitem(migrations.MIGRATIONS, 0, step)
     result = migrations.migrate(Warehouse(legacy), 5)
-    assert (result.from_version, result.to_version) == (0, 1)
-    assert recorded_version(legacy) == 1
+    assert (result.from_version, result.to_version) == (0, 2)
+    assert recorded_version(legacy) == 2
     assert set(published_modes(legacy).values()) == {0o444}
 
 
@@ -142,7 +146,7 @@ def test_a_warehouse_from_a_newer_release_is_refused_untouched(
     assert code == 2
     assert err == (
         f"propsync: error: warehouse {str(legacy)!r} has schema version 99; this propsync "
-        "writes version 1: upgrade propsync to use it\n"
+        "writes version 2: upgrade propsync to use it\n"
     )
     assert (legacy / "work.duckdb").read_bytes() == before
 
@@ -154,3 +158,127 @@ def test_migrate_refuses_a_directory_without_a_warehouse(
     assert code == 2
     assert "has no working database (work.duckdb): nothing to migrate" in err
     assert not (tmp_path / "nothing").exists()
+
+
+# -- layout 1 (text keys) to layout 2 (integer keys) ----------------------------------------------
+
+LAYOUT1 = Path(__file__).parents[1] / "fixtures" / "warehouse-layout1.tar.gz"
+# What readers and analysts query: the same rows before and after the upgrade.
+READER_QUERIES = {
+    "customer_ids": "SELECT id_type, id_value, customer_id, batch_id FROM customer_ids",
+    "customer_aliases": "SELECT old_customer_id, customer_id, batch_id FROM customer_aliases",
+    "properties": "SELECT customer_id, property, value, update_ts, batch_id FROM properties",
+    "customer_properties": "SELECT * FROM customer_properties",
+    "customers_wide": "SELECT * FROM customers_wide",
+}
+
+
+@pytest.fixture
+def layout1(tmp_path: Path) -> Path:
+    """``tests/fixtures/build_warehouse_layout1.py`` run by the code before integer keys: the demo,
+    two merges (one repointing an alias), odd property names, a legacy value, and a committed
+    batch that was never published."""
+    root = tmp_path / "layout1"
+    root.mkdir()
+    with tarfile.open(LAYOUT1) as tar:
+        tar.extractall(root, filter="tar")
+    return root
+
+
+def reader_rows(db: Path) -> dict[str, set[tuple[object, ...]]]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return {name: set(con.execute(q).fetchall()) for name, q in READER_QUERIES.items()}
+
+
+def test_the_layout1_fixture_has_text_keyed_tables(layout1: Path) -> None:
+    assert recorded_version(layout1) == 1
+    with duckdb.connect(str(layout1 / "work.duckdb"), read_only=True) as con:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        aliases = con.execute("SELECT count(*) FROM customer_aliases").fetchall()[0][0]
+    assert {"customer_ids", "customer_aliases", "properties"} <= tables
+    assert aliases == 2
+
+
+def test_integer_keys_upgrade_keeps_every_row_readers_see(
+    layout1: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = reader_rows(layout1 / "work.duckdb")
+    code, out, _ = run(capsys, "migrate", "--warehouse", str(layout1))
+    assert (code, out) == (0, f"upgraded warehouse {layout1} from schema version 1 to 2\n")
+    assert recorded_version(layout1) == 2
+    after = reader_rows(layout1 / "work.duckdb")
+    assert after == before
+    with duckdb.connect(str(layout1 / "work.duckdb"), read_only=True) as con:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        types = dict(
+            con.execute(
+                "SELECT column_name, data_type FROM duckdb_columns() "
+                "WHERE table_name = 'property_values'"
+            ).fetchall()
+        )
+    assert not {"customer_ids", "customer_aliases", "properties"} & tables  # views now
+    assert types["customer_key"] == "BIGINT" and types["property_id"] == "INTEGER"
+    with duckdb.connect(str(layout1 / "work.duckdb"), read_only=True) as con:
+        # (Layout 1's customers view failed on a customer with two ids of one type.)
+        merged = con.execute(
+            "SELECT ids['cookie'], property_count FROM customers WHERE list_contains(ids['cookie'], 'k1')"
+        ).fetchall()
+    assert merged == [(["k1", "k2"], 5)]
+
+
+def test_writes_after_the_upgrade_continue_the_keys_and_merge_old_customers(
+    layout1: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "migrate", "--warehouse", str(layout1))[0] == 0
+    with duckdb.connect(str(layout1 / "work.duckdb"), read_only=True) as con:
+        top = con.execute("SELECT max(customer_key) FROM customer_keys").fetchall()[0][0]
+        names = con.execute("SELECT max(property_id) FROM property_names").fetchall()[0][0]
+    # k3 (committed, never published, before the upgrade) merges with registered:mgalik.
+    settings = Settings(warehouse=layout1)
+    merge = [({"cookie": "k3", "registered": "mgalik"}, "brand_new", 1, 100.0)]
+    assert apply(Warehouse(layout1), settings, "after-upgrade", merge).status == "applied"
+    code, out, _ = run(capsys, "get", "cookie:k3", "--warehouse", str(layout1))
+    assert code == 0
+    got = json.loads(out)
+    assert got["properties"]["brand_new"] == 1
+    assert got["properties"]["first_name"] == "Marián"  # mgalik's, from before the upgrade
+    assert got["properties"]["name"] == "C"  # k3's, committed before the upgrade
+    assert set(got["ids"]) >= {"cookie", "registered"}
+    with duckdb.connect(str(layout1 / "work.duckdb"), read_only=True) as con:
+        assert (
+            con.execute("SELECT max(property_id) FROM property_names").fetchall()[0][0] == names + 1
+        )
+        # The merged-away customer keeps its key; no new customer was created.
+        assert con.execute("SELECT max(customer_key) FROM customer_keys").fetchall()[0][0] == top
+        # An alias made before the upgrade still resolves.
+        old = con.execute("SELECT old_customer_id FROM customer_aliases LIMIT 1").fetchall()[0][0]
+    assert run(capsys, "get", old, "--warehouse", str(layout1))[0] == 0
+    code, _, _ = run(capsys, "set", "cookie:brand-new", "x:=1", "--warehouse", str(layout1))
+    with duckdb.connect(str(layout1 / "work.duckdb"), read_only=True) as con:
+        assert (
+            con.execute("SELECT max(customer_key) FROM customer_keys").fetchall()[0][0] == top + 1
+        )
+
+
+def test_a_crash_inside_the_integer_keys_upgrade_leaves_layout1_whole(
+    layout1: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = reader_rows(layout1 / "work.duckdb")
+    step = migrations.MIGRATIONS[1]
+
+    def crash_midway(root: Path, con: duckdb.DuckDBPyConnection) -> None:
+        # The data is copied and the old tables dropped, then the process dies.
+        step.apply(root, con)
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(
+        migrations.MIGRATIONS, 1, migrations.Migration(1, step.description, crash_midway)
+    )
+    warehouse = Warehouse(layout1)
+    with pytest.raises(KeyboardInterrupt), warehouse.write_lock(5):
+        warehouse.connect_work()
+    assert recorded_version(layout1) == 1
+    assert reader_rows(layout1 / "work.duckdb") == before
+    monkeypatch.setitem(migrations.MIGRATIONS, 1, step)
+    assert migrations.migrate(Warehouse(layout1), 5).to_version == 2
+    assert reader_rows(layout1 / "work.duckdb") == before

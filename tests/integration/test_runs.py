@@ -86,7 +86,9 @@ def test_a_run_lists_what_won_and_nothing_that_lost(tmp_path: Path) -> None:
     wh = Warehouse(tmp_path / "wh")
     s = Settings(warehouse=wh.root)
     apply(wh, s, "b1", [({"cookie": "c1"}, "name", "new", 10.0)])
-    apply(wh, s, "b2", [({"cookie": "c1"}, "name", "stale", 5.0), ({"cookie": "c1"}, "age", 3, 6.0)])
+    apply(
+        wh, s, "b2", [({"cookie": "c1"}, "name", "stale", 5.0), ({"cookie": "c1"}, "age", 3, 6.0)]
+    )
     run = runs.read_run(wh.root, 2)
     assert run.filter(pl.col("kind") == "property")["name"].to_list() == ["age"]
     assert run.filter(pl.col("kind") == "id").height == 0  # c1 was known

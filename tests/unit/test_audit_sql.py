@@ -16,30 +16,28 @@ def con() -> duckdb.DuckDBPyConnection:
         c.execute(statement)
     c.execute(
         "CREATE TEMP TABLE staged_properties "
-        "(customer_id VARCHAR, property VARCHAR, value VARCHAR, update_ts BIGINT, batch_id VARCHAR)"
+        "(customer_key BIGINT, property_id INTEGER, value VARCHAR, update_ts BIGINT, batch_id VARCHAR)"
     )
     return c
 
 
-def customers_in_and_out_of_sample(con: duckdb.DuckDBPyConnection, modulus: int) -> tuple[str, str]:
+def customers_in_and_out_of_sample(con: duckdb.DuckDBPyConnection, modulus: int) -> tuple[int, int]:
     rows = con.execute(
-        "SELECT 'c' || i AS c, hash('c' || i) % $m = 0 AS sampled FROM range(200) t(i)",
+        "SELECT i AS c, hash(i) % $m = 0 AS sampled FROM range(1, 200) t(i)",
         {"m": modulus},
     ).fetchall()
     return next(c for c, s in rows if s), next(c for c, s in rows if not s)
 
 
-def add_id(con: duckdb.DuckDBPyConnection, customer: str) -> None:
-    con.execute("INSERT INTO customer_ids VALUES ('registered', $c, $c, 'b')", {"c": customer})
+def add_id(con: duckdb.DuckDBPyConnection, customer: int) -> None:
+    con.execute("INSERT INTO id_keys VALUES ('registered', 'r' || $c, $c, 'b')", {"c": customer})
 
 
 def test_a_consistent_merge_passes_in_full_and_sampled(con: duckdb.DuckDBPyConnection) -> None:
-    for i in range(20):
-        add_id(con, f"c{i}")
-        con.execute("INSERT INTO properties VALUES ($c, 'p', '\"new\"', 2, 'b')", {"c": f"c{i}"})
-        con.execute(
-            "INSERT INTO staged_properties VALUES ($c, 'p', '\"old\"', 1, 'b')", {"c": f"c{i}"}
-        )
+    for i in range(1, 21):
+        add_id(con, i)
+        con.execute("INSERT INTO property_values VALUES ($c, 1, '\"new\"', 2, 'b')", {"c": i})
+        con.execute("INSERT INTO staged_properties VALUES ($c, 1, '\"old\"', 1, 'b')", {"c": i})
     assert audit_merged(con, 1) == audit_merged(con, 3) == []
     # The audit's own temp tables are gone: nothing of it stays in the transaction.
     assert not con.execute(
@@ -54,15 +52,17 @@ def test_a_stale_stored_value_is_found_in_full_and_in_a_sample_that_holds_it(
     for customer in (inside, outside):
         add_id(con, customer)
         # The merge "forgot" this newer update: the stored value is older than the staged one.
-        con.execute("INSERT INTO properties VALUES ($c, 'p', '\"old\"', 1, 'b')", {"c": customer})
         con.execute(
-            "INSERT INTO staged_properties VALUES ($c, 'p', '\"new\"', 2, 'b')", {"c": customer}
+            "INSERT INTO property_values VALUES ($c, 1, '\"old\"', 1, 'b')", {"c": customer}
+        )
+        con.execute(
+            "INSERT INTO staged_properties VALUES ($c, 1, '\"new\"', 2, 'b')", {"c": customer}
         )
     assert audit_merged(con, 1) == ["2 incoming updates not reflected by newer-wins"]
     assert audit_merged(con, 4) == ["1 incoming updates not reflected by newer-wins"]
-    con.execute("DELETE FROM properties WHERE customer_id = $c", {"c": inside})
+    con.execute("DELETE FROM property_values WHERE customer_key = $c", {"c": inside})
     assert audit_merged(con, 4) == ["1 incoming updates not reflected by newer-wins"]  # missing
-    con.execute("INSERT INTO properties VALUES ($c, 'p', '\"new\"', 2, 'b')", {"c": inside})
+    con.execute("INSERT INTO property_values VALUES ($c, 1, '\"new\"', 2, 'b')", {"c": inside})
     assert audit_merged(con, 4) == []  # the error outside the sample is unseen
     assert audit_merged(con, 1) == ["1 incoming updates not reflected by newer-wins"]
 
@@ -73,10 +73,10 @@ def test_duplicate_keys_and_orphans_are_counted_for_sampled_customers(
     inside, outside = customers_in_and_out_of_sample(con, 3)
     for customer in (inside, outside):
         con.execute(
-            "INSERT INTO properties VALUES ($c, 'p', '1', 5, 'b'), ($c, 'p', '2', 5, 'b')",
+            "INSERT INTO property_values VALUES ($c, 1, '1', 5, 'b'), ($c, 1, '2', 5, 'b')",
             {"c": customer},
         )
-        con.execute("INSERT INTO staged_properties VALUES ($c, 'p', '2', 5, 'b')", {"c": customer})
+        con.execute("INSERT INTO staged_properties VALUES ($c, 1, '2', 5, 'b')", {"c": customer})
     # The duplicate's lower value ('1' < '2' at the same time) also fails newer-wins.
     assert audit_merged(con, 1) == [
         "2 duplicate (customer, property) keys",
@@ -102,7 +102,7 @@ def test_the_sample_shrinks_as_the_batch_grows(
     con: duckdb.DuckDBPyConnection, staged: int, full_max: int, modulus: int
 ) -> None:
     con.execute(
-        "INSERT INTO staged_properties SELECT 'c' || i, 'p', '1', 1, 'b' FROM range($n) t(i)",
+        "INSERT INTO staged_properties SELECT i, 1, '1', 1, 'b' FROM range($n) t(i)",
         {"n": staged},
     )
     assert _audit_modulus(con, full_max) == modulus

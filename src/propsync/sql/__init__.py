@@ -11,10 +11,12 @@ def load(name: str) -> str:
     return resources.files(__package__).joinpath(f"{name}.sql").read_text(encoding="utf-8")
 
 
-def folder_statements(folder: str) -> list[str]:
-    """Every statement of ``folder``, in file name order."""
+def folder_statements(folder: str, prefix: str = "") -> list[str]:
+    """Every statement of ``folder`` (whose file name starts with ``prefix``), in name order."""
     path = resources.files(__package__).joinpath(folder)
-    names = sorted(p.name for p in path.iterdir() if p.name.endswith(".sql"))
+    names = sorted(
+        p.name for p in path.iterdir() if p.name.endswith(".sql") and p.name.startswith(prefix)
+    )
     return [load(f"{folder}/{n.removesuffix('.sql')}") for n in names]
 
 

@@ -21,7 +21,7 @@ from propsync import frames, identity, sql
 from propsync.batch import REJECTIONS_SCHEMA, UpdateBatch, empty
 from propsync.config import Settings
 from propsync.errors import AuditFailed
-from propsync.store import runs
+from propsync.store import runs, views
 from propsync.store.warehouse import Warehouse
 from propsync.timestamps import now_us
 
@@ -243,8 +243,12 @@ def _apply_locked(
         params = {"batch_id": batch.batch_id}
         frames.register(con, "new_ids", res.new_ids)
         frames.register(con, "merges", res.merges)  # empty without merges: the run reads it
+        frames.register(con, "known_customers", res.known)
+        con.execute(sql.load("apply/batch_customers"))
+        con.execute(sql.load("apply/insert_new_customers"))
         con.execute(sql.load("apply/insert_new_ids"), params)
         if res.merges.height:
+            con.execute(sql.load("apply/merge_keys"))
             for name in ("repoint_merged_ids", "repoint_aliases", "insert_aliases"):
                 con.execute(sql.load(f"apply/{name}"), params if name == "insert_aliases" else None)
             con.execute(sql.load("apply/stage_merged_properties"))
@@ -255,6 +259,7 @@ def _apply_locked(
             con.execute(sql.load("apply/no_merged_winners"))
 
         progress("merging properties", 0.7)
+        con.execute(sql.load("apply/insert_property_names"))
         con.execute(sql.load("apply/stage_batch_properties"), params)
         if consume:
             con.unregister("batch_cells")
@@ -277,7 +282,7 @@ def _apply_locked(
         version = Warehouse.work_version(con) + 1
         Warehouse.set_work_version(con, version)
         record_batch(con, batch, result, version=version, in_transaction=True)
-        _refresh_wide_view(con)
+        views.refresh_wide_view(con)
         progress("writing the run", 0.9)
         runs.write_run(con, root, version, batch.batch_id)
         con.execute("COMMIT")
@@ -287,10 +292,10 @@ def _apply_locked(
             con.execute("ROLLBACK")
         raise
     finally:
-        for name in ("row_customers", "batch_cells", "new_ids", "merges"):
+        for name in ("row_customers", "batch_cells", "new_ids", "merges", "known_customers"):
             with contextlib.suppress(duckdb.Error):
                 con.unregister(name)
-        for name in ("winning_properties", "merged_winners"):
+        for name in ("winning_properties", "merged_winners", "batch_customers", "merge_keys"):
             with contextlib.suppress(duckdb.Error):
                 con.execute(f"DROP TABLE IF EXISTS {name}")
 
@@ -342,29 +347,3 @@ def record_batch(
         con.unregister("batch_rejections")
     if not in_transaction:
         con.execute("COMMIT")
-
-
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _quote_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _refresh_wide_view(con: duckdb.DuckDBPyConnection) -> None:
-    """``customers_wide``: one row per customer, one JSON column per property name in use.
-
-    A view cannot bind parameters, so property names (user data) are quoted, never pasted raw.
-    """
-    names = [
-        r[0] for r in con.execute("SELECT DISTINCT property FROM properties ORDER BY 1").fetchall()
-    ]
-    columns = "".join(
-        f",\n    any_value(value::JSON) FILTER (WHERE property = {_quote_literal(n)}) AS {_quote_ident(n)}"
-        for n in names
-    )
-    con.execute(
-        "CREATE OR REPLACE VIEW customers_wide AS\n"
-        f"SELECT customer_id{columns}\nFROM properties\nGROUP BY customer_id"
-    )

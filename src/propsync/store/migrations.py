@@ -5,11 +5,18 @@
 opens the working database (under the write lock), with one log line per upgrade;
 ``propsync migrate`` runs them on demand. Each upgrade is crash-safe: its file changes are
 idempotent and come first, and the new version is recorded last, in one transaction, so a crash
-leaves the old version recorded and the next writer redoes the upgrade.
+leaves the old version recorded and the next writer redoes the upgrade. An upgrade's database
+changes run in the transaction that records the new version, so they land with it or not at all.
+
+Layouts: 0 (release 0.1.0) and 1 have text-keyed tables ``customer_ids``, ``customer_aliases``
+and ``properties``. Layout 2 keys the writer's tables by integers (``customer_keys``, ``id_keys``,
+``alias_keys``, ``property_names``, ``property_values``); the three old names are views with the
+old columns, so readers and analysts see no difference.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
@@ -20,7 +27,9 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from propsync import sql
 from propsync.errors import UsageError
+from propsync.store import views
 
 if TYPE_CHECKING:
     from propsync.store.warehouse import Warehouse
@@ -28,7 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("propsync.migrations")
 
 # The layout this release writes.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 
@@ -61,8 +70,42 @@ def _published_read_only(root: Path, con: duckdb.DuckDBPyConnection) -> None:
         os.chmod(path, _READ_ONLY)
 
 
+# The tables of layout 2, and layout 1's data moved into them (sql/migrate/).
+_V2_TABLES = (
+    "01_customer_key_seq",
+    "02_customer_keys",
+    "03_id_keys",
+    "04_alias_keys",
+    "05_property_id_seq",
+    "06_property_names",
+    "07_property_values",
+)
+
+
+def _integer_keys(root: Path, con: duckdb.DuckDBPyConnection) -> None:
+    """Key customers (BIGINT) and property names (INTEGER); the old tables become views."""
+    for name in _V2_TABLES:
+        con.execute(sql.load(f"schema/{name}"))
+    for statement in sql.folder_statements("migrate", prefix="v2_"):
+        con.execute(statement)
+    for seq, table, column in (
+        ("customer_key_seq", "customer_keys", "customer_key"),
+        ("property_id_seq", "property_names", "property_id"),
+    ):
+        # A sequence's start is DDL, not a parameter; the value is an integer read just now.
+        start = int(
+            con.execute(f"SELECT coalesce(max({column}), 0) + 1 FROM {table}").fetchall()[0][0]
+        )
+        con.execute(f"DROP SEQUENCE {seq}")
+        con.execute(f"CREATE SEQUENCE {seq} START {start}")
+    for statement in sql.schema_statements():
+        con.execute(statement)
+    views.refresh_wide_view(con)
+
+
 MIGRATIONS: dict[int, Migration] = {
     0: Migration(0, "published versions read-only; schema version recorded", _published_read_only),
+    1: Migration(1, "integer keys for customers and property names", _integer_keys),
 }
 
 
@@ -71,10 +114,14 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(rows[0][0]) if rows else 0
 
 
-def _set_schema_version(con: duckdb.DuckDBPyConnection, version: int) -> None:
-    con.execute("BEGIN TRANSACTION")
+def _write_schema_version(con: duckdb.DuckDBPyConnection, version: int) -> None:
     con.execute("DELETE FROM meta WHERE key = 'schema_version'")
     con.execute("INSERT INTO meta VALUES ('schema_version', $v)", {"v": str(version)})
+
+
+def _set_schema_version(con: duckdb.DuckDBPyConnection, version: int) -> None:
+    con.execute("BEGIN TRANSACTION")
+    _write_schema_version(con, version)
     con.execute("COMMIT")
 
 
@@ -121,16 +168,24 @@ def upgrade(root: Path, con: duckdb.DuckDBPyConnection) -> MigrationResult:
     refuse_newer(root, con)
     start = schema_version(con)
     applied = []
-    for version in range(start, SCHEMA_VERSION):
-        step = MIGRATIONS[version]
+    if start < SCHEMA_VERSION:  # one line for the whole upgrade
         log.warning(
             "propsync: upgrading warehouse %s from schema version %d to %d: %s",
             root,
-            version,
-            version + 1,
-            step.description,
+            start,
+            SCHEMA_VERSION,
+            "; ".join(MIGRATIONS[v].description for v in range(start, SCHEMA_VERSION)),
         )
-        step.apply(root, con)
-        _set_schema_version(con, version + 1)
+    for version in range(start, SCHEMA_VERSION):
+        step = MIGRATIONS[version]
+        con.execute("BEGIN TRANSACTION")
+        try:
+            step.apply(root, con)
+            _write_schema_version(con, version + 1)
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise
         applied.append(step.description)
     return MigrationResult(start, SCHEMA_VERSION, tuple(applied))

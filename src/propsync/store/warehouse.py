@@ -148,15 +148,13 @@ class Warehouse:
         con.execute("SET enable_progress_bar = false")  # no progress bars in logs
         try:
             fresh = migrations.is_fresh(con)
-            if not fresh:
-                migrations.refuse_newer(self.root, con)
+            if not fresh:  # upgrades first: the schema below is the current layout's
+                self.last_migration = migrations.upgrade(self.root, con)
             for statement in sql.schema_statements():
                 con.execute(statement)
             if fresh:
                 migrations.stamp_current(con)
                 runs.remove_runs_after(self.root, 0)  # of a work.duckdb that was removed
-            else:
-                self.last_migration = migrations.upgrade(self.root, con)
         except BaseException:
             con.close()
             raise

@@ -2,14 +2,21 @@
 -- its own: none of the row's ids appears in another row, they belong to at most one customer,
 -- that customer appears in no other row, and no new hard id contradicts one the customer holds.
 -- Independent rows resolve here; the rest go through the union-find in row order.
-WITH looked_up AS (
-    SELECT
-        batch_ids.row_nr,
-        batch_ids.id_type,
-        batch_ids.id_value,
-        customer_ids.customer_id AS existing_customer_id
+WITH keys_looked_up AS (
+    SELECT batch_ids.row_nr, batch_ids.id_type, batch_ids.id_value, id_keys.customer_key
     FROM batch_ids
-    LEFT JOIN customer_ids USING (id_type, id_value)
+    LEFT JOIN id_keys USING (id_type, id_value)
+),
+
+looked_up AS (
+    SELECT
+        keys_looked_up.row_nr,
+        keys_looked_up.id_type,
+        keys_looked_up.id_value,
+        customer_keys.customer_id AS existing_customer_id,
+        keys_looked_up.customer_key AS existing_customer_key
+    FROM keys_looked_up
+    LEFT JOIN customer_keys USING (customer_key)
 ),
 
 rows_per_id AS (
@@ -27,7 +34,8 @@ rows_per_customer AS (
 ),
 
 row_owner AS (
-    SELECT row_nr, max(existing_customer_id) AS owner
+    SELECT row_nr, max(existing_customer_id) AS owner,
+        arg_max(existing_customer_key, existing_customer_id) AS owner_key
     FROM looked_up
     GROUP BY row_nr
 ),
@@ -36,8 +44,8 @@ hard_conflicts AS (
     SELECT DISTINCT new_id.row_nr
     FROM looked_up AS new_id
     JOIN row_owner USING (row_nr)
-    JOIN customer_ids AS held
-        ON held.customer_id = row_owner.owner
+    JOIN id_keys AS held
+        ON held.customer_key = row_owner.owner_key
         AND held.id_type = new_id.id_type
         AND held.id_value <> new_id.id_value
     WHERE new_id.existing_customer_id IS NULL
@@ -64,6 +72,7 @@ SELECT
     looked_up.id_type,
     looked_up.id_value,
     looked_up.existing_customer_id,
+    looked_up.existing_customer_key,
     row_class.unshared AND hard_conflicts.row_nr IS NULL AS independent,
     coalesce(row_class.owner, row_class.derived_customer_id) AS customer_id
 FROM looked_up

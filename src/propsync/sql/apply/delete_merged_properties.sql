@@ -1,2 +1,2 @@
-DELETE FROM properties
-WHERE customer_id IN (SELECT old_customer_id FROM merges)
+DELETE FROM property_values
+WHERE customer_key IN (SELECT old_customer_key FROM merge_keys)

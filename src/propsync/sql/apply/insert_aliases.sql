@@ -1,3 +1,3 @@
-INSERT INTO customer_aliases (old_customer_id, customer_id, batch_id)
-SELECT old_customer_id, customer_id, $batch_id
-FROM merges
+INSERT INTO alias_keys (old_customer_key, customer_key, batch_id)
+SELECT old_customer_key, customer_key, $batch_id
+FROM merge_keys

@@ -1,5 +1,5 @@
 -- Aliases that pointed at a customer merged away follow it to the survivor.
-UPDATE customer_aliases
-SET customer_id = merges.customer_id
-FROM merges
-WHERE customer_aliases.customer_id = merges.old_customer_id
+UPDATE alias_keys
+SET customer_key = merge_keys.customer_key
+FROM merge_keys
+WHERE alias_keys.customer_key = merge_keys.old_customer_key

@@ -1,5 +1,5 @@
 -- Ids of customers merged away now belong to the surviving customer.
-UPDATE customer_ids
-SET customer_id = merges.customer_id
-FROM merges
-WHERE customer_ids.customer_id = merges.old_customer_id
+UPDATE id_keys
+SET customer_key = merge_keys.customer_key
+FROM merge_keys
+WHERE id_keys.customer_key = merge_keys.old_customer_key

@@ -1,8 +1,16 @@
 -- Fast path when every row carries exactly one id: no row can merge customers.
--- A new customer's internal id is derived from the id that created it, so re-runs agree.
+-- A new customer's internal id is derived from the id that created it, so re-runs agree; its key
+-- is drawn when the batch stores it (batch_customers.sql).
+WITH looked_up AS (
+    SELECT batch_ids.row_nr, batch_ids.id_type, batch_ids.id_value, id_keys.customer_key
+    FROM batch_ids
+    LEFT JOIN id_keys USING (id_type, id_value)
+)
+
 SELECT
-    batch_ids.row_nr,
-    coalesce(customer_ids.customer_id, md5(batch_ids.id_type || chr(31) || batch_ids.id_value)) AS customer_id,
-    customer_ids.customer_id IS NULL AS is_new
-FROM batch_ids
-LEFT JOIN customer_ids USING (id_type, id_value)
+    looked_up.row_nr,
+    coalesce(customer_keys.customer_id, md5(looked_up.id_type || chr(31) || looked_up.id_value)) AS customer_id,
+    looked_up.customer_key,
+    looked_up.customer_key IS NULL AS is_new
+FROM looked_up
+LEFT JOIN customer_keys USING (customer_key)

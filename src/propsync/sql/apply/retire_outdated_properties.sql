@@ -3,7 +3,7 @@
 -- table is slow and keeps its undo data in memory (10k scattered rows: 5 s; 8.5M rows: 4.2 GB,
 -- and under a 1 GB memory_limit it spilled for 15+ minutes). DELETE + INSERT of the same rows:
 -- 0.9 s and 1.1 GB.
-MERGE INTO properties AS stored
+MERGE INTO property_values AS stored
 USING winning_properties AS incoming
-ON stored.customer_id = incoming.customer_id AND stored.property = incoming.property
+ON stored.customer_key = incoming.customer_key AND stored.property_id = incoming.property_id
 WHEN MATCHED THEN DELETE

@@ -2,14 +2,19 @@
 -- property by the newer-wins order: (update_ts, legacy lowest) then canonical value text.
 CREATE OR REPLACE TEMP TABLE staged_properties AS
 WITH rekeyed AS (
-    SELECT merges.customer_id, properties.property, properties.value, properties.update_ts, properties.batch_id
-    FROM properties
-    JOIN merges ON properties.customer_id = merges.old_customer_id
+    SELECT
+        merge_keys.customer_key,
+        property_values.property_id,
+        property_values.value,
+        property_values.update_ts,
+        property_values.batch_id
+    FROM property_values
+    JOIN merge_keys ON property_values.customer_key = merge_keys.old_customer_key
 )
 
-SELECT customer_id, property, value, update_ts, batch_id
+SELECT customer_key, property_id, value, update_ts, batch_id
 FROM rekeyed
 QUALIFY row_number() OVER (
-    PARTITION BY customer_id, property
+    PARTITION BY customer_key, property_id
     ORDER BY coalesce(update_ts, -1) DESC, value DESC
 ) = 1

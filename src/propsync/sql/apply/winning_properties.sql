@@ -5,11 +5,11 @@
 -- retires the rows they beat, step 3 inserts them, and the batch's run file lists them
 -- (store/runs.py).
 CREATE OR REPLACE TEMP TABLE winning_properties AS
-SELECT incoming.customer_id, incoming.property, incoming.value, incoming.update_ts, incoming.batch_id
+SELECT incoming.customer_key, incoming.property_id, incoming.value, incoming.update_ts, incoming.batch_id
 FROM staged_properties AS incoming
-LEFT JOIN properties AS stored
-    ON stored.customer_id = incoming.customer_id AND stored.property = incoming.property
-WHERE stored.customer_id IS NULL
+LEFT JOIN property_values AS stored
+    ON stored.customer_key = incoming.customer_key AND stored.property_id = incoming.property_id
+WHERE stored.customer_key IS NULL
     OR coalesce(incoming.update_ts, -1) > coalesce(stored.update_ts, -1)
     OR (
         coalesce(incoming.update_ts, -1) = coalesce(stored.update_ts, -1)

@@ -2,8 +2,8 @@
 -- or lose to a stored value that is newer (or equal in time and greater in text).
 SELECT count(*) AS violations
 FROM audit_incoming AS incoming
-LEFT JOIN audit_stored AS stored USING (customer_id, property)
-WHERE stored.customer_id IS NULL
+LEFT JOIN audit_stored AS stored USING (customer_key, property_id)
+WHERE stored.customer_key IS NULL
    OR coalesce(incoming.update_ts, -1) > coalesce(stored.update_ts, -1)
    OR (
        coalesce(incoming.update_ts, -1) = coalesce(stored.update_ts, -1)

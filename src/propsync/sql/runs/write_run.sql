@@ -17,16 +17,23 @@ COPY (
         FROM new_ids
     ),
 
+    -- Every winner's customer is one the batch resolved to (a merge's survivor included).
     batch_winners AS (
-        SELECT 'property' AS kind, customer_id, property AS name, value, update_ts, batch_id
+        SELECT 'property' AS kind, batch_customers.customer_id, property_names.property AS name,
+            winning_properties.value, winning_properties.update_ts, winning_properties.batch_id
         FROM winning_properties
+        JOIN batch_customers USING (customer_key)
+        JOIN property_names USING (property_id)
     ),
 
     -- A merged-in property that the batch's own update then beat is listed once, as the latter.
     merged_winners_kept AS (
-        SELECT 'property' AS kind, customer_id, property AS name, value, update_ts, batch_id
+        SELECT 'property' AS kind, batch_customers.customer_id, property_names.property AS name,
+            merged_winners.value, merged_winners.update_ts, merged_winners.batch_id
         FROM merged_winners
-        ANTI JOIN winning_properties USING (customer_id, property)
+        ANTI JOIN winning_properties USING (customer_key, property_id)
+        JOIN batch_customers USING (customer_key)
+        JOIN property_names USING (property_id)
     )
 
     SELECT * FROM merged
