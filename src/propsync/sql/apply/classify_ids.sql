@@ -2,10 +2,17 @@
 -- its own: none of the row's ids appears in another row, they belong to at most one customer,
 -- that customer appears in no other row, and no new hard id contradicts one the customer holds.
 -- Independent rows resolve here; the rest go through the union-find in row order.
-WITH keys_looked_up AS (
+WITH keys_looked_up AS MATERIALIZED (
     SELECT batch_ids.row_nr, batch_ids.id_type, batch_ids.id_value, id_keys.customer_key
     FROM batch_ids
     LEFT JOIN id_keys USING (id_type, id_value)
+),
+
+-- The text ids of the customers found, read by key (see resolve_single_ids.sql).
+known AS MATERIALIZED (
+    SELECT customer_keys.customer_key, customer_keys.customer_id
+    FROM customer_keys
+    WHERE customer_keys.customer_key IN (SELECT customer_key FROM keys_looked_up)
 ),
 
 looked_up AS (
@@ -13,10 +20,10 @@ looked_up AS (
         keys_looked_up.row_nr,
         keys_looked_up.id_type,
         keys_looked_up.id_value,
-        customer_keys.customer_id AS existing_customer_id,
+        known.customer_id AS existing_customer_id,
         keys_looked_up.customer_key AS existing_customer_key
     FROM keys_looked_up
-    LEFT JOIN customer_keys USING (customer_key)
+    LEFT JOIN known USING (customer_key)
 ),
 
 rows_per_id AS (
