@@ -366,27 +366,24 @@ CREATE OR REPLACE TEMP MACRO canon_datetime(t) AS
     CASE WHEN nullif(trim(t), '') IS NULL THEN 'null' ELSE us_text(iso_us(t)) END;
 """
 
-# The newer-wins MERGE head and the insert of absent keys, shared by both lean variants (the
-# condition of sql/apply/retire_outdated_properties.sql).
-_MERGE_NEWER = """
-MERGE INTO properties AS stored
-USING staged_properties AS incoming
-ON stored.customer_id = incoming.customer_id AND stored.property = incoming.property
-WHEN MATCHED AND (
+# The newer-wins condition of sql/apply/winning_properties.sql: an incoming row beats the stored one
+# iff its (update_ts, value) is greater, legacy (NULL) being older than any timestamp.
+_NEWER = """(
     coalesce(incoming.update_ts, -1) > coalesce(stored.update_ts, -1)
     OR (coalesce(incoming.update_ts, -1) = coalesce(stored.update_ts, -1) AND incoming.value > stored.value)
 )"""
-_INSERT_ABSENT = """
-WHEN NOT MATCHED THEN INSERT (customer_id, property, value, update_ts, batch_id)
-    VALUES (incoming.customer_id, incoming.property, incoming.value, incoming.update_ts, incoming.batch_id)
+# The textbook single MERGE on (customer_key, property_id): update what an incoming row beats,
+# insert the absent keys.
+LEAN_MERGE = f"""
+MERGE INTO property_values AS stored
+USING staged_properties AS incoming
+ON stored.customer_key = incoming.customer_key AND stored.property_id = incoming.property_id
+WHEN MATCHED AND {_NEWER} THEN UPDATE SET
+    value = incoming.value, update_ts = incoming.update_ts, batch_id = incoming.batch_id
+WHEN NOT MATCHED THEN INSERT (customer_key, property_id, value, update_ts, batch_id)
+    VALUES (incoming.customer_key, incoming.property_id, incoming.value, incoming.update_ts,
+            incoming.batch_id)
 """
-LEAN_MERGE = (
-    _MERGE_NEWER
-    + " THEN UPDATE SET value = incoming.value, update_ts = incoming.update_ts, "
-    + "batch_id = incoming.batch_id"
-    + _INSERT_ABSENT
-)
-
 
 # What-if runs (--whatif): (lean variant, DuckDB memory_limit or None for the default 80% of RAM).
 WHATIF_LEAN: list[tuple[str, str | None]] = [
@@ -424,6 +421,7 @@ def lean_statements(
     )
     names = ", ".join(_ident(p["to_property"]) for p in props)
     counts = " + ".join(f"count({_ident(p['to_property'])})" for p in props)
+    prop_names = ", ".join(f"({_literal(p['to_property'])})" for p in props)
     return [
         ("macros", LEAN_MACROS),
         ("begin", "BEGIN TRANSACTION"),
@@ -439,34 +437,64 @@ WITH src AS (
     FROM {reader}
     WHERE nullif({_ident(id_col)}, '') IS NOT NULL
 )
-SELECT
-    coalesce(ids.customer_id, md5({_literal(id_type)} || chr(31) || src.id_value)) AS customer_id,
-    ids.customer_id IS NULL AS is_new,
-    src.*
+SELECT ids.customer_key, src.*
 FROM src
-LEFT JOIN customer_ids AS ids ON ids.id_type = {_literal(id_type)} AND ids.id_value = src.id_value
+LEFT JOIN id_keys AS ids ON ids.id_type = {_literal(id_type)} AND ids.id_value = src.id_value
 WHERE src.update_ts IS NOT NULL
+""",
+        ),
+        (
+            "draw keys for new customers",
+            f"""
+CREATE TEMP TABLE new_customers AS
+SELECT id_value, nextval('customer_key_seq') AS customer_key,
+    md5({_literal(id_type)} || chr(31) || id_value) AS customer_id
+FROM (SELECT DISTINCT id_value FROM incoming_rows WHERE customer_key IS NULL)
+""",
+        ),
+        (
+            "insert new customers",
+            """
+INSERT INTO customer_keys (customer_key, customer_id)
+SELECT customer_key, customer_id FROM new_customers ORDER BY customer_key
 """,
         ),
         (
             "insert new ids",
             f"""
-INSERT INTO customer_ids (id_type, id_value, customer_id, batch_id)
-SELECT DISTINCT {_literal(id_type)}, id_value, customer_id, 'lean' FROM incoming_rows WHERE is_new
+INSERT INTO id_keys (id_type, id_value, customer_key, batch_id)
+SELECT {_literal(id_type)}, id_value, customer_key, 'lean' FROM new_customers
+""",
+        ),
+        (
+            "insert new property names",
+            f"""
+INSERT INTO property_names (property_id, property)
+SELECT nextval('property_id_seq'), used.property
+FROM (VALUES {prop_names}) AS used(property)
+ANTI JOIN property_names USING (property)
 """,
         ),
         ("count cells", f"SELECT {counts} FROM incoming_rows"),
         (
-            "unpivot + dedupe",
+            "unpivot + key + dedupe",
             f"""
 CREATE TEMP TABLE staged_properties AS
-SELECT customer_id, property, value, update_ts, 'lean' AS batch_id
-FROM (
-    UNPIVOT (SELECT customer_id, update_ts, {names} FROM incoming_rows)
-    ON {names} INTO NAME property VALUE value
+WITH keyed_rows AS (
+    SELECT coalesce(r.customer_key, n.customer_key) AS customer_key, r.update_ts, {names}
+    FROM incoming_rows AS r
+    LEFT JOIN new_customers AS n USING (id_value)
+),
+cells AS (
+    UNPIVOT keyed_rows ON {names} INTO NAME property VALUE value
 )
+SELECT cells.customer_key, property_names.property_id, cells.value, cells.update_ts,
+    'lean' AS batch_id
+FROM cells
+JOIN property_names USING (property)
 QUALIFY row_number() OVER (
-    PARTITION BY customer_id, property ORDER BY coalesce(update_ts, -1) DESC, value DESC
+    PARTITION BY cells.customer_key, property_names.property_id
+    ORDER BY coalesce(cells.update_ts, -1) DESC, cells.value DESC
 ) = 1
 """,
         ),
@@ -476,15 +504,36 @@ QUALIFY row_number() OVER (
     ]
 
 
-# The floor's merge: propsync's own pair of MERGE statements: delete the stored rows an incoming
-# update beats, then insert the absent keys.
+# The what-if merge: propsync's own three steps (sql/apply/winning_properties.sql,
+# retire_outdated_properties.sql, insert_newer_properties.sql): the staged rows that beat the stored
+# one or whose key is absent, delete the stored rows they beat, insert them.
 LEAN_PAIR = [
-    ("retire outdated (MERGE ... THEN DELETE)", _MERGE_NEWER + " THEN DELETE\n"),
     (
-        "merge",  # = applied: the insert of the absent keys
-        "MERGE INTO properties AS stored\nUSING staged_properties AS incoming\n"
-        "ON stored.customer_id = incoming.customer_id AND stored.property = incoming.property"
-        + _INSERT_ABSENT,
+        "winners",
+        f"""
+CREATE TEMP TABLE winning_properties AS
+SELECT incoming.*
+FROM staged_properties AS incoming
+LEFT JOIN property_values AS stored
+    ON stored.customer_key = incoming.customer_key AND stored.property_id = incoming.property_id
+WHERE stored.customer_key IS NULL OR {_NEWER}
+""",
+    ),
+    (
+        "retire outdated (MERGE ... THEN DELETE)",
+        """
+MERGE INTO property_values AS stored
+USING winning_properties AS incoming
+ON stored.customer_key = incoming.customer_key AND stored.property_id = incoming.property_id
+WHEN MATCHED THEN DELETE
+""",
+    ),
+    (
+        "merge",  # = applied: the insert of the winners
+        """
+INSERT INTO property_values (customer_key, property_id, value, update_ts, batch_id)
+SELECT customer_key, property_id, value, update_ts, batch_id FROM winning_properties
+""",
     ),
 ]
 
@@ -502,7 +551,8 @@ def lean_main(argv: list[str]) -> int:
     p.add_argument(
         "--pair",
         action="store_true",
-        help="what-if: propsync's MERGE pair (delete outdated, insert absent) instead of one MERGE",
+        help="propsync's newer-wins form (winners, delete the outdated, insert the winners) "
+        "instead of one MERGE ... THEN UPDATE",
     )
     args = p.parse_args(argv)
     db, source, mapping_path, memory_limit = args.db, args.source, args.mapping, args.memory_limit
@@ -1077,20 +1127,22 @@ def render_all(all_results: list[dict[str, Any]]) -> str:
         f"{cfg['rows']:,} customers x {cfg['props']} properties.",
         "",
         "- **A**: `propsync import update.csv --mapping mapping.json --json`, the full path: Polars "
-        "read + normalise in chunks, id resolution, staging, the newer-wins MERGE pair (delete the "
-        "outdated, insert the absent), three audits (on a hash sample of ~1M updates above 1M), "
+        "read + normalise in chunks, id resolution to integer keys, staging, newer wins (winners, "
+        "delete the outdated, insert the winners), three audits (on a hash sample of ~1M updates above 1M), "
         "batch record, wide view, COMMIT, CHECKPOINT, publish (copy + symlink swap).",
-        "- **B**, the lean floor: one hand-written DuckDB script (`bench_import.py _lean`): `read_csv` "
-        "all-varchar, canonical JSON per type with SQL macros, `strptime` for the update time, left "
-        "join to `customer_ids` (md5 ids for new customers, inserted), UNPIVOT, `QUALIFY "
-        "row_number()` dedupe, the same two newer-wins MERGE statements as propsync (`WHEN "
-        "MATCHED AND <newer> THEN DELETE`, then `WHEN NOT MATCHED THEN INSERT`), COMMIT, "
-        "CHECKPOINT; `temp_directory` and `preserve_insertion_order = false` as propsync's "
-        "writer, but DuckDB's default `memory_limit` (80% of RAM) unless stated: its fastest "
-        "setting. No audits, no batch record, no publish. (The textbook single `MERGE ... WHEN "
-        "MATCHED AND <newer> THEN UPDATE ... WHEN NOT MATCHED THEN INSERT` is not a usable floor: "
-        "on a warehouse loaded by propsync its UPDATE of 8.5M scattered rows ran for minutes; "
-        "see the what-ifs.)",
+        "- **B**, the lean floor: one hand-written DuckDB script (`bench_import.py _lean`) on the "
+        "same storage as propsync (schema version 2: integer keys, `properties` and "
+        "`customer_ids` are views): `read_csv` all-varchar, canonical JSON per type with SQL "
+        "macros, `strptime` for the update time, left join to `id_keys`, keys for new customers "
+        "from `customer_key_seq` into `customer_keys` (md5 text ids) and `id_keys`, missing "
+        "names into `property_names` from `property_id_seq`, UNPIVOT, join to `property_names`, "
+        "`QUALIFY row_number()` dedupe on (customer_key, property_id), then propsync's own "
+        "newer-wins form (winners temp table, `MERGE ... WHEN MATCHED THEN DELETE`, INSERT of the "
+        "winners), COMMIT, CHECKPOINT; `temp_directory` and `preserve_insertion_order = false` as "
+        "propsync's writer, but DuckDB's default `memory_limit` (80% of RAM) unless stated: its "
+        "fastest setting. No audits, no batch record, no publish. (The textbook single `MERGE ... "
+        "WHEN MATCHED AND <newer> THEN UPDATE ... WHEN NOT MATCHED THEN INSERT` is a what-if: "
+        "on the text-keyed layout its UPDATE of 8.5M scattered rows ran for minutes.)",
         *(
             [
                 "- **C**, the pandas + SQLite upsert peer a user would hand-roll "
@@ -1355,7 +1407,7 @@ def render_whatif(results: dict[str, Any]) -> list[str]:
         "#### What-if runs (`--whatif`, one run each)",
         "",
         "Not targets; evidence for the design: the lean script with the textbook single "
-        "`MERGE ... THEN UPDATE` instead of the pair, the lean floor under propsync's "
+        "`MERGE ... THEN UPDATE` instead of the delete + insert, the lean floor under propsync's "
         "`memory_limit`, and propsync's in-process profile under other "
         "`PROPSYNC_DUCKDB_MEMORY_LIMIT`s. Runs are killed after the timeout."
         + (
@@ -1370,7 +1422,7 @@ def render_whatif(results: dict[str, Any]) -> list[str]:
     ]
     names = {
         "merge": "lean, one MERGE ... THEN UPDATE (textbook)",
-        "pair": "lean floor (MERGE pair)",
+        "pair": "lean floor (winners, MERGE ... THEN DELETE, INSERT)",
         "propsync": "propsync (in-process profile)",
     }
     for r in results["whatif"]:
