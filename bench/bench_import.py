@@ -2,8 +2,9 @@
 
 Not a test: it measures. A synthetic update snapshot (default 1M rows x 10 properties) is imported
 into a warehouse that already holds the base snapshot (1M customers x 10 properties), once with the
-real CLI (contender A) and once with a minimal DuckDB script doing only unpivot + dedupe + newer-wins
-MERGE of the same file (contender B, the "lean floor"). Both run as subprocesses, alternately
+real CLI (contender A) and once with a minimal DuckDB script doing only id-to-key resolution +
+unpivot + dedupe + newer-wins merge of the same file on the same integer-keyed tables (contender B,
+the "lean floor"). Both run as subprocesses, alternately
 (A, B, A, B, ...), each on a fresh copy of the same template warehouse; wall time comes from the
 parent's clock and peak RSS from ``os.wait4`` (ru_maxrss of exactly that child).
 
@@ -1018,6 +1019,11 @@ def profile_main(argv: list[str]) -> int:
 
 
 def verify_same_state(work_a: Path, work_b: Path) -> dict[str, int]:
+    """A's and B's state row by row through the views ``properties`` and ``customer_ids``.
+
+    Their integer keys may differ (each draws them from its own sequence in its own order); the
+    views carry the text customer ids and property names, which must agree.
+    """
     import duckdb
 
     con = duckdb.connect()
