@@ -438,7 +438,7 @@ def render(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def plot(results: list[dict[str, Any]], path: Path) -> None:
+def plot(results: list[dict[str, Any]], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -457,7 +457,7 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("warehouse size (customers x 10 properties)")
     ax.set_ylabel("seconds per one-property write")
-    ax.set_title("Cost of one small write vs warehouse size (before the store redesign)")
+    ax.set_title(f"Cost of one small write vs warehouse size ({title})")
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xticks(sizes, [f"{s:,}" for s in sizes])
     ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g} s"))
@@ -484,6 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=900, help="seconds per request / visibility")
     p.add_argument("--out", type=Path, default=HERE / "out" / "scaling")
     p.add_argument("--plot", type=Path, default=PLOT, help="PNG to write")
+    p.add_argument("--title", default="before the store redesign", help="the plot's subtitle")
     p.add_argument("--render", metavar="SIZES", help="only render saved results of these sizes")
     args = p.parse_args(argv)
     out: Path = args.out.resolve()
@@ -499,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"size {size:,} done: results-{size}.json")
     print()
     print(render(results))
-    plot(results, args.plot)
+    plot(results, args.plot, args.title)
     log(f"plot: {args.plot}")
     return 0
 
