@@ -98,3 +98,16 @@ def interactive_python(code: str, *args: str) -> str:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+# The tables a follower of the runs must reproduce (the run files' fold, the read model), as rows.
+FOLLOWED_TABLES = {
+    "customer_ids": "SELECT id_type, id_value, customer_id FROM customer_ids",
+    "customer_aliases": "SELECT old_customer_id, customer_id FROM customer_aliases",
+    "properties": "SELECT customer_id, property, value, update_ts, batch_id FROM properties",
+}
+
+
+def followed_tables(con: Any) -> dict[str, set[tuple[Any, ...]]]:
+    """``FOLLOWED_TABLES`` read through ``con`` (DuckDB or sqlite3: both have execute/fetchall)."""
+    return {name: set(con.execute(query).fetchall()) for name, query in FOLLOWED_TABLES.items()}

@@ -31,7 +31,7 @@ from propsync.store.apply import publish_pending
 from propsync.store.read import CustomerRef, get_customer, render_customer
 from propsync.store.read_model import ReadModel, connect_reader
 from propsync.store.warehouse import Warehouse
-from tests.helpers import apply
+from tests.helpers import apply, followed_tables
 from tests.integration.test_order_independence import update_st
 from tests.integration.test_runs import Tables, fold, stored
 
@@ -41,19 +41,7 @@ INDEX_LIST = "SELECT index_name, table_name FROM duckdb_indexes()"
 def model_tables(model: ReadModel) -> Tables:
     con = connect_reader(model.path)
     try:
-        return {
-            "customer_ids": set(
-                con.execute("SELECT id_type, id_value, customer_id FROM customer_ids").fetchall()
-            ),
-            "customer_aliases": set(
-                con.execute("SELECT old_customer_id, customer_id FROM customer_aliases").fetchall()
-            ),
-            "properties": set(
-                con.execute(
-                    "SELECT customer_id, property, value, update_ts, batch_id FROM properties"
-                ).fetchall()
-            ),
-        }
+        return followed_tables(con)
     finally:
         con.close()
 

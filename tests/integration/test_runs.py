@@ -18,7 +18,7 @@ from propsync.errors import AuditFailed
 from propsync.store import runs
 from propsync.store.apply import apply_batch, publish_pending
 from propsync.store.warehouse import Warehouse
-from tests.helpers import apply, make_batch
+from tests.helpers import apply, followed_tables, make_batch
 from tests.integration.test_order_independence import update_st
 
 Tables = dict[str, set[tuple[Any, ...]]]
@@ -55,19 +55,7 @@ def fold(root: Path, upto: int) -> Tables:
 
 def stored(wh: Warehouse) -> Tables:
     with wh.connect_published() as con:
-        return {
-            "customer_ids": set(
-                con.execute("SELECT id_type, id_value, customer_id FROM customer_ids").fetchall()
-            ),
-            "customer_aliases": set(
-                con.execute("SELECT old_customer_id, customer_id FROM customer_aliases").fetchall()
-            ),
-            "properties": set(
-                con.execute(
-                    "SELECT customer_id, property, value, update_ts, batch_id FROM properties"
-                ).fetchall()
-            ),
-        }
+        return followed_tables(con)
 
 
 @hyp_settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
