@@ -78,6 +78,7 @@ def test_a_run_lists_what_won_and_nothing_that_lost(tmp_path: Path) -> None:
         wh, s, "b2", [({"cookie": "c1"}, "name", "stale", 5.0), ({"cookie": "c1"}, "age", 3, 6.0)]
     )
     run = runs.read_run(wh.root, 2)
+    assert dict(run.schema) == runs.RUN_SCHEMA
     assert run.filter(pl.col("kind") == "property")["name"].to_list() == ["age"]
     assert run.filter(pl.col("kind") == "id").height == 0  # c1 was known
     assert runs.read_run(wh.root, 1).filter(pl.col("kind") == "id")["value"].to_list() == ["c1"]

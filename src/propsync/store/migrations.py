@@ -2,7 +2,7 @@
 
 ``meta.schema_version`` in ``work.duckdb`` records the layout a warehouse was written in. Release
 0.1.0 recorded none: its warehouses are layout 0. Every writer runs the pending upgrades when it
-opens the working database (under the write lock), with one log line per upgrade;
+opens the working database (under the write lock), announced by one log line;
 ``propsync migrate`` runs them on demand. Each upgrade is crash-safe: its file changes are
 idempotent and come first, and the new version is recorded last, in one transaction, so a crash
 leaves the old version recorded and the next writer redoes the upgrade. An upgrade's database
