@@ -31,26 +31,14 @@ import pytest
 
 from propsync.cli import main
 from propsync.store.warehouse import Warehouse
-from tests.helpers import published_state
+from tests.corpus.shapes import State, deep, nested, stored
 
 T0 = 1570000049
 T1 = T0 + 1000
 TOO_DEEP = "nests arrays/objects more than 64 levels deep (the limit is 64)"
 MEMORY = "must be a size with its unit (e.g. 768MB, 2GiB), a share of RAM (50%) or none"
-State = dict[str, dict[str, tuple[Any, int]]]
 SEED: State = {"u1": {"name": ("Ann", T0)}, "u2": {"name": ("Bob", T0)}}
 NOW = -1  # in a State: stamped with the clock of the run (an edit)
-
-
-def deep(depth: int, leaf: str = "1") -> str:
-    return "[" * depth + leaf + "]" * depth
-
-
-def nested(depth: int) -> Any:
-    value: Any = 1
-    for _ in range(depth):
-        value = [value]
-    return value
 
 
 def command(user: str, props: str, extra: str = "", ts: int = T1) -> str:
@@ -472,15 +460,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
         if var.startswith("PROPSYNC_"):
             monkeypatch.delenv(var)
     yield monkeypatch
-
-
-def stored(warehouse: Warehouse) -> State:
-    """Customers by their registered id: {property: (value, update time in whole seconds)}."""
-    state: State = {}
-    for ids, props in published_state(warehouse).items():
-        (registered,) = [v for t, v in ids if t == "registered"]
-        state[registered] = {p: (v, ts // 1_000_000) for p, (v, ts) in props.items()}
-    return state
 
 
 def _fill(text: str, values: dict[str, str]) -> str:

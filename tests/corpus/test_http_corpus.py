@@ -30,25 +30,13 @@ import pytest
 
 from propsync.api.page import csrf_token
 from tests.api.conftest import AUTH, KEY_ID, KEY_SECRET, TOKEN, ServerProcess, start_server
+from tests.corpus.shapes import deep, nested
 
 T1 = 1570001049  # the tracked cases' update_timestamp
 T0 = T1 - 1000  # the seed's
 RUN = f"{os.getpid()}-{time.monotonic_ns() % 10**9}"
 
 TOO_DEEP = "nests arrays/objects more than 64 levels deep (the limit is 64)"
-
-
-def deep(depth: int, leaf: str = "1") -> str:
-    """A JSON array text nested ``depth`` levels: deep(2) == "[[1]]"."""
-    return "[" * depth + leaf + "]" * depth
-
-
-def nested(depth: int) -> Any:
-    """The Python value of ``deep(depth)``."""
-    value: Any = 1
-    for _ in range(depth):
-        value = [value]
-    return value
 
 
 def data(user: str, props: str, extra: str = "", ts: int = T1) -> str:

@@ -26,7 +26,7 @@ import pytest
 
 from propsync.cli import main
 from propsync.store.warehouse import Warehouse
-from tests.helpers import published_state
+from tests.corpus.shapes import State, stored
 
 T0 = 1570001049  # the seed's time
 T1 = T0 + 100  # the times in the cases' files
@@ -47,7 +47,6 @@ SEED = {
 ROW_SHORT = "row has {} fields, the header has {}: fields are missing"
 ROW_LONG = "row has {} fields, the header has {}: too many fields"
 Source = bytes | Callable[[Path], None]
-State = dict[str, dict[str, tuple[Any, int]]]
 Rejection = tuple[int, str, str | None, str | None, str]  # row_nr, scope, column, raw, reason
 
 
@@ -130,15 +129,6 @@ def run_case(case: Case, tmp: Path, seed: Path, capsys: pytest.CaptureFixture[st
     code = main([*args, "--started-at", str(T2), "--json", *case.args])
     out, err = capsys.readouterr()
     return Ran(code, out, err, Warehouse(wh))
-
-
-def stored(warehouse: Warehouse) -> State:
-    """Customers by their registered id: {property: (value, update time in seconds)}."""
-    state: State = {}
-    for ids, props in published_state(warehouse).items():
-        (registered,) = [v for t, v in ids if t == "registered"]
-        state[registered] = {p: (v, ts // 1_000_000) for p, (v, ts) in props.items()}
-    return state
 
 
 def batch_rows(warehouse: Warehouse, batch_id: str) -> tuple[list[Rejection], dict[str, int]]:
