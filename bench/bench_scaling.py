@@ -261,7 +261,9 @@ class Server:
         """Until /healthz answers and the server serves the published version from its read model."""
         import httpx
 
-        published = max(int(p.stem[1:]) for p in (self.wh / "published").glob("v*.duckdb"))
+        from propsync.store.warehouse import Warehouse
+
+        published = Warehouse(self.wh).published_version()
         started = time.perf_counter()
         next_note = started + 15
         while True:

@@ -130,6 +130,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         progress=TerminalProgress(),
     )
     _print_summary(result, args.source, Warehouse(settings.warehouse))
+    _compact_later(settings)
     if args.json:
         print(json.dumps(result.summary()))
     return 1 if result.status == "failed" else 0
@@ -161,6 +162,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     )
     result = apply_batch(Warehouse(settings.warehouse), tb.batch, settings, max_reject_ratio=1.0)
     finish_results(tb, result.rejections)
+    _compact_later(settings)
     print(json.dumps(response(tb, now_us())))
     return 0
 
@@ -199,6 +201,7 @@ def cmd_set(args: argparse.Namespace) -> int:
         raise UsageError("; ".join(tb.results[0]["errors"]))
     result = apply_batch(warehouse, tb.batch, settings, max_reject_ratio=1.0)
     finish_results(tb, result.rejections)
+    _compact_later(settings)
     if not tb.results[0]["success"]:
         print(f"propsync: rejected: {'; '.join(tb.results[0]['errors'])}", file=sys.stderr)
         return 1
@@ -224,6 +227,29 @@ def cmd_publish(args: argparse.Namespace) -> int:
     version = publish_pending(Warehouse(settings.warehouse), settings)
     print(f"published version {version}")
     return 0
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    from propsync.store.compaction import compact
+
+    settings = _settings(args)
+    result = compact(Warehouse(settings.warehouse), settings, full=args.full, wait=args.wait)
+    if result.skipped:
+        print(f"propsync: compaction skipped: {result.skipped}", file=sys.stderr)
+        return 0
+    print(
+        f"compacted {result.folds} time{'' if result.folds == 1 else 's'}: "
+        f"{result.files_before} -> {result.files_after} files in {result.seconds:.2f} s"
+    )
+    return 0
+
+
+def _compact_later(settings: Settings) -> None:
+    """After a write from the command line: fold files in a detached process when it is due."""
+    if settings.auto_compact:
+        from propsync.store.compaction import start_in_background
+
+        start_in_background(Warehouse(settings.warehouse))
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -301,6 +327,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("publish", parents=[common], help="publish the working database if ahead")
     p.set_defaults(func=cmd_publish)
+
+    p = sub.add_parser(
+        "compact", parents=[common], help="fold the published files into fewer (store/compaction)"
+    )
+    p.add_argument("--full", action="store_true", help="fold everything into one new base")
+    p.add_argument("--wait", action="store_true", help="wait for a compaction already running")
+    p.set_defaults(func=cmd_compact)
 
     p = sub.add_parser(
         "migrate", parents=[common], help="upgrade the warehouse to this release's schema"

@@ -29,6 +29,9 @@ ENV_VARS = {
     "duckdb_memory_limit": "PROPSYNC_DUCKDB_MEMORY_LIMIT",
     "audit_full_max_updates": "PROPSYNC_AUDIT_FULL_MAX_UPDATES",
     "keep_runs": "PROPSYNC_KEEP_RUNS",
+    "keep_published_versions": "PROPSYNC_KEEP_VERSIONS",
+    "file_retention_seconds": "PROPSYNC_FILE_RETENTION",
+    "auto_compact": "PROPSYNC_AUTO_COMPACT",
 }
 # How the CLI spells the settings it takes as options.
 CLI_OPTIONS = {"warehouse": "--warehouse", "max_reject_ratio": "--max-reject-ratio"}
@@ -51,6 +54,12 @@ class Settings(BaseModel):
     # Run files (each batch's changes, store/runs.py) kept behind the published version: a reader
     # further behind (an HTTP service that was stopped) rebuilds its read model instead.
     keep_runs: int = Field(default=1000, ge=1)
+    # Published files a compaction replaced stay this long, so an analyst's session opened on an
+    # older version keeps working (store/catalog.py).
+    file_retention_seconds: float = Field(default=3600.0, ge=0, description="seconds")
+    # Writers fold the published files when due (store/compaction.py): the command line in a
+    # detached process, the HTTP service in its applier thread, the DAGs in their publish task.
+    auto_compact: bool = True
     # The writer's DuckDB memory_limit (DuckDB's own default is 80% of RAM). 768MB keeps a 1M-row x
     # 10-property import under 2 GB of RSS in all; DuckDB spills the rest to <warehouse>/tmp.
     # "none" lifts the cap; on 1M x 10 that was no faster here (docs/benchmarks.md).

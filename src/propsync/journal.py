@@ -53,6 +53,7 @@ from propsync.config import Settings
 from propsync.errors import PropsyncError, WarehouseLocked
 from propsync.files import fsync_directory
 from propsync.locks import exclusive_lock
+from propsync.store import compaction
 from propsync.store.apply import apply_batch, publish_pending
 from propsync.store.warehouse import Warehouse
 from propsync.tracking import TrackingBatch
@@ -818,9 +819,10 @@ def apply_forever(
 ) -> None:
     """Apply the journal every ``interval`` seconds until ``stop`` is set (the server's applier).
 
-    Every apply commits to the working database. Publishing copies the whole warehouse, so it
-    happens at most once per ``publish_interval`` seconds after the previous publish (``None``: as
-    long as this applier's previous publish took; ``0``: after every apply). Commands applied
+    Every apply commits to the working database. It is published at most once per
+    ``publish_interval`` seconds after the previous publish (``None``: as long as this applier's
+    previous publish took; ``0``: after every apply), and the published files are compacted in a
+    thread of their own when due (``store/compaction.py``). Commands applied
     meanwhile are published as soon as the interval has passed, even if nothing new arrives, and
     when the applier stops; a publish that fails is retried at the next interval.
     """
@@ -837,6 +839,8 @@ def apply_forever(
             if unpublished and publish_due(warehouse, publish_interval):
                 publish_pending(warehouse, settings)
                 unpublished = False
+                if settings.auto_compact:
+                    compaction.start_thread(warehouse, settings)
         except WarehouseLocked as exc:
             log.info("journal apply postponed: %s", exc.message)
         except Exception as exc:

@@ -65,15 +65,15 @@ def test_migrate_upgrades_in_place_and_keeps_the_data(
     code, out, _ = run(capsys, "migrate", "--warehouse", str(legacy))
 
     assert code == 0
-    assert out == f"upgraded warehouse {legacy} from schema version 0 to 2\n"
-    assert recorded_version(legacy) == migrations.SCHEMA_VERSION == 2
+    assert out == f"upgraded warehouse {legacy} from schema version 0 to 3\n"
+    assert recorded_version(legacy) == migrations.SCHEMA_VERSION == 3
     assert set(published_modes(legacy).values()) == {0o444}
     after = run(
         capsys, "get", "registered:mgalik", "--include-timestamps", "--warehouse", str(legacy)
     )
     assert after == before
     code, out, _ = run(capsys, "migrate", "--warehouse", str(legacy))
-    assert (code, out) == (0, f"warehouse {legacy} is at schema version 2: up to date\n")
+    assert (code, out) == (0, f"warehouse {legacy} is at schema version 3: up to date\n")
 
 
 def test_the_first_write_upgrades_with_one_log_line(
@@ -84,15 +84,15 @@ def test_the_first_write_upgrades_with_one_log_line(
         assert code == 0
         notices = [r.getMessage() for r in caplog.records if NOTICE in r.getMessage()]
         assert notices == [
-            f"propsync: upgrading warehouse {legacy} from schema version 0 to 2: "
+            f"propsync: upgrading warehouse {legacy} from schema version 0 to 3: "
             "published versions read-only; schema version recorded; integer keys for customers "
-            "and property names"
+            "and property names; published versions are catalogs over Parquet files, not copies"
         ]
         caplog.clear()
         code, _, _ = run(capsys, "set", "registered:mgalik", "age:=42", "--warehouse", str(legacy))
         assert code == 0
         assert not [r for r in caplog.records if NOTICE in r.getMessage()]
-    assert recorded_version(legacy) == 2
+    assert recorded_version(legacy) == 3
     code, out, _ = run(capsys, "get", "registered:mgalik", "--warehouse", str(legacy))
     assert code == 0 and '"age": 42' in out and '"first_name": "Marián"' in out
 
@@ -129,8 +129,8 @@ def test_a_crash_inside_an_upgrade_is_redone_by_the_next_writer(
 
     monkeypatch.setitem(migrations.MIGRATIONS, 0, step)
     result = migrations.migrate(Warehouse(legacy), 5)
-    assert (result.from_version, result.to_version) == (0, 2)
-    assert recorded_version(legacy) == 2
+    assert (result.from_version, result.to_version) == (0, 3)
+    assert recorded_version(legacy) == 3
     assert set(published_modes(legacy).values()) == {0o444}
 
 
@@ -146,7 +146,7 @@ def test_a_warehouse_from_a_newer_release_is_refused_untouched(
     assert code == 2
     assert err == (
         f"propsync: error: warehouse {str(legacy)!r} has schema version 99; this propsync "
-        "writes version 2: upgrade propsync to use it\n"
+        "writes version 3: upgrade propsync to use it\n"
     )
     assert (legacy / "work.duckdb").read_bytes() == before
 
@@ -204,8 +204,8 @@ def test_integer_keys_upgrade_keeps_every_row_readers_see(
 ) -> None:
     before = reader_rows(layout1 / "work.duckdb")
     code, out, _ = run(capsys, "migrate", "--warehouse", str(layout1))
-    assert (code, out) == (0, f"upgraded warehouse {layout1} from schema version 1 to 2\n")
-    assert recorded_version(layout1) == 2
+    assert (code, out) == (0, f"upgraded warehouse {layout1} from schema version 1 to 3\n")
+    assert recorded_version(layout1) == 3
     after = reader_rows(layout1 / "work.duckdb")
     assert after == before
     with duckdb.connect(str(layout1 / "work.duckdb"), read_only=True) as con:
@@ -280,5 +280,23 @@ def test_a_crash_inside_the_integer_keys_upgrade_leaves_layout1_whole(
     assert recorded_version(layout1) == 1
     assert reader_rows(layout1 / "work.duckdb") == before
     monkeypatch.setitem(migrations.MIGRATIONS, 1, step)
-    assert migrations.migrate(Warehouse(layout1), 5).to_version == 2
+    assert migrations.migrate(Warehouse(layout1), 5).to_version == 3
     assert reader_rows(layout1 / "work.duckdb") == before
+
+
+def test_migrate_publishes_the_first_catalog_with_every_row_readers_see(
+    layout1: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    published_before = reader_rows((layout1 / "propsync.duckdb").resolve())
+    assert Warehouse(layout1).current_manifest() is None  # a full copy of layout 1
+    assert run(capsys, "migrate", "--warehouse", str(layout1))[0] == 0
+    warehouse = Warehouse(layout1)
+    manifest = warehouse.current_manifest()
+    assert manifest is not None and len(manifest.segments) == 1  # the whole state, once
+    # The copy was of the last published version; the working database had one more batch
+    # (k3's), committed but not published: the catalog is of the working database.
+    published_after = reader_rows(warehouse.published_file())
+    assert published_after == reader_rows(layout1 / "work.duckdb")
+    assert published_after != published_before
+    code, out, _ = run(capsys, "migrate", "--warehouse", str(layout1))
+    assert (code, out) == (0, f"warehouse {layout1} is at schema version 3: up to date\n")

@@ -147,8 +147,10 @@ def test_commit_without_publish_is_published_by_the_next_writer(
 def test_old_published_versions_are_pruned(warehouse: Warehouse, settings: Settings) -> None:
     for i in range(5):
         apply(warehouse, settings, f"b{i}", [(MG, "p", i, 100 + i)])
-    names = sorted(p.name for p in warehouse.published_dir.iterdir())
+    names = sorted(p.name for p in warehouse.published_dir.glob("*.duckdb"))
     assert names == ["v000003.duckdb", "v000004.duckdb", "v000005.duckdb"]
+    manifests = sorted(p.name for p in warehouse.published_dir.glob("*.manifest.json"))
+    assert manifests == [n.replace(".duckdb", ".manifest.json") for n in names]
 
 
 def test_reject_ratio_fails_the_batch_and_publishes_nothing(

@@ -28,6 +28,7 @@ from propsync.config import Settings
 from propsync.errors import NotPublished, UnknownCustomer
 from propsync.store import read_model, runs
 from propsync.store.apply import publish_pending
+from propsync.store.compaction import compact
 from propsync.store.read import CustomerRef, get_customer, render_customer
 from propsync.store.read_model import ReadModel, connect_reader
 from propsync.store.warehouse import Warehouse
@@ -125,7 +126,7 @@ def test_point_reads_equal_get_customer_on_the_published_version(populated: Ware
 def test_published_versions_and_the_work_database_carry_no_indexes(
     populated: Warehouse, settings: Settings
 ) -> None:
-    for version in populated.published_dir.iterdir():
+    for version in populated.published_dir.glob("*.duckdb"):
         with duckdb.connect(str(version), read_only=True) as con:
             assert con.execute(INDEX_LIST).fetchall() == []
     with populated.write_lock(settings.lock_timeout_seconds):
@@ -171,8 +172,9 @@ def test_nothing_published_builds_nothing(warehouse: Warehouse) -> None:
 # -- after every batch ---------------------------------------------------------------------------
 
 # What to do after a batch: nothing (the model falls behind: the next follow applies several
-# runs), follow, or rebuild from the published version.
-action_st = st.sampled_from(["none", "follow", "follow", "rebuild"])
+# runs), follow, rebuild from the published version, or compact the published files (which
+# lets the runs go once keep_runs versions old) and follow.
+action_st = st.sampled_from(["none", "follow", "follow", "rebuild", "compact"])
 
 
 @hyp_settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -187,19 +189,29 @@ def test_the_model_equals_the_published_tables_after_every_follow(
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         wh = Warehouse(Path(tmp) / "wh")
-        s = Settings(warehouse=wh.root, keep_runs=keep_runs)
+        s = Settings(
+            warehouse=wh.root,
+            keep_runs=keep_runs,
+            keep_published_versions=1,
+            file_retention_seconds=0,
+        )
         model = ReadModel(wh)
         for i, (updates, action) in enumerate(steps):
             apply(wh, s, f"b{i}", updates)
             if action == "none" and i < len(steps) - 1:
                 continue
+            if action == "compact":
+                compact(wh, s, full=True)
             before = model.state()
-            result = model.follow(rebuild=action == "rebuild")
-            assert result is not None and result.version == i + 1
             # Rebuilt exactly when asked, on the first follow, or when the run of the model's
             # version was pruned (it is how the model knows it follows the same warehouse).
+            # Runs go only when no catalog lists them and they are keep_runs versions old.
+            pruned = before is not None and not runs.run_path(wh.root, before.version).exists()
+            if pruned:
+                assert before is not None and before.version <= i + 1 - keep_runs
+            result = model.follow(rebuild=action == "rebuild")
+            assert result is not None and result.version == i + 1
             behind = 0 if before is None else i + 1 - before.version
-            pruned = before is not None and before.version <= i + 1 - keep_runs
             assert result.rebuilt == (action == "rebuild" or before is None or pruned), (
                 result,
                 behind,
@@ -252,12 +264,15 @@ def test_runs_above_the_published_version_are_never_applied(
 
 
 def test_a_pruned_run_rebuilds(warehouse: Warehouse) -> None:
-    settings = Settings(warehouse=warehouse.root, keep_runs=2)
+    settings = Settings(
+        warehouse=warehouse.root, keep_runs=2, keep_published_versions=1, file_retention_seconds=0
+    )
     model = ReadModel(warehouse)
     apply(warehouse, settings, "b1", [({"cookie": "a"}, "n", 1, 1.0)])
     model.follow()
     for i in range(2, 6):
         apply(warehouse, settings, f"b{i}", [({"cookie": "a"}, "n", i, float(i))])
+    compact(warehouse, settings, full=True)  # then no catalog lists the old runs
     assert runs.versions(warehouse.root) == [4, 5]
     with pytest.raises(runs.RunMissing):
         runs.read_run(warehouse.root, 2)
@@ -272,6 +287,7 @@ def test_a_missing_run_in_between_rebuilds(populated: Warehouse, settings: Setti
     model.follow()
     for i in range(6, 9):
         apply(populated, settings, f"b{i}", [({"cookie": "c4"}, "n", i, float(i))])
+    compact(populated, settings, full=True)  # then the published version does not need run 7
     os.unlink(runs.run_path(populated.root, 7))
     result = model.follow(build=False)  # as an edit's follow: never builds
     assert result is not None and not result.rebuilt and result.runs == 1
@@ -587,6 +603,6 @@ def test_leftovers_of_a_crashed_publish_are_removed(
     (warehouse.published_dir / ".v000001.duckdb.tmp").write_bytes(b"partial copy")
     (warehouse.published_dir / ".v000001.duckdb.tmp.wal").write_bytes(os.urandom(4096))
     assert publish_pending(warehouse, settings) == 1
-    assert sorted(p.name for p in warehouse.published_dir.iterdir()) == ["v000001.duckdb"]
+    assert sorted(p.name for p in warehouse.published_dir.glob("*.duckdb")) == ["v000001.duckdb"]
     with warehouse.connect_published() as con:
         assert get_customer(con, CustomerRef("registered", "a")).properties[0].value == "1"

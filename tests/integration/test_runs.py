@@ -17,6 +17,7 @@ from propsync.config import Settings
 from propsync.errors import AuditFailed
 from propsync.store import runs
 from propsync.store.apply import apply_batch, publish_pending
+from propsync.store.compaction import compact
 from propsync.store.warehouse import Warehouse
 from tests.helpers import apply, followed_tables, make_batch
 from tests.integration.test_order_independence import update_st
@@ -111,11 +112,17 @@ def test_unpublished_batches_have_runs_that_publish_catches_up_on(tmp_path: Path
     assert stored(wh) == fold(wh.root, 3)
 
 
-def test_runs_are_pruned_behind_the_published_version(tmp_path: Path) -> None:
+def test_runs_are_pruned_behind_the_published_version_once_no_catalog_lists_them(
+    tmp_path: Path,
+) -> None:
     wh = Warehouse(tmp_path / "wh")
-    s = Settings(warehouse=wh.root, keep_runs=2)
+    s = Settings(
+        warehouse=wh.root, keep_runs=2, keep_published_versions=1, file_retention_seconds=0
+    )
     for i in range(5):
         apply(wh, s, f"b{i}", [({"cookie": "c"}, "n", i, float(i))])
+    assert runs.versions(wh.root) == [1, 2, 3, 4, 5]  # the published version reads them all
+    compact(wh, s, full=True)
     assert runs.versions(wh.root) == [4, 5]
     with pytest.raises(runs.RunMissing) as err:
         runs.read_run(wh.root, 3)

@@ -141,7 +141,7 @@ def test_committed_work_is_published_when_the_interval_has_passed_without_new_co
         assert published(warehouse) == {"ann": "one", "bob": "bob", "cid": "cid", "dan": "dan"}
         # One publish for the three applies (versions count committed batches): 2 and 3 never were.
         assert warehouse.published_version() == 4
-        assert sorted(p.name for p in warehouse.published_dir.iterdir()) == [
+        assert sorted(p.name for p in warehouse.published_dir.glob("*.duckdb")) == [
             "v000001.duckdb",
             "v000004.duckdb",
         ]
@@ -183,7 +183,7 @@ def test_publishes_carry_no_indexes_and_the_read_model_follows_their_runs(
         assert reader.wait_for(newest, 30, indexed=True)
         # One build, at the start; the five versions followed by their runs, at once.
         assert reader.builds == 1 and reader.runs_applied == 5
-        for version in warehouse.published_dir.iterdir():
+        for version in warehouse.published_dir.glob("*.duckdb"):
             with duckdb.connect(str(version), read_only=True) as con:
                 assert con.execute("SELECT count(*) FROM duckdb_indexes()").fetchall() == [(0,)]
     finally:

@@ -283,7 +283,9 @@ class PublishedReader:
 
     def _connect(self, path: Path) -> duckdb.DuckDBPyConnection:
         # The build's configuration: DuckDB refuses a second one for a file open in the process.
-        con = connect_duckdb(path, read_only=True, config=self.model.duckdb_config())
+        con = connect_duckdb(
+            path, read_only=True, config=self.model.duckdb_config(), root=self.warehouse.root
+        )
         con.execute("SET enable_progress_bar = false")  # no progress bars in logs
         return con
 

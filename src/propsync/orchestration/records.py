@@ -51,6 +51,8 @@ def insert_quality(con: duckdb.DuckDBPyConnection, batch_id: str, runs: Iterable
     """Replace the batch's results for each stage given (call inside a transaction)."""
     stamp = now_us()
     rows: list[tuple[Any, ...]] = []
+    # The next run's history file carries the batch's record again, with these results.
+    con.execute("INSERT INTO history_pending VALUES ($b)", {"b": batch_id})
     for run in runs:
         con.execute(
             "DELETE FROM quality_results WHERE batch_id = $b AND stage = $s AND suite = $suite",

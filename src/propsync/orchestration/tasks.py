@@ -381,7 +381,8 @@ def audit(payload: Payload) -> Payload:
 
 
 def publish(context: Mapping[str, Any] | None = None, payload: Payload | None = None) -> Payload:
-    """Publish the working database if it is ahead; describe the version on the outlet Asset."""
+    """Publish the working database if it is ahead, compact the published files when due;
+    describe the version on the outlet Asset."""
     from propsync.orchestration.assets import PUBLISHED_WAREHOUSE
     from propsync.store.apply import publish_pending
     from propsync.store.warehouse import Warehouse
@@ -390,6 +391,11 @@ def publish(context: Mapping[str, Any] | None = None, payload: Payload | None = 
     warehouse = Warehouse(s.warehouse)
     version = publish_pending(warehouse, s)
     extra: dict[str, Any] = {"version": version, "path": str(warehouse.published_file())}
+    if s.auto_compact:  # folds the published files when due; outside the write lock
+        from propsync.store.compaction import compact
+
+        done = compact(warehouse, s)
+        extra["compacted_files"] = done.files_before - done.files_after
     if payload is not None and "batch_id" in payload:
         extra["batch_id"] = payload["batch_id"]
     if context is not None and "outlet_events" in context:

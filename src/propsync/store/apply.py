@@ -101,15 +101,12 @@ def apply_batch(
                 con, warehouse.root, batch, settings, ratio, progress, audit, consume
             )
             version = Warehouse.work_version(con)
-            con.execute("CHECKPOINT")
+            # Also publishes what a crash between commit and publish left behind.
+            if publish and warehouse.needs_publish(version):
+                progress("publishing", 0.95)
+                _publish(warehouse, con, version, settings)
         finally:
             con.close()
-        # Also publishes what a crash between commit and publish left behind.
-        if publish and version > warehouse.published_version():
-            progress("publishing", 0.95)
-            warehouse.publish(
-                version, keep=settings.keep_published_versions, keep_runs=settings.keep_runs
-            )
         if result.status != "failed" and publish:
             result.published_version = version
         progress("done", 1.0)
@@ -122,14 +119,23 @@ def publish_pending(warehouse: Warehouse, settings: Settings) -> int:
         con = warehouse.connect_work(settings.duckdb_memory_limit)
         try:
             version = Warehouse.work_version(con)
-            con.execute("CHECKPOINT")
+            if warehouse.needs_publish(version):
+                _publish(warehouse, con, version, settings)
         finally:
             con.close()
-        if version > warehouse.published_version() or not warehouse.current_path.exists():
-            warehouse.publish(
-                version, keep=settings.keep_published_versions, keep_runs=settings.keep_runs
-            )
         return version
+
+
+def _publish(
+    warehouse: Warehouse, con: duckdb.DuckDBPyConnection, version: int, settings: Settings
+) -> None:
+    warehouse.publish(
+        con,
+        version,
+        keep=settings.keep_published_versions,
+        keep_runs=settings.keep_runs,
+        retention_seconds=settings.file_retention_seconds,
+    )
 
 
 def _merge_staged(con: duckdb.DuckDBPyConnection) -> int:
@@ -312,6 +318,7 @@ def record_batch(
     if not in_transaction:
         con.execute("BEGIN TRANSACTION")
     con.execute("DELETE FROM batches WHERE batch_id = $id", {"id": batch.batch_id})
+    con.execute("INSERT INTO history_pending VALUES ($id)", {"id": batch.batch_id})
     con.execute("DELETE FROM rejections WHERE batch_id = $id", {"id": batch.batch_id})
     con.execute(
         "INSERT INTO batches VALUES ($batch_id, $kind, $source, $status, $message, $started, $applied, "

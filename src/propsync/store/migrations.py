@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("propsync.migrations")
 
 # The layout this release writes.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 
@@ -103,9 +103,19 @@ def _integer_keys(root: Path, con: duckdb.DuckDBPyConnection) -> None:
     views.refresh_wide_view(con)
 
 
+def _published_catalogs(root: Path, con: duckdb.DuckDBPyConnection) -> None:
+    """Publish catalogs of views over Parquet files instead of copies (store/catalog.py). The
+    working database gains the table of batch records still to publish; the next publish writes
+    the whole state once as the first base (``Warehouse.publish``), ``propsync migrate`` at once."""
+    con.execute(sql.load("schema/12_history_pending"))
+
+
 MIGRATIONS: dict[int, Migration] = {
     0: Migration(0, "published versions read-only; schema version recorded", _published_read_only),
     1: Migration(1, "integer keys for customers and property names", _integer_keys),
+    2: Migration(
+        2, "published versions are catalogs over Parquet files, not copies", _published_catalogs
+    ),
 }
 
 
@@ -147,7 +157,13 @@ def migrate(warehouse: Warehouse, lock_timeout: float) -> MigrationResult:
             warehouse=str(warehouse.root),
         )
     with warehouse.write_lock(lock_timeout):
-        warehouse.connect_work().close()
+        con = warehouse.connect_work()
+        try:
+            version = warehouse.work_version(con)
+            if version and warehouse.needs_publish(version):  # a copy of an older layout
+                warehouse.publish(con, version)
+        finally:
+            con.close()
     return warehouse.last_migration or MigrationResult(SCHEMA_VERSION, SCHEMA_VERSION, ())
 
 

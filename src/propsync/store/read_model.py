@@ -399,7 +399,7 @@ class ReadModel:
             if m is None:
                 break
             try:
-                con = connect_duckdb(path, read_only=True, config=config)
+                con = connect_duckdb(path, read_only=True, config=config, root=self.warehouse.root)
             except (FileNotFoundError, duckdb.IOException):
                 if path.exists():
                     raise

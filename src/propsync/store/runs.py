@@ -33,7 +33,8 @@ from propsync.errors import PropsyncError
 from propsync.files import READ_ONLY_MODE, fsync_directory, fsync_file
 
 RUN_FILE = re.compile(r"^r(\d{6,})\.parquet$")
-_PARTIAL_FILE = re.compile(r"^\.r\d{6,}\.parquet\.tmp$")
+HISTORY_FILE = re.compile(r"^r(\d{6,})\.history\.parquet$")
+_PARTIAL_FILE = re.compile(r"^\.r\d{6,}(?:\.history)?\.parquet\.tmp$")
 
 # The columns of a run file, in order (sql/runs/write_run.sql).
 RUN_SCHEMA = {
@@ -43,6 +44,7 @@ RUN_SCHEMA = {
     "value": pl.String,
     "update_ts": pl.Int64,
     "batch_id": pl.String,
+    "version": pl.Int64,
 }
 KINDS = ("merge", "id", "property")  # the order a follower applies them in
 
@@ -65,29 +67,68 @@ def run_path(root: str | os.PathLike[str], version: int) -> Path:
     return runs_dir(root) / f"r{version:06d}.parquet"
 
 
+def history_path(root: str | os.PathLike[str], version: int) -> Path:
+    return runs_dir(root) / f"r{version:06d}.history.parquet"
+
+
 def write_run(
     con: duckdb.DuckDBPyConnection, root: str | os.PathLike[str], version: int, batch_id: str
-) -> Path:
+) -> int:
     """Write the run of the batch being applied on ``con`` (call inside its transaction, after the
-    merge, before ``COMMIT``). Reads the temp tables ``merges``, ``new_ids``,
-    ``winning_properties`` and ``merged_winners`` of ``store/apply.py``."""
+    merge, before ``COMMIT``) and return its row count. Reads the temp tables ``merges``,
+    ``new_ids``, ``winning_properties`` and ``merged_winners`` of ``store/apply.py``.
+
+    Also writes the run's history file: the records of the batches in ``history_pending`` (this
+    one, and any that failed since the last run), which it then clears.
+    """
     directory = runs_dir(root)
     directory.mkdir(parents=True, exist_ok=True)
-    final = run_path(root, version)
-    tmp = directory / f".{final.name}.tmp"
+    rows = write_file(
+        con,
+        run_path(root, version),
+        sql.load("runs/write_run"),
+        {"batch_id": batch_id, "version": version},
+    )
+    write_file(
+        con, history_path(root, version), sql.load("runs/write_history"), {"version": version}
+    )
+    con.execute(sql.load("publish/clear_history_pending"))
+    fsync_directory(directory)
+    return rows
+
+
+def write_sorted(
+    con: duckdb.DuckDBPyConnection, final: Path, statement: str, params: dict[str, object]
+) -> int:
+    """``write_file``, then sorted by customer (``sql/compaction/sort_rows.sql``): for the large
+    files of the published layout (bases, folded changes)."""
+    unsorted = final.with_name(f".{final.name}.unsorted")
+    try:
+        write_file(con, unsorted, statement, params)
+        return write_file(con, final, sql.load("compaction/sort_rows"), {"source": str(unsorted)})
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            unsorted.unlink()
+
+
+def write_file(
+    con: duckdb.DuckDBPyConnection, final: Path, statement: str, params: dict[str, object]
+) -> int:
+    """Run the ``COPY ... TO $path`` ``statement`` into ``final``: a temporary name, read-only,
+    fsync'd, renamed (the caller fsyncs the directory). Returns the rows written."""
+    tmp = final.with_name(f".{final.name}.tmp")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
     try:
-        con.execute(sql.load("runs/write_run"), {"path": str(tmp), "batch_id": batch_id})
+        written = con.execute(statement, {**params, "path": str(tmp)}).fetchall()
         os.chmod(tmp, READ_ONLY_MODE)
         fsync_file(tmp)
         os.replace(tmp, final)
-        fsync_directory(directory)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    return final
+    return int(written[0][0]) if written else 0
 
 
 def read_run(root: str | os.PathLike[str], version: int) -> pl.DataFrame:
@@ -112,16 +153,20 @@ def versions(root: str | os.PathLike[str]) -> list[int]:
     return sorted(int(m.group(1)) for n in names if (m := RUN_FILE.match(n)))
 
 
-def prune(root: str | os.PathLike[str], published: int, keep: int) -> int:
-    """Remove runs more than ``keep`` versions behind ``published``, and partial files of runs
-    that were being written when a writer crashed (call while holding the write lock); returns
-    how many files went."""
+def prune(
+    root: str | os.PathLike[str], published: int, keep: int, protected: frozenset[str] = frozenset()
+) -> int:
+    """Remove runs (and their history files) more than ``keep`` versions behind ``published``
+    unless a kept catalog lists them (``protected``: paths relative to the warehouse), and partial
+    files of runs that were being written when a writer crashed (call while holding the write
+    lock); returns how many files went."""
     removed = 0
     directory = runs_dir(root)
     with contextlib.suppress(FileNotFoundError):
         for name in os.listdir(directory):
-            m = RUN_FILE.match(name)
-            if (m and int(m.group(1)) <= published - keep) or _PARTIAL_FILE.match(name):
+            m = RUN_FILE.match(name) or HISTORY_FILE.match(name)
+            old = m and int(m.group(1)) <= published - keep and f"runs/{name}" not in protected
+            if old or _PARTIAL_FILE.match(name):
                 with contextlib.suppress(FileNotFoundError):
                     (directory / name).unlink()
                     removed += 1
@@ -133,5 +178,6 @@ def remove_runs_after(root: str | os.PathLike[str], version: int) -> None:
     recreated (versions only grow otherwise), they must not be mistaken for the new ones."""
     for v in versions(root):
         if v > version:
-            with contextlib.suppress(FileNotFoundError):
-                run_path(root, v).unlink()
+            for path in (run_path(root, v), history_path(root, v)):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()

@@ -5,20 +5,22 @@ Layout of a warehouse directory::
     work.duckdb                 the writer's database; only the lock holder opens it
     tmp/                        DuckDB's spill space for merges larger than its memory limit
     write.lock                  flock(2) lock file; holds the writer's pid
-    published/v000042.duckdb    immutable published versions (the newest few are kept)
-    propsync.duckdb             symlink to the current published version: what readers open
-    runs/r000042.parquet        each committed batch's changes (``propsync.store.runs``)
+    runs/r000042.parquet        each committed batch's changes, and its batch records
+      r000042.history.parquet   (``propsync.store.runs``)
+    segments/s...parquet        runs folded by compaction: the base and folded changes
+                                (``propsync.store.compaction``)
+    published/v000042.duckdb    catalogs: views over a version's files (``propsync.store.catalog``);
+                                the newest few are kept
+    propsync.duckdb             symlink to the current catalog: what readers open
+    compact.lock, compact.log   one compaction at a time; the detached compactions' output
     serving/read_model.sqlite   the HTTP service's read model, following the runs
                                 (``propsync.store.read_model``; not written here)
 
-DuckDB lets no reader open a file that a writer has open, so readers never touch ``work.duckdb``.
-A version is copied out only after its batch committed and passed its audit; the symlink is
-swapped atomically, so a reader sees the old version or the new one, never a mix.
-
-Publishing is a plain copy (plus fsync, rename and the symlink swap): neither ``work.duckdb`` nor
-the published versions carry indexes. Only the HTTP service needs point lookups; it builds a
-SQLite read model once, outside the write lock, and keeps it current by applying each published
-version's run file (``propsync.store.read_model``), so no writer pays for it.
+DuckDB lets no reader open a file that a writer has open, so readers never touch ``work.duckdb``:
+they open a catalog, whose views read immutable Parquet files. A version is published only after
+its batch committed and passed its audit, by writing a catalog that lists the previous version's
+files and the new runs (nothing is copied) and swapping the symlink atomically, so a reader sees
+the old version or the new one, never a mix.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ import contextlib
 import logging
 import os
 import re
-import shutil
 import time
+import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -36,13 +39,12 @@ import duckdb
 from propsync import sql
 from propsync.config import duckdb_memory_limit
 from propsync.errors import DatabaseInUse, NotPublished, UsageError
-from propsync.files import READ_ONLY_MODE, fsync_directory, fsync_file
+from propsync.files import fsync_directory
 from propsync.locks import exclusive_lock
-from propsync.store import migrations, runs
+from propsync.store import catalog, migrations, runs
+from propsync.timestamps import now_us
 
-VERSION_FILE = re.compile(r"^v(\d{6,})\.duckdb$")
-# A copy being published (and a WAL next to it, should DuckDB ever have opened one).
-_PARTIAL_FILE = re.compile(r"^\.v\d{6,}\.duckdb\.tmp")
+VERSION_FILE = catalog.CATALOG_FILE
 
 log = logging.getLogger("propsync.warehouse")
 
@@ -57,10 +59,14 @@ def connect_duckdb(
     *,
     read_only: bool,
     config: dict[str, str | bool | int | float | list[str]] | None = None,
+    root: Path | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """``duckdb.connect`` for warehouse files; a lock held by another process is a clear,
-    retryable ``DatabaseInUse`` (naming that process and the fix) instead of DuckDB's IOException."""
+    retryable ``DatabaseInUse`` (naming that process and the fix) instead of DuckDB's IOException.
+    With ``root``, ``path`` is a published catalog of that warehouse (``catalog.connect``)."""
     try:
+        if root is not None:
+            return catalog.connect(root, Path(path), config)
         return duckdb.connect(str(path), read_only=read_only, config=config or {})
     except duckdb.IOException as exc:
         if _LOCK_HELD not in str(exc):
@@ -83,6 +89,13 @@ def _in_use(path: str, holder: str, read_only: bool) -> str:
         "the warehouse read-only (duckdb -readonly propsync.duckdb, or duckdb.connect(FILE, "
         "read_only=True)); then retry"
     )
+
+
+def segment_paths(directory: Path, first: int, last: int) -> tuple[Path, Path]:
+    """New, unique names for the files of a segment covering ``first``..``last``: a published file
+    is never replaced, even by one with the same versions (a recreated warehouse's)."""
+    stem = f"s{first:06d}-{last:06d}-{uuid.uuid4().hex[:8]}"
+    return directory / f"{stem}.parquet", directory / f"{stem}{catalog.HISTORY_SUFFIX}"
 
 
 class Warehouse:
@@ -154,7 +167,7 @@ class Warehouse:
                 con.execute(statement)
             if fresh:
                 migrations.stamp_current(con)
-                runs.remove_runs_after(self.root, 0)  # of a work.duckdb that was removed
+                self.clear_published()  # of a work.duckdb that was removed
         except BaseException:
             con.close()
             raise
@@ -177,8 +190,8 @@ class Warehouse:
             target = os.readlink(self.current_path)
         except (FileNotFoundError, OSError):
             return 0
-        m = VERSION_FILE.match(Path(target).name)
-        return int(m.group(1)) if m else 0
+        parsed = catalog.parse_catalog_name(Path(target).name)
+        return parsed[0] if parsed else 0
 
     def published_at(self) -> float | None:
         """When the current version was published (UNIX time of the symlink swap), if any."""
@@ -187,66 +200,210 @@ class Warehouse:
         except FileNotFoundError:
             return None
 
-    def publish(self, version: int, keep: int = 3, keep_runs: int = 1000) -> Path:
-        """Copy the closed, checkpointed work database out as ``version`` and point readers at it
-        (call only while holding the write lock).
+    def current_manifest(self) -> catalog.Manifest | None:
+        """The current published version's file list; None before the first publish and for a
+        version published as a full copy (schema versions 1 and 2)."""
+        try:
+            return catalog.read_manifest(self.published_file())
+        except NotPublished:
+            return None
 
-        Copy to a temporary name, fsync, rename to ``published/vNNNNNN.duckdb``, swap the
-        ``propsync.duckdb`` symlink atomically and fsync the directory. A publish that fails or is
-        killed leaves the previous version current; its partial copy is removed by the next one.
+    def needs_publish(self, version: int) -> bool:
+        """Whether the working database at ``version`` is ahead of what readers see, or readers
+        see a full copy of an older layout, or a catalog written before the warehouse was copied
+        or moved here (its views name the old place)."""
+        if version > self.published_version():
+            return True
+        manifest = self.current_manifest()
+        return manifest is None or manifest.root != str(self.root.resolve())
+
+    def publish(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        version: int,
+        *,
+        keep: int = 3,
+        keep_runs: int = 1000,
+        retention_seconds: float = 3600.0,
+    ) -> Path:
+        """Publish the committed ``version`` of the working database open on ``con``: a catalog
+        of the previous version's files and the runs committed since (call only while holding the
+        write lock). Nothing is copied; the cost follows the runs and the number of files.
+
+        When the previous version's files cannot be continued (the first publish of a warehouse
+        upgraded from a layout that published copies, or of a recreated one, or a run is missing)
+        the working database's whole state is written as a new base instead, once.
+
+        The catalog is written under a temporary name, fsync'd and renamed; the ``propsync.duckdb``
+        symlink is swapped atomically and the directory fsync'd. A publish that fails or is killed
+        leaves the previous version current.
         """
         started = time.monotonic()
-        self.published_dir.mkdir(parents=True, exist_ok=True)
-        final = self.published_dir / f"v{version:06d}.duckdb"
-        tmp = self.published_dir / f".v{version:06d}.duckdb.tmp"
-        self._remove_partial_copies()  # of a publish that crashed
-        try:
-            shutil.copyfile(self.work_path, tmp)
-            # Before the rename, so no reader ever finds a writable version (removing one when
-            # pruning needs write permission on the directory only); fsync'd with the data.
-            os.chmod(tmp, READ_ONLY_MODE)
-            fsync_file(tmp)
-        except BaseException:
-            self._remove_partial_copies()
-            raise
-        os.replace(tmp, final)
-        fsync_directory(self.published_dir)
+        current = self.current_manifest()
+        names = [n for (n,) in con.execute(sql.load("publish/property_names")).fetchall()]
+        manifest = None
+        if current is not None and current.version == version:  # moved here: relink its files
+            manifest = replace(current, generation=current.generation + 1)
+        elif current is not None and current.version < version:
+            committed = self._run_segments(con, current.version + 1, version)
+            if committed is not None:
+                manifest = catalog.with_runs(current, committed, names)
+        elif current is None and not self._published_copies():  # a new warehouse: its runs
+            committed = self._run_segments(con, 1, version)
+            if committed is not None:
+                manifest = catalog.Manifest(version, 0, tuple(committed), tuple(names))
+        if manifest is None:
+            manifest = self._base_from_work(con, version, names, current)
+        self.commit_manifest(
+            manifest, keep=keep, keep_runs=keep_runs, retention_seconds=retention_seconds
+        )
+        self.last_publish_seconds = time.monotonic() - started
+        log.info(
+            "published version %d (%d files) in %.3f s",
+            version,
+            len(manifest.segments),
+            self.last_publish_seconds,
+        )
+        return self.current_path.resolve()
+
+    def commit_manifest(
+        self,
+        manifest: catalog.Manifest,
+        *,
+        keep: int,
+        keep_runs: int,
+        retention_seconds: float,
+    ) -> Path:
+        """Write ``manifest``'s catalog, point readers at it and prune what no kept catalog needs
+        (call only while holding the write lock)."""
+        cutoff = now_us() - int(retention_seconds * 1e6)
+        manifest = replace(
+            manifest,
+            retired=tuple(r for r in manifest.retired if r[1] > cutoff),
+            root=str(self.root.resolve()),
+        )
+        final = catalog.write_catalog(self.root, manifest)
         link_tmp = self.root / ".propsync.duckdb.tmp"
         with contextlib.suppress(FileNotFoundError):
             link_tmp.unlink()
         os.symlink(Path("published") / final.name, link_tmp)
         os.replace(link_tmp, self.current_path)
         fsync_directory(self.root)
-        self._prune(keep)
-        runs.prune(self.root, version, keep_runs)
-        self.last_publish_seconds = time.monotonic() - started
-        log.info(
-            "published version %d (%.0f MB) in %.2f s",
-            version,
-            final.stat().st_size / 1e6,
-            self.last_publish_seconds,
-        )
+        self._prune(manifest, final.name, keep, keep_runs)
         return final
 
-    def _remove_partial_copies(self) -> None:
-        for p in self.published_dir.iterdir():
-            if not _PARTIAL_FILE.match(p.name):
-                continue
-            if p.is_dir():  # DuckDB's default spill directory of the copy, should it exist
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    p.unlink()
+    def _run_segments(
+        self, con: duckdb.DuckDBPyConnection, first: int, last: int
+    ) -> list[catalog.Segment] | None:
+        segments = []
+        for v in range(first, last + 1):
+            changes, history = runs.run_path(self.root, v), runs.history_path(self.root, v)
+            if not (changes.is_file() and history.is_file()):
+                return None
+            rows = con.execute(sql.load("publish/row_count"), {"path": str(changes)}).fetchall()
+            segments.append(
+                catalog.Segment(
+                    v, v, self._relative(changes), self._relative(history), int(rows[0][0])
+                )
+            )
+        return segments
 
-    def _prune(self, keep: int) -> None:
-        versions = sorted(
-            (int(m.group(1)), p)
-            for p in self.published_dir.iterdir()
-            if (m := VERSION_FILE.match(p.name))
+    def _base_from_work(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        version: int,
+        names: list[str],
+        current: catalog.Manifest | None,
+    ) -> catalog.Manifest:
+        log.info("writing the whole state of version %d as a new base", version)
+        directory = self.segments_dir
+        directory.mkdir(parents=True, exist_ok=True)
+        changes, history = segment_paths(directory, 1, version)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(sql.load("publish/pend_all_history"))
+            rows = runs.write_file(
+                con, changes, sql.load("publish/base_rows"), {"version": version}
+            )
+            runs.write_file(con, history, sql.load("runs/write_history"), {"version": version})
+            con.execute(sql.load("publish/clear_history_pending"))
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise
+        fsync_directory(directory)
+        base = catalog.Segment(1, version, self._relative(changes), self._relative(history), rows)
+        retired = current.retired if current is not None else ()
+        return catalog.Manifest(version, 0, (base,), tuple(names), retired)
+
+    def _published_copies(self) -> bool:
+        """Whether versions were published as copies (schema versions 1 and 2): their runs may
+        be pruned or lack batch records, so the first catalog is written from the working
+        database."""
+        with contextlib.suppress(FileNotFoundError):
+            return any(catalog.parse_catalog_name(n) for n in os.listdir(self.published_dir))
+        return False
+
+    def _relative(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    @property
+    def segments_dir(self) -> Path:
+        """Files written by compaction (and bases written from the working database)."""
+        return self.root / "segments"
+
+    def _prune(
+        self, current: catalog.Manifest, current_name: str, keep: int, keep_runs: int
+    ) -> None:
+        """Remove catalogs beyond the newest ``keep`` and files no remaining catalog lists."""
+        catalog.remove_partial(self.published_dir)
+        found = sorted(
+            (parsed, name)
+            for name in os.listdir(self.published_dir)
+            if (parsed := catalog.parse_catalog_name(name))
         )
-        for _, path in versions[:-keep]:
-            # Readers that still have an old version open keep reading it: unlink frees it later.
-            path.unlink()
+        kept = {name for _, name in found[-keep:]} | {current_name}
+        for _, name in found:
+            if name not in kept:
+                # Readers that still have an old catalog open keep it: unlink frees it later.
+                path = self.published_dir / name
+                for p in (catalog.manifest_path(path), path):
+                    with contextlib.suppress(FileNotFoundError):
+                        p.unlink()
+        for name in os.listdir(self.published_dir):  # of a publish killed before its catalog
+            if name.endswith(catalog.MANIFEST_SUFFIX):
+                owner = name.removesuffix(catalog.MANIFEST_SUFFIX) + ".duckdb"
+                if not (self.published_dir / owner).exists():
+                    with contextlib.suppress(FileNotFoundError):
+                        (self.published_dir / name).unlink()
+        protected = current.files() | {path for path, _ in current.retired}
+        for name in kept - {current_name}:
+            with contextlib.suppress(FileNotFoundError, duckdb.Error):
+                if (older := catalog.read_manifest(self.published_dir / name)) is not None:
+                    protected |= older.files()
+        with contextlib.suppress(FileNotFoundError):
+            for name in os.listdir(self.segments_dir):
+                if name.startswith(
+                    "."
+                ):  # a compaction's file in progress: it cleans up after itself
+                    continue
+                if f"segments/{name}" not in protected:
+                    with contextlib.suppress(FileNotFoundError):
+                        (self.segments_dir / name).unlink()
+        runs.prune(self.root, current.version, keep_runs, frozenset(protected))
+
+    def clear_published(self) -> None:
+        """Remove every published file (catalogs, segments, runs): the working database was
+        created anew, so they describe a warehouse that no longer exists (call under the lock)."""
+        runs.remove_runs_after(self.root, 0)
+        for directory in (self.published_dir, self.segments_dir):
+            with contextlib.suppress(FileNotFoundError):
+                for name in os.listdir(directory):
+                    with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                        (directory / name).unlink()
+        with contextlib.suppress(FileNotFoundError):
+            self.current_path.unlink()
 
     # -- readers --------------------------------------------------------------------------------
 
@@ -259,6 +416,6 @@ class Warehouse:
         return self.current_path.resolve()
 
     def connect_published(self) -> duckdb.DuckDBPyConnection:
-        con = connect_duckdb(self.published_file(), read_only=True)
+        con = connect_duckdb(self.published_file(), read_only=True, root=self.root)
         con.execute("SET enable_progress_bar = false")
         return con

@@ -4,6 +4,7 @@
 --             its properties are gone: the survivor's winners are among the property rows)
 --   id:       the id (name, value) now belongs to customer_id
 --   property: customer_id's property name is now value (canonical JSON) as of update_ts
+-- Every row carries the run's version: published views order changes by it (sql/catalog/).
 COPY (
     WITH merged AS (
         SELECT 'merge' AS kind, customer_id, NULL::VARCHAR AS name, old_customer_id AS value,
@@ -34,13 +35,18 @@ COPY (
         ANTI JOIN winning_properties USING (customer_key, property_id)
         JOIN batch_customers USING (customer_key)
         JOIN property_names USING (property_id)
+    ),
+
+    all_rows AS (
+        SELECT * FROM merged
+        UNION ALL
+        SELECT * FROM new_ids
+        UNION ALL
+        SELECT * FROM merged_winners_kept
+        UNION ALL
+        SELECT * FROM batch_winners
     )
 
-    SELECT * FROM merged
-    UNION ALL
-    SELECT * FROM new_ids
-    UNION ALL
-    SELECT * FROM merged_winners_kept
-    UNION ALL
-    SELECT * FROM batch_winners
+    SELECT *, $version::BIGINT AS version
+    FROM all_rows
 ) TO $path (FORMAT parquet, COMPRESSION zstd)

@@ -1,0 +1,32 @@
+-- One row per (customer, property): its newest change, else its row in the base. Every change
+-- won against the state it was committed on, so the newest change needs no timestamp comparison.
+CREATE VIEW properties AS
+WITH changed AS (
+    SELECT customer_id, name AS property, value, update_ts, batch_id
+    FROM internal.change_rows
+    WHERE kind = 'property'
+    QUALIFY row_number() OVER (PARTITION BY customer_id, name ORDER BY version DESC) = 1
+),
+
+unchanged AS (
+    SELECT base.customer_id, base.name AS property, base.value, base.update_ts, base.batch_id
+    FROM internal.base_rows AS base
+    ANTI JOIN changed ON changed.customer_id = base.customer_id AND changed.property = base.name
+    WHERE base.kind = 'property'
+),
+
+merged_away AS (
+    SELECT value AS customer_id
+    FROM internal.rows
+    WHERE kind = 'merge'
+),
+
+current AS (
+    SELECT * FROM unchanged
+    UNION ALL
+    SELECT * FROM changed
+)
+
+SELECT current.*
+FROM current
+ANTI JOIN merged_away USING (customer_id)

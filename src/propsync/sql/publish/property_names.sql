@@ -1,0 +1,3 @@
+SELECT property
+FROM property_names
+ORDER BY property

@@ -1,0 +1,2 @@
+SELECT sum(num_rows)
+FROM parquet_file_metadata($path)

@@ -1,0 +1,309 @@
+"""Published versions without copies: a small catalog of views over immutable Parquet files.
+
+A published version is the list of files that together hold its state, oldest first::
+
+    segments/s000001-000118.parquet       the base: every row as of version 118 (compaction)
+    segments/s000119-000126.parquet       changes of versions 119..126, folded (compaction)
+    runs/r000127.parquet                  the changes one batch committed (store/runs.py)
+    ...                                   each with a ``.history.parquet`` file: batch records
+
+``published/v000127.duckdb`` is that version's **catalog**: a DuckDB file of a few hundred KB
+holding the file list (``internal.files``) and the documented views over it
+(``sql/catalog/``: ``properties``, ``customer_ids``, ``customer_aliases``,
+``customer_properties``, ``customers``, ``customers_wide``, ``batches``, ``rejections``,
+``quality_results``). Publishing a version writes its run and a new catalog: the cost follows the
+batch and the number of files, never the warehouse. Compaction (``store/compaction.py``) folds
+files into fewer and writes the same version's catalog again as a new generation
+(``v000127.c1.duckdb``); the logical state does not change.
+
+The views never compare timestamps: every change won against the state it was committed on, so
+a property's value is its newest change (by version), otherwise its row in the base. Customer
+merges are rows too: the views follow them (ids to the survivor, the merged-away customer's
+properties dropped), and compaction folds them into the base.
+
+The views name files by absolute path (DuckDB resolves a relative path against the reader's
+working directory, not the catalog's); ``internal.files`` keeps them relative to the warehouse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import duckdb
+
+from propsync import sql
+from propsync.files import READ_ONLY_MODE, fsync_directory, fsync_file
+from propsync.store.views import quote_ident
+
+LAYOUT = 3  # the schema version whose published versions are catalogs
+CATALOG_FILE = re.compile(r"^v(\d{6,})(?:\.c(\d+))?\.duckdb$")
+PARTIAL_CATALOG = re.compile(r"^\.v\d{6,}(?:\.c\d+)?\.(?:duckdb|manifest\.json)\.tmp")
+HISTORY_SUFFIX = ".history.parquet"
+MANIFEST_SUFFIX = ".manifest.json"
+
+# Empty relations of the two file shapes, for a version without changes (or without a base).
+_NO_ROWS = (
+    "SELECT NULL::VARCHAR AS kind, NULL::VARCHAR AS customer_id, NULL::VARCHAR AS name, "
+    "NULL::VARCHAR AS value, NULL::BIGINT AS update_ts, NULL::VARCHAR AS batch_id, "
+    "NULL::BIGINT AS version WHERE false"
+)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Files holding the changes of versions ``first``..``last`` (the base: ``first`` = 1)."""
+
+    first: int
+    last: int
+    changes: str  # relative to the warehouse root
+    history: str
+    rows: int
+
+    @property
+    def paths(self) -> tuple[str, str]:
+        return (self.changes, self.history)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    version: int
+    generation: int
+    segments: tuple[Segment, ...]
+    property_names: tuple[str, ...] = ()
+    # Files a compaction replaced, with when (UNIX µs): kept for readers of older catalogs until
+    # the file retention has passed (``Settings.file_retention_seconds``).
+    retired: tuple[tuple[str, int], ...] = field(default=())
+    # The warehouse directory the catalog's views name (absolute): a warehouse that was copied or
+    # moved has catalogs naming the old place until its next publish.
+    root: str = ""
+
+    def files(self) -> set[str]:
+        return {p for s in self.segments for p in s.paths}
+
+
+def catalog_name(version: int, generation: int = 0) -> str:
+    suffix = f".c{generation}" if generation else ""
+    return f"v{version:06d}{suffix}.duckdb"
+
+
+def parse_catalog_name(name: str) -> tuple[int, int] | None:
+    m = CATALOG_FILE.match(name)
+    return (int(m.group(1)), int(m.group(2) or 0)) if m else None
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _source(root: Path, paths: Sequence[str], empty: str) -> str:
+    if not paths:
+        return empty
+    files = ", ".join(_literal(str(root / p)) for p in paths)
+    return f"SELECT * FROM read_parquet([{files}])"
+
+
+def _history_empty() -> str:
+    return (
+        "SELECT NULL::BIGINT AS run_version, NULL::VARCHAR AS batch_id, NULL AS batch, "
+        "NULL AS rejections, NULL AS quality WHERE false"
+    )
+
+
+def create_views(
+    con: duckdb.DuckDBPyConnection,
+    root: Path,
+    segments: Sequence[Segment],
+    property_names: Iterable[str],
+    *,
+    base: bool = True,
+) -> None:
+    """Create schema ``internal`` and the published views over ``segments`` on ``con``.
+
+    With ``base`` the first segment is the base (the state before the others); without, every
+    segment is a change (a compaction folding changes only).
+    """
+    base_segments = list(segments[:1]) if base else []
+    change_segments = list(segments[1:] if base else segments)
+    con.execute("CREATE SCHEMA IF NOT EXISTS internal")
+    # A view over files cannot bind parameters: the paths are the warehouse's own, quoted.
+    con.execute(
+        "CREATE VIEW internal.base_rows AS "
+        + _source(root, [s.changes for s in base_segments], _NO_ROWS)
+    )
+    con.execute(
+        "CREATE VIEW internal.change_rows AS "
+        + _source(root, [s.changes for s in change_segments], _NO_ROWS)
+    )
+    histories = [s.history for s in segments]
+    if histories:
+        con.execute("CREATE VIEW internal.history AS " + _source(root, histories, ""))
+    else:
+        con.execute("CREATE VIEW internal.history AS " + _history_empty())
+    for statement in sql.folder_statements("catalog/internal"):
+        con.execute(statement)
+    for statement in sql.folder_statements("catalog"):
+        con.execute(statement)
+    con.execute(wide_view(property_names))
+
+
+def wide_view(property_names: Iterable[str]) -> str:
+    """``customers_wide``: one row per customer, one JSON column per property name in use.
+
+    A view cannot bind parameters, so property names (user data) are quoted as identifiers and as
+    string literals, never pasted raw."""
+    columns = "".join(
+        f",\n    any_value(value::JSON) FILTER (WHERE property = {_literal(n)}) AS {quote_ident(n)}"
+        for n in sorted(property_names)
+    )
+    return (
+        "CREATE VIEW customers_wide AS\n"
+        f"SELECT customer_id{columns}\n"
+        "FROM properties\n"
+        "GROUP BY customer_id"
+    )
+
+
+def manifest_path(catalog_path: Path) -> Path:
+    """The catalog's file list as JSON beside it: what writers read (opening the DuckDB catalog
+    costs tens of milliseconds, this file a fraction of one)."""
+    return catalog_path.with_name(catalog_path.name.removesuffix(".duckdb") + MANIFEST_SUFFIX)
+
+
+def _manifest_json(manifest: Manifest) -> str:
+    return json.dumps(
+        {
+            "version": manifest.version,
+            "generation": manifest.generation,
+            "segments": [asdict(s) for s in manifest.segments],
+            "property_names": list(manifest.property_names),
+            "retired": [list(r) for r in manifest.retired],
+            "root": manifest.root,
+        }
+    )
+
+
+def _manifest_from_json(text: str) -> Manifest:
+    data = json.loads(text)
+    return Manifest(
+        int(data["version"]),
+        int(data["generation"]),
+        tuple(Segment(**s) for s in data["segments"]),
+        tuple(data["property_names"]),
+        tuple((str(p), int(t)) for p, t in data["retired"]),
+        str(data.get("root", "")),
+    )
+
+
+def write_catalog(root: Path, manifest: Manifest) -> Path:
+    """Write ``manifest``'s catalog under ``published/`` (tmp name, fsync, read-only, rename), its
+    JSON manifest first: a catalog in place always has its manifest beside it."""
+    directory = root / "published"
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / catalog_name(manifest.version, manifest.generation)
+    tmp = directory / f".{final.name}.tmp"
+    remove_partial(directory)
+    listing = manifest_path(final)
+    listing_tmp = directory / f".{listing.name}.tmp"
+    try:
+        listing_tmp.write_text(_manifest_json(manifest), encoding="utf-8")
+        os.chmod(listing_tmp, READ_ONLY_MODE)
+        fsync_file(listing_tmp)
+        os.replace(listing_tmp, listing)
+        con = duckdb.connect(str(tmp))
+        try:
+            con.execute("BEGIN TRANSACTION")
+            create_views(con, root, manifest.segments, manifest.property_names)
+            for statement in sql.folder_statements("catalog/tables"):
+                con.execute(statement)
+            con.executemany(
+                "INSERT INTO internal.files VALUES ($1, $2, $3, $4, $5, $6)",
+                [
+                    [i, s.first, s.last, s.changes, s.history, s.rows]
+                    for i, s in enumerate(manifest.segments)
+                ],
+            )
+            con.execute(
+                "INSERT INTO internal.meta VALUES ('version', $v), ('generation', $g), "
+                "('layout', $l)",
+                {"v": str(manifest.version), "g": str(manifest.generation), "l": str(LAYOUT)},
+            )
+            if manifest.property_names:
+                con.executemany(
+                    "INSERT INTO internal.property_names VALUES ($1)",
+                    [[n] for n in manifest.property_names],
+                )
+            if manifest.retired:
+                con.executemany(
+                    "INSERT INTO internal.retired VALUES ($1, $2)",
+                    [list(r) for r in manifest.retired],
+                )
+            con.execute("COMMIT")
+        finally:
+            con.close()
+        os.chmod(tmp, READ_ONLY_MODE)
+        fsync_file(tmp)
+        os.replace(tmp, final)
+        fsync_directory(directory)
+    except BaseException:
+        remove_partial(directory)
+        raise
+    return final
+
+
+def remove_partial(directory: Path) -> None:
+    """Remove catalogs being written when a writer crashed (and DuckDB's files beside them)."""
+    with contextlib.suppress(FileNotFoundError):
+        for name in os.listdir(directory):
+            if PARTIAL_CATALOG.match(name):
+                with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                    (directory / name).unlink()
+
+
+def read_manifest(path: Path) -> Manifest | None:
+    """The manifest of the catalog at ``path``: the JSON file beside it, written before the
+    catalog itself. None when there is none: a full copy of a working database, as schema
+    versions 1 and 2 published."""
+    try:
+        return _manifest_from_json(manifest_path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+
+
+def connect(
+    root: Path,
+    path: Path,
+    config: dict[str, str | bool | int | float | list[str]] | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the catalog at ``path`` of the warehouse at ``root``. When the
+    catalog names another directory (the warehouse was copied or moved since it was written),
+    the same views over this warehouse's files, in memory: the next publish writes catalogs with
+    the new place."""
+    manifest = read_manifest(path)
+    if manifest is None or manifest.root == str(root.resolve()):
+        return duckdb.connect(str(path), read_only=True, config=config or {})
+    con = duckdb.connect(":memory:", config=config or {})
+    try:
+        create_views(con, root.resolve(), manifest.segments, manifest.property_names)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def with_runs(
+    manifest: Manifest, runs: Sequence[Segment], property_names: Sequence[str]
+) -> Manifest:
+    """The next version's manifest: ``manifest`` and the runs committed since."""
+    return replace(
+        manifest,
+        version=runs[-1].last if runs else manifest.version,
+        generation=0,
+        segments=manifest.segments + tuple(runs),
+        property_names=tuple(property_names),
+    )

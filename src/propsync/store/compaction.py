@@ -1,0 +1,266 @@
+"""Compaction: fold a published version's files into fewer, without changing what they show.
+
+Every publish adds one run (``store/runs.py``) to the version's file list (``store/catalog.py``).
+Left alone, the list grows by one file per batch and every analyst query reads all of them, so
+compaction folds them, size-tiered, as log-structured stores do:
+
+* **changes** — when ``FANOUT`` or more of the files after the base are of one size class
+  (``size_class``: rows in powers of ``FANOUT``), the span from the oldest of them to the newest
+  file is folded into one (each property's newest change; ids and merges kept). A file's rows are
+  rewritten about log_FANOUT(rows) times before they reach the base, and the list holds at most
+  about ``FANOUT`` files per size class.
+* **base** — when the changes hold more than ``BASE_RATIO`` of the base's rows, everything is
+  folded into a new base (merges applied, merged-away customers dropped). That rewrite costs the
+  warehouse, so it comes only after that many rows have changed: per changed row its cost is
+  constant.
+
+It reads only published, immutable files, so it runs **outside the write lock**: writers keep
+committing while it works. One compaction at a time (``compact.lock``); it takes the write lock
+only to commit, that is to write the same version's catalog again with the folded file in
+place of the files it replaces (a new generation, ``v000042.c1.duckdb``). Runs committed in the
+meantime stay after it. The replaced files stay for ``Settings.file_retention_seconds`` so that a
+reader of an older catalog keeps working, then the next publish removes them.
+
+A compaction killed at any point leaves only files nobody lists (removed by the next one) and the
+current catalog as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import duckdb
+
+from propsync import sql
+from propsync.config import Settings, duckdb_memory_limit
+from propsync.errors import WarehouseLocked
+from propsync.files import fsync_directory
+from propsync.locks import exclusive_lock
+from propsync.store import catalog, runs
+from propsync.store.warehouse import Warehouse, segment_paths
+from propsync.timestamps import now_us
+
+FANOUT = 8
+BASE_RATIO = 0.1
+# A base smaller than this is folded as soon as the changes reach BASE_RATIO of this: a young
+# warehouse's base is rewritten cheaply instead of piling up small files.
+MIN_BASE_ROWS = 10_000
+
+log = logging.getLogger("propsync.compaction")
+
+
+@dataclass(frozen=True)
+class Fold:
+    """Fold ``segments[start:stop]`` of a manifest into one file; ``start`` 0 makes a new base."""
+
+    start: int
+    stop: int
+
+    @property
+    def base(self) -> bool:
+        return self.start == 0
+
+
+@dataclass(frozen=True)
+class CompactionResult:
+    folds: int  # folds committed
+    files_before: int
+    files_after: int
+    seconds: float
+    skipped: str = ""  # why nothing ran ("another compaction is running", ...)
+
+
+def size_class(rows: int) -> int:
+    return int(math.log(max(rows, 1), FANOUT))
+
+
+def plan(segments: Sequence[catalog.Segment], *, full: bool = False) -> Fold | None:
+    """The next fold the file list needs, if any (``full``: fold everything into a new base)."""
+    if len(segments) < 2:
+        return None
+    base, changes = segments[0], segments[1:]
+    if full or sum(s.rows for s in changes) > BASE_RATIO * max(base.rows, MIN_BASE_ROWS):
+        return Fold(0, len(segments))
+    classes = [size_class(s.rows) for s in changes]
+    for cls in sorted(set(classes)):
+        members = [i for i, c in enumerate(classes) if c == cls]
+        if len(members) >= FANOUT:
+            return Fold(1 + members[0], len(segments))
+    return None
+
+
+def compact(
+    warehouse: Warehouse, settings: Settings, *, full: bool = False, wait: bool = False
+) -> CompactionResult:
+    """Fold the current version's files until ``plan`` finds nothing to do (``full``: into one
+    base). Returns at once, skipped, when another compaction is running, unless ``wait``."""
+    started = time.monotonic()
+    before = warehouse.current_manifest()
+    if before is None:
+        return CompactionResult(0, 0, 0, 0.0, "nothing published in this layout yet")
+    try:
+        with exclusive_lock(
+            warehouse.root / "compact.lock",
+            settings.lock_timeout_seconds if wait else 0.0,
+            lambda pid: f"another compaction is running (pid {pid})",
+        ):
+            folds = _compact_locked(warehouse, settings, full)
+    except WarehouseLocked as exc:
+        return CompactionResult(0, len(before.segments), len(before.segments), 0.0, str(exc))
+    after = warehouse.current_manifest()
+    return CompactionResult(
+        folds,
+        len(before.segments),
+        len(after.segments) if after else 0,
+        time.monotonic() - started,
+    )
+
+
+def _compact_locked(warehouse: Warehouse, settings: Settings, full: bool) -> int:
+    directory = warehouse.segments_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    _remove_partial(directory)
+    folds = 0
+    while (manifest := warehouse.current_manifest()) is not None:
+        fold = plan(manifest.segments, full=full and folds == 0)
+        if fold is None:
+            break
+        folded = _write_fold(warehouse, settings, manifest, fold)
+        with warehouse.write_lock(settings.lock_timeout_seconds):
+            current = warehouse.current_manifest()
+            if current is None or current.segments[: fold.stop] != manifest.segments[: fold.stop]:
+                # Only a compaction changes a list's files, and this is the only one: a list that
+                # changed under it belongs to a recreated warehouse. Drop the fold.
+                for path in folded.paths:
+                    with contextlib.suppress(FileNotFoundError):
+                        (warehouse.root / path).unlink()
+                break
+            replaced = current.segments[fold.start : fold.stop]
+            stamp = now_us()
+            new = replace(
+                current,
+                generation=current.generation + 1,
+                segments=(
+                    (*current.segments[: fold.start], folded, *current.segments[fold.stop :])
+                ),
+                retired=current.retired + tuple((p, stamp) for s in replaced for p in s.paths),
+            )
+            warehouse.commit_manifest(
+                new,
+                keep=settings.keep_published_versions,
+                keep_runs=settings.keep_runs,
+                retention_seconds=settings.file_retention_seconds,
+            )
+        folds += 1
+        log.info(
+            "compacted %d files of versions %d..%d into one (%d rows)%s",
+            fold.stop - fold.start,
+            folded.first,
+            folded.last,
+            folded.rows,
+            " as the new base" if fold.base else "",
+        )
+    return folds
+
+
+def _write_fold(
+    warehouse: Warehouse, settings: Settings, manifest: catalog.Manifest, fold: Fold
+) -> catalog.Segment:
+    segments = manifest.segments[fold.start : fold.stop]
+    first, last = segments[0].first, segments[-1].last
+    changes, history = segment_paths(warehouse.segments_dir, first, last)
+    tmp_dir = warehouse.segments_dir / ".tmp"
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "temp_directory": str(tmp_dir),
+        "preserve_insertion_order": False,
+    }
+    if limit := duckdb_memory_limit(settings.duckdb_memory_limit):
+        config["memory_limit"] = limit
+    con = duckdb.connect(config=config)
+    try:
+        con.execute("SET enable_progress_bar = false")
+        catalog.create_views(con, warehouse.root, segments, manifest.property_names, base=fold.base)
+        statement = "compaction/fold_base" if fold.base else "compaction/fold_changes"
+        params: dict[str, object] = {"version": last} if fold.base else {}
+        rows = runs.write_sorted(con, changes, sql.load(statement), params)
+        runs.write_file(con, history, sql.load("compaction/fold_history"), {})
+    finally:
+        con.close()
+    fsync_directory(warehouse.segments_dir)
+    return catalog.Segment(
+        first,
+        last,
+        changes.relative_to(warehouse.root).as_posix(),
+        history.relative_to(warehouse.root).as_posix(),
+        rows,
+    )
+
+
+def _remove_partial(directory: Path) -> None:
+    """Files of a compaction that was killed (only one runs at a time: this one)."""
+    for name in os.listdir(directory):
+        path = directory / name
+        if name == ".tmp":
+            for spill in path.iterdir():
+                with contextlib.suppress(FileNotFoundError):
+                    spill.unlink()
+        elif name.startswith("."):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
+def due(warehouse: Warehouse) -> bool:
+    """Whether the current version's files need a fold (cheap: reads the catalog's file list)."""
+    manifest = warehouse.current_manifest()
+    return manifest is not None and plan(manifest.segments) is not None
+
+
+_threads: dict[Path, threading.Thread] = {}
+_threads_lock = threading.Lock()
+
+
+def start_thread(warehouse: Warehouse, settings: Settings) -> threading.Thread | None:
+    """For long-running writers (the HTTP service's applier): compact in a daemon thread of this
+    process when due and none is running for the warehouse; DuckDB releases the GIL meanwhile."""
+    root = warehouse.root.resolve()
+    with _threads_lock:
+        running = _threads.get(root)
+        if (running is not None and running.is_alive()) or not due(warehouse):
+            return None
+
+        def run() -> None:
+            try:
+                compact(warehouse, settings)
+            except Exception:
+                log.exception("compaction failed; the next publish retries it")
+
+        thread = threading.Thread(target=run, name="propsync-compaction", daemon=True)
+        _threads[root] = thread
+        thread.start()
+        return thread
+
+
+def start_in_background(warehouse: Warehouse) -> subprocess.Popen[bytes] | None:
+    """Start ``propsync compact`` detached when a fold is due (as ``git gc --auto`` does), so a
+    command-line write returns without waiting for it; its log goes to ``compact.log``."""
+    if not due(warehouse):
+        return None
+    log_path = warehouse.root / "compact.log"
+    with open(log_path, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "propsync.cli", "compact", "--warehouse", str(warehouse.root)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
