@@ -912,10 +912,10 @@ def profile_main(argv: list[str]) -> int:
             timed("(connect + schema statements)", time.perf_counter() - t)
             return TimedConnection(con)
 
-        def publish(self, version: int, keep: int = 3) -> Path:
+        def publish(self, version: int, *args: Any, **kwargs: Any) -> Path:
             t = time.perf_counter()
             try:
-                return super().publish(version, keep)
+                return super().publish(version, *args, **kwargs)
             finally:
                 timed("(publish: copy work.duckdb + fsync + symlink)", time.perf_counter() - t)
 
@@ -944,7 +944,8 @@ def profile_main(argv: list[str]) -> int:
         "resolving customer ids": "apply: resolve ids (resolve_single_ids, registers, reject counts)",
         "merging customers": "apply: insert new ids",
         "merging properties": "apply: stage + MERGE properties",
-        "auditing": "apply: audits + record batch + wide view + COMMIT + CHECKPOINT",
+        "auditing": "apply: audits + record batch + wide view",
+        "writing the run": "apply: run file + COMMIT + CHECKPOINT",
         "publishing": "apply: publish (copy work.duckdb)",
         "done": "done",
     }

@@ -138,10 +138,15 @@ def _publish(
     )
 
 
-def _merge_staged(con: duckdb.DuckDBPyConnection) -> int:
+def _merge_staged(con: duckdb.DuckDBPyConnection, batch_id: str | None = None) -> int:
     """Newer-wins merge of ``staged_properties`` into ``properties``; returns the updates applied.
-    The winners stay in ``winning_properties`` for the batch's run file."""
-    con.execute(sql.load("apply/winning_properties"))
+    The winners stay in ``winning_properties`` for the batch's run file. With ``batch_id`` the
+    staged rows are the batch's own (no batch_id column); without, the merge step's (each row
+    keeps the batch id it was stored with)."""
+    if batch_id is None:
+        con.execute(sql.load("apply/winning_properties"))
+    else:
+        con.execute(sql.load("apply/winning_batch_properties"), {"batch_id": batch_id})
     con.execute(sql.load("apply/retire_outdated_properties")).fetchall()
     return int(con.execute(sql.load("apply/insert_newer_properties")).fetchall()[0][0])
 
@@ -266,11 +271,11 @@ def _apply_locked(
 
         progress("merging properties", 0.7)
         con.execute(sql.load("apply/insert_property_names"))
-        con.execute(sql.load("apply/stage_batch_properties"), params)
+        con.execute(sql.load("apply/stage_batch_properties"))
         if consume:
             con.unregister("batch_cells")
             batch.cells = batch.cells.clear()
-        result.properties_applied = _merge_staged(con)
+        result.properties_applied = _merge_staged(con, batch.batch_id)
         result.properties_stale = valid_cells - result.properties_applied
 
         progress("auditing", 0.85)

@@ -2,6 +2,9 @@
 -- MERGE does not reject duplicate source keys (the first row silently wins), so this must.
 -- A (customer, property) can repeat only among rows of a customer with several rows in the batch
 -- (row_customers.shared); only those rows pay for the window that picks the winner.
+-- No batch_id column: every row is this batch's, and the same 28-character text on each of 10M
+-- rows took 420 MB of an uncompressed temp table; winning_batch_properties.sql adds it to the
+-- winners only.
 CREATE OR REPLACE TEMP TABLE staged_properties AS
 -- Rows to keys first (one text join per row, not per cell), then cells to rows on row_nr.
 WITH row_keys AS MATERIALIZED (
@@ -38,8 +41,8 @@ customers_with_several_rows AS (
     ) = 1
 )
 
-SELECT customer_key, property_id, value, update_ts, $batch_id AS batch_id
+SELECT customer_key, property_id, value, update_ts
 FROM customers_with_one_row
 UNION ALL
-SELECT customer_key, property_id, value, update_ts, $batch_id AS batch_id
+SELECT customer_key, property_id, value, update_ts
 FROM customers_with_several_rows
