@@ -20,5 +20,10 @@ def folder_statements(folder: str, prefix: str = "") -> list[str]:
     return [load(f"{folder}/{n.removesuffix('.sql')}") for n in names]
 
 
+# The analysts' views over properties and customer_ids, the same text in work.duckdb as in a
+# published catalog (sql/catalog/).
+_SHARED_VIEWS = ("catalog/04_customer_properties", "catalog/05_customers")
+
+
 def schema_statements() -> list[str]:
-    return folder_statements("schema")
+    return [*folder_statements("schema"), *(load(name) for name in _SHARED_VIEWS)]

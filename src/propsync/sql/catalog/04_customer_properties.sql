@@ -1,5 +1,5 @@
 -- Analysts' long form: one row per customer property, last_update in UNIX seconds (NULL = legacy).
-CREATE VIEW customer_properties AS
+CREATE OR REPLACE VIEW customer_properties AS
 SELECT
     customer_id,
     property,

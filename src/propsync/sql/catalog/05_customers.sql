@@ -1,6 +1,6 @@
 -- Analysts' customer list: every customer with its ids (as the API shows them: each id type to
 -- the sorted list of its values, a customer may hold several cookies) and its property count.
-CREATE VIEW customers AS
+CREATE OR REPLACE VIEW customers AS
 WITH ids_by_type AS (
     SELECT customer_id, id_type, list(id_value ORDER BY id_value) AS id_values
     FROM customer_ids
