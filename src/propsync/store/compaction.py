@@ -42,12 +42,12 @@ from pathlib import Path
 import duckdb
 
 from propsync import sql
-from propsync.config import Settings, duckdb_memory_limit
+from propsync.config import Settings
 from propsync.errors import WarehouseLocked
 from propsync.files import fsync_directory
 from propsync.locks import exclusive_lock
 from propsync.store import catalog, runs
-from propsync.store.warehouse import Warehouse, segment_paths
+from propsync.store.warehouse import Warehouse, segment_paths, writer_config
 from propsync.timestamps import now_us
 
 FANOUT = 8
@@ -180,13 +180,7 @@ def _write_fold(
     first, last = segments[0].first, segments[-1].last
     changes, history = segment_paths(warehouse.segments_dir, first, last)
     tmp_dir = warehouse.segments_dir / ".tmp"
-    config: dict[str, str | bool | int | float | list[str]] = {
-        "temp_directory": str(tmp_dir),
-        "preserve_insertion_order": False,
-    }
-    if limit := duckdb_memory_limit(settings.duckdb_memory_limit):
-        config["memory_limit"] = limit
-    con = duckdb.connect(config=config)
+    con = duckdb.connect(config=writer_config(tmp_dir, settings.duckdb_memory_limit))
     try:
         con.execute("SET enable_progress_bar = false")
         catalog.create_views(con, warehouse.root, segments, manifest.property_names, base=fold.base)

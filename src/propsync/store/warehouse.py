@@ -91,6 +91,21 @@ def _in_use(path: str, holder: str, read_only: bool) -> str:
     )
 
 
+def writer_config(
+    temp_directory: Path, memory_limit: str | None
+) -> dict[str, str | bool | int | float | list[str]]:
+    """DuckDB's configuration for the processes that write warehouse files (the writer, a
+    compaction): the memory limit, spilling to ``temp_directory``."""
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "temp_directory": str(temp_directory),
+        # Row order of inserts is irrelevant here, and keeping it costs memory.
+        "preserve_insertion_order": False,
+    }
+    if limit := duckdb_memory_limit(memory_limit):
+        config["memory_limit"] = limit
+    return config
+
+
 def segment_paths(directory: Path, first: int, last: int) -> tuple[Path, Path]:
     """New, unique names for the files of a segment covering ``first``..``last``: a published file
     is never replaced, even by one with the same versions (a recreated warehouse's)."""
@@ -150,13 +165,7 @@ class Warehouse:
     def connect_work(self, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
         """Open the working database (call only while holding the write lock)."""
         self._make_root()
-        config: dict[str, str | bool | int | float | list[str]] = {
-            "temp_directory": str(self.root / "tmp"),
-            # Row order of inserts is irrelevant here, and keeping it costs memory.
-            "preserve_insertion_order": False,
-        }
-        if limit := duckdb_memory_limit(memory_limit):
-            config["memory_limit"] = limit
+        config = writer_config(self.root / "tmp", memory_limit)
         con = connect_duckdb(self.work_path, read_only=False, config=config)
         con.execute("SET enable_progress_bar = false")  # no progress bars in logs
         try:
@@ -322,8 +331,10 @@ class Warehouse:
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(sql.load("publish/pend_all_history"))
-            rows = runs.write_file(
-                con, changes, sql.load("publish/base_rows"), {"version": version}
+            # The working database's views have the published views' columns: the base is
+            # written by the same statement as a compaction's.
+            rows = runs.write_sorted(
+                con, changes, sql.load("compaction/fold_base"), {"version": version}
             )
             runs.write_file(con, history, sql.load("runs/write_history"), {"version": version})
             con.execute(sql.load("publish/clear_history_pending"))
@@ -379,16 +390,12 @@ class Warehouse:
                         (self.published_dir / name).unlink()
         protected = current.files() | {path for path, _ in current.retired}
         for name in kept - {current_name}:
-            with contextlib.suppress(FileNotFoundError, duckdb.Error):
-                if (older := catalog.read_manifest(self.published_dir / name)) is not None:
-                    protected |= older.files()
+            if (older := catalog.read_manifest(self.published_dir / name)) is not None:
+                protected |= older.files()
         with contextlib.suppress(FileNotFoundError):
             for name in os.listdir(self.segments_dir):
-                if name.startswith(
-                    "."
-                ):  # a compaction's file in progress: it cleans up after itself
-                    continue
-                if f"segments/{name}" not in protected:
+                # A name with a leading dot is a compaction's file in progress: it cleans up.
+                if not name.startswith(".") and f"segments/{name}" not in protected:
                     with contextlib.suppress(FileNotFoundError):
                         (self.segments_dir / name).unlink()
         runs.prune(self.root, current.version, keep_runs, frozenset(protected))

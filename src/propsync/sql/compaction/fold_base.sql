@@ -1,6 +1,7 @@
--- A new base: the state the published views show, as rows of the run shape. Merges are folded in:
--- ids point at their customer now, aliases at the final survivor, merged-away customers'
--- properties are gone.
+-- A new base: the state the views show, as rows of the run shape. Merges are folded in: ids point
+-- at their customer now, aliases at the final survivor, merged-away customers' properties are
+-- gone. Run over a catalog's views (compaction) or over the working database's views of the same
+-- names and columns (a publish that cannot continue the previous version's files).
 COPY (
     WITH aliases AS (
         SELECT 'merge' AS kind, customer_id, NULL::VARCHAR AS name, old_customer_id AS value,
