@@ -139,8 +139,9 @@ def _compact_locked(warehouse: Warehouse, settings: Settings, full: bool) -> int
         with warehouse.write_lock(settings.lock_timeout_seconds):
             current = warehouse.current_manifest()
             if current is None or current.segments[: fold.stop] != manifest.segments[: fold.stop]:
-                # Only a compaction changes a list's files, and this is the only one: a list that
-                # changed under it belongs to a recreated warehouse. Drop the fold.
+                # Publishes only append runs and this is the only compaction: a prefix that
+                # changed under it was rewritten whole (a recreated warehouse, or a publish that
+                # wrote a new base). Drop the fold.
                 for path in folded.paths:
                     with contextlib.suppress(FileNotFoundError):
                         (warehouse.root / path).unlink()
