@@ -52,11 +52,34 @@ def resolve(
     """Resolve ``ids`` (row_nr, id_type, id_value), registered in ``con`` as ``batch_ids``."""
     frames.register(con, "batch_ids", ids)
     try:
+        con.execute(sql.load("apply/looked_up_ids"))
         if ids.height == ids["row_nr"].n_unique():
             return _resolve_single(con)
         return _resolve_general(con, ids, frozenset(hard_types))
     finally:
         con.unregister("batch_ids")
+        con.execute("DROP TABLE IF EXISTS looked_up_ids")
+
+
+# id_hashes is rewritten in hash order once the ids appended since its last sort reach a quarter
+# of the sorted ones (at least this many): a scan of the unsorted tail costs a few milliseconds
+# per million rows, the rewrite about a second per ten million, so per new id it stays constant.
+UNSORTED_ID_HASHES = 1_000_000
+_SORTED_ROWS = "id_hashes_sorted_rows"
+
+
+def sort_id_hashes(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> bool:
+    """Rewrite ``id_hashes`` in hash order when its unsorted tail is due (or ``force``); returns
+    whether it did. Call inside the writer's transaction, after new ids were stored."""
+    rows = int(con.execute("SELECT count(*) FROM id_hashes").fetchall()[0][0])
+    found = con.execute("SELECT value FROM meta WHERE key = $k", {"k": _SORTED_ROWS}).fetchall()
+    sorted_rows = int(found[0][0]) if found else 0
+    if not force and 4 * (rows - sorted_rows) <= max(sorted_rows, 4 * UNSORTED_ID_HASHES):
+        return False
+    con.execute(sql.load("apply/sort_id_hashes"))
+    con.execute("DELETE FROM meta WHERE key = $k", {"k": _SORTED_ROWS})
+    con.execute("INSERT INTO meta VALUES ($k, $v)", {"k": _SORTED_ROWS, "v": str(rows)})
+    return True
 
 
 def _resolve_single(con: duckdb.DuckDBPyConnection) -> Resolution:

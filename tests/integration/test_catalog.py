@@ -406,3 +406,62 @@ def test_a_copied_warehouse_reads_its_own_files_and_the_next_publish_relinks_it(
     assert moved.published_file().name == "v000003.c1.duckdb"  # the same files, relinked
     with duckdb.connect(str(moved.current_path), read_only=True) as con:  # as an analyst opens it
         assert tables(con) == expected
+
+
+def test_a_publish_while_a_fold_is_written_keeps_the_fold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A publish removes published files that no catalog lists; a fold written but not yet
+    committed must survive it (it is committed next, and the catalog lists it)."""
+    wh = Warehouse(tmp_path / "wh")
+    s = settings_for(wh, file_retention_seconds=0)
+    for i in range(12):
+        apply(wh, s, f"b{i}", [({"cookie": f"c{i}"}, "n", i, float(i))])
+    write_fold = compaction._write_fold
+    published_meanwhile = []
+
+    def write_then_publish(*args: Any, **kwargs: Any) -> catalog.Segment:
+        folded = write_fold(*args, **kwargs)
+        n = len(published_meanwhile)
+        apply(wh, s, f"meanwhile{n}", [({"cookie": f"m{n}"}, "n", 100 + n, 100.0 + n)])
+        published_meanwhile.append(wh.published_version())
+        return folded
+
+    monkeypatch.setattr(compaction, "_write_fold", write_then_publish)
+    result = compaction.compact(wh, s, full=True)
+    assert result.folds >= 1 and published_meanwhile
+    manifest = wh.current_manifest()
+    assert manifest is not None and manifest.segments[0].changes.startswith("segments/")
+    assert all((wh.root / p).is_file() for p in manifest.files())
+    assert published(wh) == working(wh)
+
+
+def test_a_catalog_starts_from_the_previous_one_only_when_its_views_are_this_releases(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wh = Warehouse(tmp_path / "wh")
+    s = settings_for(wh)
+    apply(wh, s, "b0", [({"cookie": "c"}, "a", 1, 1.0)])
+    copies: list[str] = []
+    copyfile = catalog.shutil.copyfile
+    monkeypatch.setattr(
+        catalog.shutil,
+        "copyfile",
+        lambda src, dst: copies.append(Path(src).name) or copyfile(src, dst),
+    )
+    apply(wh, s, "b1", [({"cookie": "c"}, "b", 2, 2.0)])  # a new property: a new wide column
+    assert copies == ["v000001.duckdb"]
+    with wh.connect_published() as con:
+        assert con.execute("SELECT a, b FROM customers_wide").fetchall() == [("1", "2")]
+    assert published(wh) == working(wh)
+    # A catalog written with other view definitions (an older release) is not continued.
+    manifest = wh.current_manifest()
+    assert manifest is not None and manifest.views == catalog.views_digest()
+    monkeypatch.setattr(catalog, "views_digest", lambda: "another release")
+    apply(wh, s, "b2", [({"cookie": "c"}, "a", 3, 3.0)])
+    assert copies == ["v000001.duckdb"]
+    monkeypatch.undo()
+    for i in range(30):  # the copied catalog does not grow with the versions it went through
+        apply(wh, s, f"more{i}", [({"cookie": "c"}, "a", 10 + i, 10.0 + i)])
+    assert wh.published_file().stat().st_size < 2_000_000
+    assert published(wh) == working(wh)

@@ -19,7 +19,7 @@ from propsync.cli import main
 from propsync.config import Settings
 from propsync.store import migrations
 from propsync.store.warehouse import Warehouse
-from tests.helpers import apply
+from tests.helpers import apply, published_state
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "warehouse-0.1.0.tar.gz"
 NOTICE = "upgrading warehouse"
@@ -65,15 +65,20 @@ def test_migrate_upgrades_in_place_and_keeps_the_data(
     code, out, _ = run(capsys, "migrate", "--warehouse", str(legacy))
 
     assert code == 0
-    assert out == f"upgraded warehouse {legacy} from schema version 0 to 3\n"
-    assert recorded_version(legacy) == migrations.SCHEMA_VERSION == 3
+    assert (
+        out == f"upgraded warehouse {legacy} from schema version 0 to {migrations.SCHEMA_VERSION}\n"
+    )
+    assert recorded_version(legacy) == migrations.SCHEMA_VERSION == 4
     assert set(published_modes(legacy).values()) == {0o444}
     after = run(
         capsys, "get", "registered:mgalik", "--include-timestamps", "--warehouse", str(legacy)
     )
     assert after == before
     code, out, _ = run(capsys, "migrate", "--warehouse", str(legacy))
-    assert (code, out) == (0, f"warehouse {legacy} is at schema version 3: up to date\n")
+    assert (code, out) == (
+        0,
+        f"warehouse {legacy} is at schema version {migrations.SCHEMA_VERSION}: up to date\n",
+    )
 
 
 def test_the_first_write_upgrades_with_one_log_line(
@@ -84,15 +89,16 @@ def test_the_first_write_upgrades_with_one_log_line(
         assert code == 0
         notices = [r.getMessage() for r in caplog.records if NOTICE in r.getMessage()]
         assert notices == [
-            f"propsync: upgrading warehouse {legacy} from schema version 0 to 3: "
+            f"propsync: upgrading warehouse {legacy} from schema version 0 to 4: "
             "published versions read-only; schema version recorded; integer keys for customers "
-            "and property names; published versions are catalogs over Parquet files, not copies"
+            "and property names; published versions are catalogs over Parquet files, not copies; "
+            "customer ids looked up by a sorted hash"
         ]
         caplog.clear()
         code, _, _ = run(capsys, "set", "registered:mgalik", "age:=42", "--warehouse", str(legacy))
         assert code == 0
         assert not [r for r in caplog.records if NOTICE in r.getMessage()]
-    assert recorded_version(legacy) == 3
+    assert recorded_version(legacy) == migrations.SCHEMA_VERSION
     code, out, _ = run(capsys, "get", "registered:mgalik", "--warehouse", str(legacy))
     assert code == 0 and '"age": 42' in out and '"first_name": "Marián"' in out
 
@@ -129,8 +135,8 @@ def test_a_crash_inside_an_upgrade_is_redone_by_the_next_writer(
 
     monkeypatch.setitem(migrations.MIGRATIONS, 0, step)
     result = migrations.migrate(Warehouse(legacy), 5)
-    assert (result.from_version, result.to_version) == (0, 3)
-    assert recorded_version(legacy) == 3
+    assert (result.from_version, result.to_version) == (0, migrations.SCHEMA_VERSION)
+    assert recorded_version(legacy) == migrations.SCHEMA_VERSION
     assert set(published_modes(legacy).values()) == {0o444}
 
 
@@ -146,7 +152,7 @@ def test_a_warehouse_from_a_newer_release_is_refused_untouched(
     assert code == 2
     assert err == (
         f"propsync: error: warehouse {str(legacy)!r} has schema version 99; this propsync "
-        "writes version 3: upgrade propsync to use it\n"
+        f"writes version {migrations.SCHEMA_VERSION}: upgrade propsync to use it\n"
     )
     assert (legacy / "work.duckdb").read_bytes() == before
 
@@ -204,8 +210,11 @@ def test_integer_keys_upgrade_keeps_every_row_readers_see(
 ) -> None:
     before = reader_rows(layout1 / "work.duckdb")
     code, out, _ = run(capsys, "migrate", "--warehouse", str(layout1))
-    assert (code, out) == (0, f"upgraded warehouse {layout1} from schema version 1 to 3\n")
-    assert recorded_version(layout1) == 3
+    assert (code, out) == (
+        0,
+        f"upgraded warehouse {layout1} from schema version 1 to {migrations.SCHEMA_VERSION}\n",
+    )
+    assert recorded_version(layout1) == migrations.SCHEMA_VERSION
     after = reader_rows(layout1 / "work.duckdb")
     assert after == before
     with duckdb.connect(str(layout1 / "work.duckdb"), read_only=True) as con:
@@ -280,7 +289,7 @@ def test_a_crash_inside_the_integer_keys_upgrade_leaves_layout1_whole(
     assert recorded_version(layout1) == 1
     assert reader_rows(layout1 / "work.duckdb") == before
     monkeypatch.setitem(migrations.MIGRATIONS, 1, step)
-    assert migrations.migrate(Warehouse(layout1), 5).to_version == 3
+    assert migrations.migrate(Warehouse(layout1), 5).to_version == migrations.SCHEMA_VERSION
     assert reader_rows(layout1 / "work.duckdb") == before
 
 
@@ -299,4 +308,49 @@ def test_migrate_publishes_the_first_catalog_with_every_row_readers_see(
     assert published_after == reader_rows(layout1 / "work.duckdb")
     assert published_after != published_before
     code, out, _ = run(capsys, "migrate", "--warehouse", str(layout1))
-    assert (code, out) == (0, f"warehouse {layout1} is at schema version 3: up to date\n")
+    assert (code, out) == (
+        0,
+        f"warehouse {layout1} is at schema version {migrations.SCHEMA_VERSION}: up to date\n",
+    )
+
+
+def test_id_hashes_upgrade_of_a_layout3_warehouse_finds_every_known_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Layout 3 (today's warehouses until id_hashes) joined ids on text; after the upgrade every
+    stored id is found by its hash, so a write under a known id creates no customer."""
+    root = tmp_path / "layout3"
+    warehouse, settings = Warehouse(root), Settings(warehouse=root)
+    updates = [({"registered": f"u{k}", "cookie": f"c{k}"}, "n", k, 1.0 + k) for k in range(50)]
+    apply(warehouse, settings, "b1", updates)
+    apply(warehouse, settings, "b2", [({"registered": "u1", "cookie": "c-new"}, "n", 100, 500.0)])
+    with duckdb.connect(str(root / "work.duckdb")) as con:  # back to layout 3
+        con.execute("DROP TABLE id_hashes")
+        con.execute("DROP MACRO id_hash")
+        con.execute("DELETE FROM meta WHERE key IN ('schema_version', 'schema_digest')")
+        con.execute("INSERT INTO meta VALUES ('schema_version', '3')")
+        customers_before = con.execute("SELECT count(*) FROM customer_keys").fetchall()
+
+    code, out, _ = run(capsys, "migrate", "--warehouse", str(root))
+    assert (code, out) == (0, f"upgraded warehouse {root} from schema version 3 to 4\n")
+    with duckdb.connect(str(root / "work.duckdb"), read_only=True) as con:
+        assert con.execute(
+            "SELECT count(*), count(DISTINCT (id_hash, customer_key)) FROM id_hashes"
+        ).fetchall() == [(101, 101)]
+        hashes = [h for (h,) in con.execute("SELECT id_hash FROM id_hashes").fetchall()]
+        assert hashes == sorted(hashes)
+        assert con.execute(
+            "SELECT count(*) FROM id_keys ANTI JOIN id_hashes "
+            "ON id_hashes.id_hash = id_hash(id_keys.id_type, id_keys.id_value) "
+            "AND id_hashes.customer_key = id_keys.customer_key"
+        ).fetchall() == [(0,)]
+    for ids in ({"cookie": "c7"}, {"registered": "u9"}, {"cookie": "c-new"}):
+        apply(warehouse, settings, f"after-{sorted(ids.values())[0]}", [(ids, "n", -1, 1e3)])
+    with duckdb.connect(str(root / "work.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM customer_keys").fetchall() == customers_before
+    edited = {ids for ids, props in published_state(warehouse).items() if props["n"][0] == -1}
+    assert edited == {
+        frozenset({("registered", "u7"), ("cookie", "c7")}),
+        frozenset({("registered", "u9"), ("cookie", "c9")}),
+        frozenset({("registered", "u1"), ("cookie", "c1"), ("cookie", "c-new")}),
+    }

@@ -47,6 +47,7 @@ from propsync.api.reader import PublishedReader
 from propsync.config import Settings
 from propsync.errors import NotPublished, PropsyncError, UnknownCustomer, WarehouseLocked
 from propsync.journal import JournalUnavailable, JournalWriter, journal_status, record_from_tracking
+from propsync.store import compaction
 from propsync.store.apply import apply_batch
 from propsync.store.read import Customer, CustomerRef, render_customer
 from propsync.store.warehouse import Warehouse
@@ -333,6 +334,8 @@ class Service:
             raise ApiError(
                 409, "EditRejected", "; ".join(result["errors"]), errors=result["errors"]
             )
+        if self.settings.auto_compact:  # edits add files too, with or without the applier
+            compaction.start_thread(self.warehouse, self.settings)
         published = applied.published_version or self.warehouse.published_version()
         return 200, render_customer(self._read_own_write(ref, published), True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import cache
 from importlib import resources
 
@@ -25,5 +26,12 @@ def folder_statements(folder: str, prefix: str = "") -> list[str]:
 _SHARED_VIEWS = ("catalog/04_customer_properties", "catalog/05_customers")
 
 
-def schema_statements() -> list[str]:
-    return [*folder_statements("schema"), *(load(name) for name in _SHARED_VIEWS)]
+@cache
+def schema_statements() -> tuple[str, ...]:
+    return (*folder_statements("schema"), *(load(name) for name in _SHARED_VIEWS))
+
+
+@cache
+def schema_digest() -> str:
+    """Identifies the working database's schema statements of this release."""
+    return hashlib.sha256("\x00".join(schema_statements()).encode()).hexdigest()[:16]

@@ -258,9 +258,17 @@ def _apply_locked(
         con.execute(sql.load("apply/batch_customers"))
         con.execute(sql.load("apply/insert_new_customers"))
         con.execute(sql.load("apply/insert_new_ids"), params)
+        con.execute(sql.load("apply/insert_new_id_hashes"))
+        if res.new_ids.height:
+            identity.sort_id_hashes(con)
         if res.merges.height:
             con.execute(sql.load("apply/merge_keys"))
-            for name in ("repoint_merged_ids", "repoint_aliases", "insert_aliases"):
+            for name in (
+                "repoint_merged_ids",
+                "repoint_merged_id_hashes",
+                "repoint_aliases",
+                "insert_aliases",
+            ):
                 con.execute(sql.load(f"apply/{name}"), params if name == "insert_aliases" else None)
             con.execute(sql.load("apply/stage_merged_properties"))
             _merge_staged(con)

@@ -21,8 +21,10 @@ place of the files it replaces (a new generation, ``v000042.c1.duckdb``). Runs c
 meantime stay after it. The replaced files stay for ``Settings.file_retention_seconds`` so that a
 reader of an older catalog keeps working, then the next publish removes them.
 
-A compaction killed at any point leaves only files nobody lists (removed by the next one) and the
-current catalog as it was.
+A fold's files keep a pending name (a leading dot) until the commit renames them under the write
+lock, because a publish removes every published file no catalog lists. A compaction killed at
+any point leaves only files nobody lists (removed by the next one) and the current catalog as it
+was.
 """
 
 from __future__ import annotations
@@ -144,8 +146,13 @@ def _compact_locked(warehouse: Warehouse, settings: Settings, full: bool) -> int
                 # wrote a new base). Drop the fold.
                 for path in folded.paths:
                     with contextlib.suppress(FileNotFoundError):
-                        (warehouse.root / path).unlink()
+                        pending_path(warehouse.root / path).unlink()
                 break
+            # Named as published only now, under the lock: a publish prunes every segment file
+            # that no catalog lists, and until this commit none lists the fold.
+            for path in folded.paths:
+                os.replace(pending_path(warehouse.root / path), warehouse.root / path)
+            fsync_directory(warehouse.segments_dir)
             replaced = current.segments[fold.start : fold.stop]
             stamp = now_us()
             new = replace(
@@ -187,8 +194,8 @@ def _write_fold(
         catalog.create_views(con, warehouse.root, segments, manifest.property_names, base=fold.base)
         statement = "compaction/fold_base" if fold.base else "compaction/fold_changes"
         params: dict[str, object] = {"version": last} if fold.base else {}
-        rows = runs.write_sorted(con, changes, sql.load(statement), params)
-        runs.write_file(con, history, sql.load("compaction/fold_history"), {})
+        rows = runs.write_sorted(con, pending_path(changes), sql.load(statement), params)
+        runs.write_file(con, pending_path(history), sql.load("compaction/fold_history"), {})
     finally:
         con.close()
     fsync_directory(warehouse.segments_dir)
@@ -199,6 +206,11 @@ def _write_fold(
         history.relative_to(warehouse.root).as_posix(),
         rows,
     )
+
+
+def pending_path(path: Path) -> Path:
+    """Where a fold's file waits for its commit: a leading dot, which publishes leave alone."""
+    return path.with_name(f".{path.name}.pending")
 
 
 def _remove_partial(directory: Path) -> None:

@@ -11,7 +11,9 @@ changes run in the transaction that records the new version, so they land with i
 Layouts: 0 (release 0.1.0) and 1 have text-keyed tables ``customer_ids``, ``customer_aliases``
 and ``properties``. Layout 2 keys the writer's tables by integers (``customer_keys``, ``id_keys``,
 ``alias_keys``, ``property_names``, ``property_values``); the three old names are views with the
-old columns, so readers and analysts see no difference.
+old columns, so readers and analysts see no difference. Layout 3 publishes catalogs over
+Parquet files instead of copies (``store/catalog.py``). Layout 4 adds ``id_hashes``, the lookup of
+ids by a sorted 64-bit hash.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from propsync import sql
+from propsync import identity, sql
 from propsync.errors import UsageError
 from propsync.store import views
 
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("propsync.migrations")
 
 # The layout this release writes.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 
@@ -110,12 +112,23 @@ def _published_catalogs(root: Path, con: duckdb.DuckDBPyConnection) -> None:
     con.execute(sql.load("schema/12_history_pending"))
 
 
+def _id_hashes(root: Path, con: duckdb.DuckDBPyConnection) -> None:
+    """Look ids up by a 64-bit hash kept in sorted order (``id_hashes``) instead of joining
+    every batch against all of ``id_keys`` on text."""
+    for name in ("13_id_hash", "14_id_hashes"):
+        con.execute(sql.load(f"schema/{name}"))
+    for statement in sql.folder_statements("migrate", prefix="v4_"):
+        con.execute(statement)
+    identity.sort_id_hashes(con, force=True)
+
+
 MIGRATIONS: dict[int, Migration] = {
     0: Migration(0, "published versions read-only; schema version recorded", _published_read_only),
     1: Migration(1, "integer keys for customers and property names", _integer_keys),
     2: Migration(
         2, "published versions are catalogs over Parquet files, not copies", _published_catalogs
     ),
+    3: Migration(3, "customer ids looked up by a sorted hash", _id_hashes),
 }
 
 
@@ -132,6 +145,19 @@ def _write_schema_version(con: duckdb.DuckDBPyConnection, version: int) -> None:
 def _set_schema_version(con: duckdb.DuckDBPyConnection, version: int) -> None:
     con.execute("BEGIN TRANSACTION")
     _write_schema_version(con, version)
+    con.execute("COMMIT")
+
+
+def schema_digest(con: duckdb.DuckDBPyConnection) -> str:
+    """The digest of the schema statements last run on this database (``sql.schema_digest``)."""
+    rows = con.execute("SELECT value FROM meta WHERE key = 'schema_digest'").fetchall()
+    return str(rows[0][0]) if rows else ""
+
+
+def set_schema_digest(con: duckdb.DuckDBPyConnection, digest: str) -> None:
+    con.execute("BEGIN TRANSACTION")
+    con.execute("DELETE FROM meta WHERE key = 'schema_digest'")
+    con.execute("INSERT INTO meta VALUES ('schema_digest', $d)", {"d": digest})
     con.execute("COMMIT")
 
 

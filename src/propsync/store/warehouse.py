@@ -172,8 +172,12 @@ class Warehouse:
             fresh = migrations.is_fresh(con)
             if not fresh:  # upgrades first: the schema below is the current layout's
                 self.last_migration = migrations.upgrade(self.root, con)
-            for statement in sql.schema_statements():
-                con.execute(statement)
+            # The statements are idempotent but cost tens of milliseconds and a checkpoint on
+            # close: run them only when this release's differ from those that made the schema.
+            if fresh or migrations.schema_digest(con) != sql.schema_digest():
+                for statement in sql.schema_statements():
+                    con.execute(statement)
+                migrations.set_schema_digest(con, sql.schema_digest())
             if fresh:
                 migrations.stamp_current(con)
                 self.clear_published()  # of a work.duckdb that was removed
@@ -291,7 +295,7 @@ class Warehouse:
             retired=tuple(r for r in manifest.retired if r[1] > cutoff),
             root=str(self.root.resolve()),
         )
-        final = catalog.write_catalog(self.root, manifest)
+        final = catalog.write_catalog(self.root, manifest, self._current_catalog())
         link_tmp = self.root / ".propsync.duckdb.tmp"
         with contextlib.suppress(FileNotFoundError):
             link_tmp.unlink()
@@ -300,6 +304,15 @@ class Warehouse:
         fsync_directory(self.root)
         self._prune(manifest, final.name, keep, keep_runs)
         return final
+
+    def _current_catalog(self) -> tuple[Path, catalog.Manifest] | None:
+        """The current catalog and its manifest, when it is a catalog (not a copy)."""
+        try:
+            path = self.published_file()
+        except NotPublished:
+            return None
+        manifest = catalog.read_manifest(path)
+        return None if manifest is None else (path, manifest)
 
     def _run_segments(
         self, con: duckdb.DuckDBPyConnection, first: int, last: int

@@ -2,27 +2,22 @@
 -- its own: none of the row's ids appears in another row, they belong to at most one customer,
 -- that customer appears in no other row, and no new hard id contradicts one the customer holds.
 -- Independent rows resolve here; the rest go through the union-find in row order.
-WITH keys_looked_up AS MATERIALIZED (
-    SELECT batch_ids.row_nr, batch_ids.id_type, batch_ids.id_value, id_keys.customer_key
-    FROM batch_ids
-    LEFT JOIN id_keys USING (id_type, id_value)
-),
-
+-- The ids are looked up already (looked_up_ids.sql).
 -- The text ids of the customers found, read by key (see resolve_single_ids.sql).
-known AS MATERIALIZED (
+WITH known AS MATERIALIZED (
     SELECT customer_keys.customer_key, customer_keys.customer_id
     FROM customer_keys
-    WHERE customer_keys.customer_key IN (SELECT customer_key FROM keys_looked_up)
+    WHERE customer_keys.customer_key IN (SELECT customer_key FROM looked_up_ids)
 ),
 
 looked_up AS (
     SELECT
-        keys_looked_up.row_nr,
-        keys_looked_up.id_type,
-        keys_looked_up.id_value,
+        looked_up_ids.row_nr,
+        looked_up_ids.id_type,
+        looked_up_ids.id_value,
         known.customer_id AS existing_customer_id,
-        keys_looked_up.customer_key AS existing_customer_key
-    FROM keys_looked_up
+        looked_up_ids.customer_key AS existing_customer_key
+    FROM looked_up_ids
     LEFT JOIN known USING (customer_key)
 ),
 
