@@ -243,6 +243,7 @@ class Server:
         workers: int,
         publish_interval: float | None = None,
         serving_timeout: float = 900.0,
+        apply_interval: float | None = None,
     ) -> Server:
         port = free_port()
         env = {
@@ -266,8 +267,11 @@ class Server:
         ]
         if not apply:
             cmd.append("--no-apply")
-        elif publish_interval is not None:
-            cmd += ["--publish-interval", str(publish_interval)]
+        else:
+            if publish_interval is not None:
+                cmd += ["--publish-interval", str(publish_interval)]
+            if apply_interval is not None:
+                cmd += ["--apply-interval", str(apply_interval)]
         with open(log, "ab") as f:
             proc = subprocess.Popen(cmd, env=env, stdout=f, stderr=subprocess.STDOUT)
         server = cls(proc, port, log, warehouse)
@@ -394,18 +398,31 @@ def tracking_body(seqs: range, run: str, customers: int, t0: float) -> bytes:
 
 
 async def tracking_load(
-    port: int, connections: int, duration: float, batch: int, run: str, customers: int
+    port: int,
+    connections: int,
+    duration: float,
+    batch: int,
+    run: str,
+    customers: int,
+    rate: float | None = None,
 ) -> LoadResult:
+    """Closed loop (each connection sends its next batch when the last is answered), or with
+    ``rate`` open loop: each connection sends a batch every ``connections * batch / rate`` s."""
     result = LoadResult()
     seqs = SeqSource()
     path = f"/track/v2/projects/{TOKEN}/batch"
     deadline = time.perf_counter() + duration
     t0 = round(time.time() - 1.0, 6)
+    period = connections * batch / rate if rate else 0.0
 
-    async def conn() -> None:
+    async def conn(i: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        next_send = time.perf_counter() + period * i / connections
         try:
             while time.perf_counter() < deadline:
+                if period:
+                    await asyncio.sleep(max(0.0, next_send - time.perf_counter()))
+                    next_send += period
                 taken = seqs.take(batch)
                 req = request_bytes("POST", path, tracking_body(taken, run, customers, t0))
                 sent = time.perf_counter()
@@ -420,7 +437,7 @@ async def tracking_load(
             writer.close()
 
     started = time.perf_counter()
-    await asyncio.gather(*(conn() for _ in range(connections)))
+    await asyncio.gather(*(conn(i) for i in range(connections)))
     result.elapsed = time.perf_counter() - started
     return result
 
@@ -585,10 +602,29 @@ def get_phases(
     }
 
 
-def lag_phase(port: int, duration: float, customers: int, run: str) -> dict[str, Any]:
-    """One tracked update every 2 s for ``duration`` s; seconds from its 200 until GET shows it."""
+def lag_phase(
+    port: int, duration: float, customers: int, run: str, load: float = 0.0, batch: int = 50
+) -> dict[str, Any]:
+    """One tracked update every 2 s for ``duration`` s; seconds from its 200 until GET shows it.
+    With ``load`` (commands/s) other tracking runs meanwhile, open loop, on 16 connections."""
+    import threading
+
     import httpx
 
+    background: dict[str, LoadResult] = {}
+    loader = None
+    if load:
+        loader = threading.Thread(
+            target=lambda: background.setdefault(
+                "load",
+                asyncio.run(
+                    tracking_load(port, 16, duration + 2.0, batch, f"{run}-bg", customers, load)
+                ),
+            ),
+            daemon=True,
+        )
+        loader.start()
+        time.sleep(2.0)  # the load runs before the first probe
     lags: list[float] = []
     pending: dict[int, tuple[int, str, float]] = {}
     started = time.monotonic()
@@ -619,7 +655,9 @@ def lag_phase(port: int, duration: float, customers: int, run: str) -> dict[str,
                     lags.append(time.monotonic() - sent)
                     del pending[j]
             time.sleep(0.05)
-    result = {
+    if loader is not None:
+        loader.join()
+    result: dict[str, Any] = {
         "duration_s": duration,
         "updates": i,
         "visible": len(lags),
@@ -628,6 +666,17 @@ def lag_phase(port: int, duration: float, customers: int, run: str) -> dict[str,
         "max_s": round(max(lags), 1) if lags else None,
         "lags_s": [round(x, 2) for x in lags],
     }
+    if loader is not None:
+        bg = background["load"]
+        result["background"] = {
+            "target_commands_per_s": load,
+            "commands_per_s": round(len(bg.acked) / bg.elapsed),
+            "batch_latency_ms": {
+                "p50": round(pct(bg.latencies, 0.5), 1),
+                "p99": round(pct(bg.latencies, 0.99), 1),
+            },
+            "errors": bg.errors,
+        }
     print(f"  lag: {result}", flush=True)
     return result
 
@@ -665,6 +714,15 @@ def main() -> int:
         default=60.0,
         help="seconds of visibility-lag probes with the background applier (0: skip)",
     )
+    ap.add_argument(
+        "--lag-load",
+        type=float,
+        default=0.0,
+        help="commands/s of other tracking (open loop) during the visibility-lag probes",
+    )
+    ap.add_argument(
+        "--apply-interval", type=float, help="the server's --apply-interval (default: propsync's)"
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "api")
     ap.add_argument(
         "--write-docs", action="store_true", help="rewrite the HTTP section of docs/benchmarks.md"
@@ -695,6 +753,7 @@ def main() -> int:
         "properties": args.properties,
         "read_indexes": "read_model",
         "publish_interval": args.publish_interval,  # None: automatic
+        "apply_interval": args.apply_interval,  # None: propsync's default
         "get_phases": f"{args.get_repeat} x {args.get_duration:g} s",
         "proposed_indexes": False,
         "warehouse_bytes": (template / "work.duckdb").stat().st_size,
@@ -720,6 +779,7 @@ def main() -> int:
             apply=args.background_apply,
             workers=args.workers,
             publish_interval=args.publish_interval,
+            apply_interval=args.apply_interval,
         )
         print(
             f"tracking: {args.connections} connections x {args.batch} commands for "
@@ -806,10 +866,17 @@ def main() -> int:
 
     if args.lag_duration:
         server = Server.start(
-            run_dir, log, apply=True, workers=1, publish_interval=args.publish_interval
+            run_dir,
+            log,
+            apply=True,
+            workers=args.workers,
+            publish_interval=args.publish_interval,
+            apply_interval=args.apply_interval,
         )
         print(f"visibility lag for {args.lag_duration:g} s, background applier on", flush=True)
-        results["lag"] = lag_phase(server.port, args.lag_duration, args.customers, run)
+        results["lag"] = lag_phase(
+            server.port, args.lag_duration, args.customers, run, args.lag_load, args.batch
+        )
         server.stop()
 
     scenario = ("get-only-" if args.skip_tracking else "") + (
@@ -817,6 +884,10 @@ def main() -> int:
     )
     if args.publish_interval is not None:
         scenario += f"-pi{args.publish_interval:g}"
+    if args.apply_interval is not None:
+        scenario += f"-ai{args.apply_interval:g}"
+    if args.lag_load:
+        scenario += f"-lagload{args.lag_load:g}"
     out = args.out / f"results-{tag}-{scenario}.json"
     out.write_text(json.dumps(results, indent=2))
     print(f"results: {out}")

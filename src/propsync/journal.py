@@ -816,6 +816,7 @@ def apply_forever(
     *,
     on_error: Callable[[BaseException], None] | None = None,
     publish_interval: float | None = None,
+    after_publish: Callable[[], None] | None = None,
 ) -> None:
     """Apply the journal every ``interval`` seconds until ``stop`` is set (the server's applier).
 
@@ -825,6 +826,8 @@ def apply_forever(
     thread of their own when due (``store/compaction.py``). Commands applied
     meanwhile are published as soon as the interval has passed, even if nothing new arrives, and
     when the applier stops; a publish that fails is retried at the next interval.
+    ``after_publish`` runs after each publish (the server's applier brings the read model to the
+    new version there, so the HTTP process need not).
     """
     # A previous applier (or a crash between commit and publish) may have left the working
     # database ahead of the published version: publish_pending finds out and publishes it.
@@ -839,6 +842,8 @@ def apply_forever(
             if unpublished and publish_due(warehouse, publish_interval):
                 publish_pending(warehouse, settings)
                 unpublished = False
+                if after_publish is not None:
+                    after_publish()
                 if settings.auto_compact:
                     compaction.start_thread(warehouse, settings)
         except WarehouseLocked as exc:

@@ -130,6 +130,7 @@ def _applier_main(
     """The background applier: ``apply_forever`` until SIGTERM or until the server is gone."""
     from propsync.config import Settings
     from propsync.journal import apply_forever
+    from propsync.store.read_model import ReadModel
     from propsync.store.warehouse import Warehouse
 
     configure_logging(log_level)
@@ -148,8 +149,27 @@ def _applier_main(
 
     threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
     settings = Settings.model_validate_json(settings_json)
+    warehouse = Warehouse(settings.warehouse)
+    model = ReadModel(warehouse, memory_limit=settings.duckdb_memory_limit)
+
+    def follow() -> None:
+        # The version just published, into the read model at once: its run is at hand here, and
+        # the server's process keeps its CPU (and GIL) for requests. Never a build (the server
+        # builds), never a wait for a follower elsewhere.
+        if not model.exists():  # being built by the server, which then follows on its own
+            return
+        try:
+            model.follow(lock_timeout=0.0, build=False)
+        except Exception:
+            log.exception("following the read model after a publish failed; the server follows")
+
     apply_forever(
-        Warehouse(settings.warehouse), settings, interval, stop, publish_interval=publish_interval
+        warehouse,
+        settings,
+        interval,
+        stop,
+        publish_interval=publish_interval,
+        after_publish=follow,
     )
 
 
@@ -206,7 +226,7 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         "--no-apply", action="store_true", help="only journal; do not apply in the background"
     )
     p.add_argument(
-        "--apply-interval", type=float, help="seconds between background applies (default 2)"
+        "--apply-interval", type=float, help="seconds between background applies (default 1)"
     )
     p.add_argument(
         "--publish-interval",

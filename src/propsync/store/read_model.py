@@ -317,6 +317,9 @@ class ReadModel:
             # WAL + NORMAL: a power loss may drop the last follows, never leave a partial one
             # (meta.version is in the same transaction), and the next follow redoes them.
             con.execute("PRAGMA synchronous = NORMAL")
+            # A large follow grows the WAL by every page it touched; once checkpointed, the file
+            # is cut back to this size instead of staying at its largest (readers search it).
+            con.execute("PRAGMA journal_size_limit = 67108864")
             self._writer = con
         return self._writer
 
@@ -489,9 +492,17 @@ def _state(con: sqlite3.Connection) -> ModelState | None:
 def apply_run(con: sqlite3.Connection, run: pl.DataFrame, version: int, stamp: str) -> int:
     """Apply one run file's rows in one transaction that also sets ``meta.version``."""
     merges = run.filter(pl.col("kind") == "merge").select("customer_id", "value").rows()
-    ids = run.filter(pl.col("kind") == "id").select("name", "value", "customer_id")
-    props = run.filter(pl.col("kind") == "property").select(
-        "customer_id", "name", "value", "update_ts", "batch_id"
+    # In primary-key order, SQLite walks its B-trees forward instead of at random (1.45x for a
+    # run of 209k properties into 10M).
+    ids = (
+        run.filter(pl.col("kind") == "id")
+        .select("name", "value", "customer_id")
+        .sort("name", "value")
+    )
+    props = (
+        run.filter(pl.col("kind") == "property")
+        .select("customer_id", "name", "value", "update_ts", "batch_id")
+        .sort("customer_id", "name")
     )
     con.execute("BEGIN IMMEDIATE")
     try:
