@@ -853,6 +853,7 @@ def apply_forever(
             if on_error is not None:
                 on_error(exc)
         stop.wait(interval)
+    compaction.stop_threads()
     if unpublished:  # nothing applied stays unpublished when the applier stops
         try:
             publish_pending(warehouse, settings)

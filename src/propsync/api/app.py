@@ -204,6 +204,7 @@ class Service:
         self.reader.start()  # builds the read model in the background, or catches up on runs
 
     def close(self) -> None:
+        compaction.stop_threads()  # the edits' compactions: a process exiting inside one aborts
         journal, self._journal = self._journal, None
         if journal is not None:
             journal.close()

@@ -189,7 +189,10 @@ def _write_fold(
     changes, history = segment_paths(warehouse.segments_dir, first, last)
     tmp_dir = warehouse.segments_dir / ".tmp"
     con = duckdb.connect(config=writer_config(tmp_dir, settings.duckdb_memory_limit))
+    _connections[threading.current_thread()] = con
     try:
+        if _stopping.is_set():
+            raise CompactionStopped("the process is stopping")
         con.execute("SET enable_progress_bar = false")
         catalog.create_views(con, warehouse.root, segments, manifest.property_names, base=fold.base)
         statement = "compaction/fold_base" if fold.base else "compaction/fold_changes"
@@ -197,6 +200,7 @@ def _write_fold(
         rows = runs.write_sorted(con, pending_path(changes), sql.load(statement), params)
         runs.write_file(con, pending_path(history), sql.load("compaction/fold_history"), {})
     finally:
+        _connections.pop(threading.current_thread(), None)
         con.close()
     fsync_directory(warehouse.segments_dir)
     return catalog.Segment(
@@ -234,6 +238,29 @@ def due(warehouse: Warehouse) -> bool:
 
 _threads: dict[Path, threading.Thread] = {}
 _threads_lock = threading.Lock()
+# The DuckDB connection each compaction thread folds with, so that stop_threads can interrupt it.
+_connections: dict[threading.Thread, duckdb.DuckDBPyConnection] = {}
+_stopping = threading.Event()
+
+
+class CompactionStopped(Exception):
+    """A compaction thread was asked to stop (``stop_threads``); its files are left unlisted."""
+
+
+def stop_threads(timeout: float = 10.0) -> None:
+    """Interrupt this process's compaction threads and wait for them (a process that exits with
+    one inside DuckDB aborts); none starts meanwhile. What they wrote is unlisted; the next
+    compaction removes it."""
+    _stopping.set()
+    for con in list(_connections.values()):
+        with contextlib.suppress(duckdb.Error):
+            con.interrupt()
+    with _threads_lock:
+        threads = list(_threads.values())
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    _stopping.clear()  # a process that goes on (tests, a restarted service) compacts again
 
 
 def start_thread(warehouse: Warehouse, settings: Settings) -> threading.Thread | None:
@@ -242,14 +269,17 @@ def start_thread(warehouse: Warehouse, settings: Settings) -> threading.Thread |
     root = warehouse.root.resolve()
     with _threads_lock:
         running = _threads.get(root)
-        if (running is not None and running.is_alive()) or not due(warehouse):
+        if _stopping.is_set() or (running is not None and running.is_alive()) or not due(warehouse):
             return None
 
         def run() -> None:
             try:
                 compact(warehouse, settings)
             except Exception:
-                log.exception("compaction failed; the next publish retries it")
+                if _stopping.is_set():
+                    log.info("compaction stopped with the process; the next one redoes it")
+                else:
+                    log.exception("compaction failed; the next publish retries it")
 
         thread = threading.Thread(target=run, name="propsync-compaction", daemon=True)
         _threads[root] = thread
