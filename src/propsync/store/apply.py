@@ -278,7 +278,7 @@ def _apply_locked(
             con.execute(sql.load("apply/no_merged_winners"))
 
         progress("merging properties", 0.7)
-        con.execute(sql.load("apply/insert_property_names"))
+        names_added = int(con.execute(sql.load("apply/insert_property_names")).fetchall()[0][0])
         con.execute(sql.load("apply/stage_batch_properties"))
         if consume:
             con.unregister("batch_cells")
@@ -301,7 +301,8 @@ def _apply_locked(
         version = Warehouse.work_version(con) + 1
         Warehouse.set_work_version(con, version)
         record_batch(con, batch, result, version=version, in_transaction=True)
-        views.refresh_wide_view(con)
+        if names_added:  # its columns are the property names; its text changes only with them
+            views.refresh_wide_view(con)
         progress("writing the run", 0.9)
         runs.write_run(con, root, version, batch.batch_id)
         con.execute("COMMIT")
