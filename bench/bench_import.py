@@ -333,6 +333,10 @@ def child_env() -> dict[str, str]:
     for var in list(env):
         if var.startswith("PROPSYNC_"):
             del env[var]  # defaults only; the warehouse is passed explicitly
+    # An import whose changes exceed the compaction's threshold starts a detached full fold when
+    # it exits (cli._compact_later): it is not part of the import's time, and left running it
+    # would share the two cores with the next contender.
+    env["PROPSYNC_AUTO_COMPACT"] = "false"
     return env
 
 
