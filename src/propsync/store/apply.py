@@ -146,9 +146,21 @@ def _merge_staged(con: duckdb.DuckDBPyConnection, batch_id: str | None = None) -
     if batch_id is None:
         con.execute(sql.load("apply/winning_properties"))
     else:
-        con.execute(sql.load("apply/winning_batch_properties"), {"batch_id": batch_id})
+        batch_winners(con)
     con.execute(sql.load("apply/retire_outdated_properties")).fetchall()
-    return int(con.execute(sql.load("apply/insert_newer_properties")).fetchall()[0][0])
+    if batch_id is None:
+        return int(con.execute(sql.load("apply/insert_newer_properties")).fetchall()[0][0])
+    insert = sql.load("apply/insert_newer_batch_properties")
+    return int(con.execute(insert, {"batch_id": batch_id}).fetchall()[0][0])
+
+
+def batch_winners(con: duckdb.DuckDBPyConnection) -> None:
+    """``winning_properties`` of the batch's own ``staged_properties``: the winners sorted by
+    customer, without a batch_id column (``sql/apply/winning_batch_properties.sql``; the rows tied
+    in time with the stored ones are settled by their values only when there are any)."""
+    con.execute(sql.load("apply/winning_batch_properties"))
+    if con.execute(sql.load("apply/count_tied_winners")).fetchall()[0][0]:
+        con.execute(sql.load("apply/drop_tied_losers"))
 
 
 def audit_merged(con: duckdb.DuckDBPyConnection, modulus: int) -> list[str]:

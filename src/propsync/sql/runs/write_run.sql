@@ -18,10 +18,11 @@ COPY (
         FROM new_ids
     ),
 
-    -- Every winner's customer is one the batch resolved to (a merge's survivor included).
+    -- Every winner's customer is one the batch resolved to (a merge's survivor included); the
+    -- winners are the batch's own (apply/winning_batch_properties.sql: no batch_id column).
     batch_winners AS (
         SELECT 'property' AS kind, batch_customers.customer_id, property_names.property AS name,
-            winning_properties.value, winning_properties.update_ts, winning_properties.batch_id
+            winning_properties.value, winning_properties.update_ts, $batch_id AS batch_id
         FROM winning_properties
         JOIN batch_customers USING (customer_key)
         JOIN property_names USING (property_id)
