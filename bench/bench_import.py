@@ -333,6 +333,10 @@ def child_env() -> dict[str, str]:
     for var in list(env):
         if var.startswith("PROPSYNC_"):
             del env[var]  # defaults only; the warehouse is passed explicitly
+    # An import whose changes exceed the compaction's threshold starts a detached full fold when
+    # it exits (cli._compact_later): it is not part of the import's time, and left running it
+    # would share the two cores with the next contender.
+    env["PROPSYNC_AUTO_COMPACT"] = "false"
     return env
 
 
@@ -465,6 +469,14 @@ SELECT customer_key, customer_id FROM new_customers ORDER BY customer_key
             f"""
 INSERT INTO id_keys (id_type, id_value, customer_key, batch_id)
 SELECT {_literal(id_type)}, id_value, customer_key, 'lean' FROM new_customers
+ORDER BY customer_key
+""",
+        ),
+        (
+            "insert new id hashes",
+            f"""
+INSERT INTO id_hashes (id_hash, customer_key)
+SELECT id_hash({_literal(id_type)}, id_value), customer_key FROM new_customers
 """,
         ),
         (

@@ -54,7 +54,7 @@ def resolve(
     try:
         con.execute(sql.load("apply/looked_up_ids"))
         if ids.height == ids["row_nr"].n_unique():
-            return _resolve_single(con)
+            return _resolve_single(con, ids)
         return _resolve_general(con, ids, frozenset(hard_types))
     finally:
         con.unregister("batch_ids")
@@ -82,18 +82,22 @@ def sort_id_hashes(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> bo
     return True
 
 
-def _resolve_single(con: duckdb.DuckDBPyConnection) -> Resolution:
+def _resolve_single(con: duckdb.DuckDBPyConnection, ids: pl.DataFrame) -> Resolution:
+    """``ids`` (registered as ``batch_ids``) has one row per row_nr."""
     rows = con.sql(sql.load("apply/resolve_single_ids")).pl()
-    ids = con.sql("SELECT id_type, id_value FROM batch_ids ORDER BY row_nr").pl()
-    joined = pl.concat([rows.sort("row_nr"), ids], how="horizontal")
+    by_row = ids.sort("row_nr").select("id_type", "id_value")
+    joined = pl.concat([rows.sort("row_nr"), by_row], how="horizontal")
     new_ids = joined.filter(pl.col("is_new")).select(list(_NEW_IDS)).unique(["id_type", "id_value"])
+    # A key names one customer and a customer has one key: unique by the integer is the same,
+    # and at 1M rows 0.03 s instead of 0.2 s by the text.
+    known = rows.filter(~pl.col("is_new")).select(list(_KNOWN)).unique("customer_key")
     return Resolution(
         row_customers=rows.select(list(_ROW_CUSTOMERS)),
         new_ids=new_ids,
         merges=empty(_MERGES),
         rejections=empty(REJECTIONS_SCHEMA),
         customers_created=new_ids.height,
-        known=rows.filter(~pl.col("is_new")).select(list(_KNOWN)).unique("customer_id"),
+        known=known,
     )
 
 

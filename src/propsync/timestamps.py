@@ -71,6 +71,16 @@ _ISO_FAST_RE: Final = (
     r"(?:[.,][0-9]{1,9})?(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?$"
 )
 
+# The commonest shape of all, zero-padded UTC to the second ("2024-05-01T08:30:00Z"), with field
+# ranges that leave only the day of the month to check: Polars' own strptime reads these rows
+# several times faster than the component paths, and yields null exactly where they do (a day
+# the month does not have).
+_ISO_UTC_SECONDS_RE: Final = (
+    r"^[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z$"
+)
+_ISO_UTC_SECONDS_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
+
 
 def now_us() -> int:
     """Return the current time in microseconds since the UNIX epoch."""
@@ -239,6 +249,23 @@ def _wall_to_utc(wall_us: pl.Series, timezone: str) -> pl.Series:
 
 
 def _parse_strings(s: pl.Series, timezone: str) -> pl.Series:
+    utc_seconds = s.str.contains(_ISO_UTC_SECONDS_RE).fill_null(False)
+    if not utc_seconds.any():
+        return _parse_general_strings(s, timezone)
+    fast = (
+        s.str.strptime(pl.Datetime("us"), _ISO_UTC_SECONDS_FORMAT, strict=False)
+        .to_physical()
+        .cast(pl.Int64)
+    )
+    if utc_seconds.all():
+        return fast
+    rest = _parse_general_strings(s.set(utc_seconds, None), timezone)
+    return pl.select(
+        pl.when(pl.lit(utc_seconds)).then(pl.lit(fast)).otherwise(pl.lit(rest))
+    ).to_series()
+
+
+def _parse_general_strings(s: pl.Series, timezone: str) -> pl.Series:
     t = pl.col("t")
     rest = pl.col("rest")
     frame = (

@@ -577,3 +577,31 @@ def test_now_us() -> None:
 def test_parquet_decimal_seconds_parse_exactly() -> None:
     s = pl.Series([Decimal("1570001049.250001"), Decimal("-1.5"), None], dtype=pl.Decimal(20, 6))
     assert parse_timestamps(s).to_list() == [1570001049_250001, -1_500000, None]
+
+
+# Zero-padded UTC seconds ("2024-05-01T08:30:00Z"), valid or not (day 29-31 of short months).
+utc_second_texts = st.builds(
+    "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}Z".format,
+    st.integers(0, 9999),
+    st.integers(1, 12),
+    st.integers(1, 31),
+    st.integers(0, 23),
+    st.integers(0, 59),
+    st.integers(0, 59),
+)
+
+
+@settings(deadline=None)
+@given(
+    st.lists(utc_second_texts, min_size=1, max_size=40),
+    st.lists(st.sampled_from([None, "", " 2024-01-01T10:00:00Z", "2024-1-01T10:00:00Z", "12.5"])),
+)
+def test_utc_seconds_fast_path_agrees_with_the_component_paths(
+    texts: list[str], others: list[str | None]
+) -> None:
+    from propsync.timestamps import _parse_general_strings
+
+    for cells in (texts, texts + others):
+        s = pl.Series("t", cells, dtype=pl.String)
+        expected = _parse_general_strings(s, "Europe/Prague").cast(pl.Int64)
+        assert parse_timestamps(s, "Europe/Prague").to_list() == expected.to_list()

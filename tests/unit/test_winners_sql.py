@@ -1,8 +1,9 @@
 """The two winner statements of the newer-wins merge (sql/apply/) against a real in-memory DuckDB.
 
 ``winning_properties.sql`` (the merge step: each staged row keeps its own batch id) and
-``winning_batch_properties.sql`` (the batch's own step: staged rows carry no batch id, the batch's
-is added) must pick the same winners, and the latter hands them over sorted by customer.
+``winning_batch_properties.sql`` + ``drop_tied_losers.sql`` (the batch's own step, ``batch_winners``:
+staged rows and winners carry no batch id) must pick the same winners, and the latter hands them
+over sorted by customer.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import duckdb
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from propsync import sql
+from propsync.store.apply import batch_winners
 
 BATCH = "imp-0123456789abcdef01234567"
 Cell = tuple[str, int | None]  # value, update_ts
@@ -61,10 +63,11 @@ def _reference(stored: State, staged: State) -> set[tuple[object, ...]]:
 @given(stored=states, staged=states)
 def test_both_winner_statements_pick_the_newer_wins_winners(stored: State, staged: State) -> None:
     con = _connect(stored, staged)
-    con.execute(sql.load("apply/winning_batch_properties"), {"batch_id": BATCH})
+    batch_winners(con)
     rows = con.execute(
-        "SELECT customer_key, property_id, value, update_ts, batch_id FROM winning_properties "
-        "ORDER BY rowid"
+        "SELECT customer_key, property_id, value, update_ts, $b FROM winning_properties "
+        "ORDER BY rowid",
+        {"b": BATCH},
     ).fetchall()
     assert set(rows) == _reference(stored, staged)
     assert [r[:2] for r in rows] == sorted(r[:2] for r in rows)  # handed over by customer
@@ -91,11 +94,11 @@ def test_a_large_batch_is_sorted_by_customer_across_threads() -> None:
         "INSERT INTO staged_properties "
         "SELECT x // 10, x % 10, '\"n\"', 6 FROM (SELECT (i * 7919) % 400000 AS x FROM range(400000) t(i))"
     )
-    con.execute(sql.load("apply/winning_batch_properties"), {"batch_id": BATCH})
-    out_of_order, total, batches = con.execute(
-        "SELECT count(*) FILTER (WHERE key < prev), count(*), count(DISTINCT batch_id) FROM ("
+    batch_winners(con)
+    out_of_order, total = con.execute(
+        "SELECT count(*) FILTER (WHERE key < prev), count(*) FROM ("
         " SELECT customer_key * 16 + property_id AS key,"
-        " lag(customer_key * 16 + property_id) OVER (ORDER BY rowid) AS prev, batch_id"
+        " lag(customer_key * 16 + property_id) OVER (ORDER BY rowid) AS prev"
         " FROM winning_properties)"
     ).fetchall()[0]
-    assert (out_of_order, total, batches) == (0, 400000, 1)
+    assert (out_of_order, total) == (0, 400000)

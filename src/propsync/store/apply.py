@@ -146,9 +146,21 @@ def _merge_staged(con: duckdb.DuckDBPyConnection, batch_id: str | None = None) -
     if batch_id is None:
         con.execute(sql.load("apply/winning_properties"))
     else:
-        con.execute(sql.load("apply/winning_batch_properties"), {"batch_id": batch_id})
+        batch_winners(con)
     con.execute(sql.load("apply/retire_outdated_properties")).fetchall()
-    return int(con.execute(sql.load("apply/insert_newer_properties")).fetchall()[0][0])
+    if batch_id is None:
+        return int(con.execute(sql.load("apply/insert_newer_properties")).fetchall()[0][0])
+    insert = sql.load("apply/insert_newer_batch_properties")
+    return int(con.execute(insert, {"batch_id": batch_id}).fetchall()[0][0])
+
+
+def batch_winners(con: duckdb.DuckDBPyConnection) -> None:
+    """``winning_properties`` of the batch's own ``staged_properties``: the winners sorted by
+    customer, without a batch_id column (``sql/apply/winning_batch_properties.sql``; the rows tied
+    in time with the stored ones are settled by their values only when there are any)."""
+    con.execute(sql.load("apply/winning_batch_properties"))
+    if con.execute(sql.load("apply/count_tied_winners")).fetchall()[0][0]:
+        con.execute(sql.load("apply/drop_tied_losers"))
 
 
 def audit_merged(con: duckdb.DuckDBPyConnection, modulus: int) -> list[str]:
@@ -216,17 +228,22 @@ def _apply_locked(
         rows_rejected = row_rejections["row_nr"].n_unique()
         rows_with_rejections = rejections["row_nr"].n_unique()
 
+        # shared: the customer has several rows in the batch (stage_batch_properties.sql). By the
+        # id's 64-bit hash, 0.16 s instead of 0.4 s at 1M rows; a collision only sends a row down
+        # the path that collapses duplicates, which gives the same result for a row without any.
         frames.register(
             con,
             "row_customers",
-            res.row_customers.with_columns(shared=pl.col("customer_id").is_duplicated()),
+            res.row_customers.with_columns(shared=pl.col("customer_id").hash().is_duplicated()),
         )
         frames.register(con, "batch_cells", batch.cells)
-        valid_cells = int(
-            con.execute(
-                "SELECT count(*) FROM batch_cells SEMI JOIN row_customers USING (row_nr)"
-            ).fetchall()[0][0]
-        )
+        # The cells of rows that resolved to a customer, and the names they use: in Polars, a
+        # tenth of what the same semi join cost in DuckDB (0.7 s for 10M cells).
+        valid = batch.cells["row_nr"].is_in(res.row_customers["row_nr"].implode())
+        valid_cells = int(valid.sum())
+        used = batch.cells["property"] if valid.all() else batch.cells["property"].filter(valid)
+        used_names = used.unique().sort().to_list()
+        del valid, used
         result = BatchResult(
             batch.batch_id,
             "applied",
@@ -278,7 +295,8 @@ def _apply_locked(
             con.execute(sql.load("apply/no_merged_winners"))
 
         progress("merging properties", 0.7)
-        names_added = int(con.execute(sql.load("apply/insert_property_names")).fetchall()[0][0])
+        inserted = con.execute(sql.load("apply/insert_property_names"), {"names": used_names})
+        names_added = int(inserted.fetchall()[0][0])
         con.execute(sql.load("apply/stage_batch_properties"))
         if consume:
             con.unregister("batch_cells")

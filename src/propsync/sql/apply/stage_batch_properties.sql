@@ -1,7 +1,7 @@
 -- The batch's cells keyed by customer and property, duplicates collapsed by the newer-wins order.
 -- MERGE does not reject duplicate source keys (the first row silently wins), so this must.
 -- A (customer, property) can repeat only among rows of a customer with several rows in the batch
--- (row_customers.shared); only those rows pay for the window that picks the winner.
+-- (row_customers.shared); only those rows pay for the aggregate that picks the winner.
 -- No batch_id column: every row is this batch's, and the same 28-character text on each of 10M
 -- rows took 420 MB of an uncompressed temp table; winning_batch_properties.sql adds it to the
 -- winners only.
@@ -31,18 +31,20 @@ customers_with_one_row AS (
     WHERE NOT shared
 ),
 
+-- The greatest (update_ts, value) of each key, by a hash aggregate: the window it replaces
+-- sorted each key's rows (at 1M x 10 with 50k duplicate rows: 0.87 s of CPU for 1M cells).
 customers_with_several_rows AS (
-    SELECT customer_key, property_id, value, update_ts
+    SELECT
+        customer_key,
+        property_id,
+        arg_max({'value': value, 'update_ts': update_ts}, {'ts': coalesce(update_ts, -1), 'value': value}) AS winner
     FROM keyed_cells
     WHERE shared
-    QUALIFY row_number() OVER (
-        PARTITION BY customer_key, property_id
-        ORDER BY coalesce(update_ts, -1) DESC, value DESC
-    ) = 1
+    GROUP BY customer_key, property_id
 )
 
 SELECT customer_key, property_id, value, update_ts
 FROM customers_with_one_row
 UNION ALL
-SELECT customer_key, property_id, value, update_ts
+SELECT customer_key, property_id, winner.value, winner.update_ts
 FROM customers_with_several_rows
