@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import duckdb
+import pytest
+
+from propsync import identity
 from propsync.config import Settings
 from propsync.store.read import CustomerRef, get_customer
 from propsync.store.warehouse import Warehouse
@@ -153,3 +157,38 @@ def test_an_otherwise_independent_row_with_a_contradicting_hard_id_is_rejected(
         {("registered", "x"), ("cookie", "x1")},
     ]
     assert props_of(warehouse, "cookie", "c") == {"p": (4, 20_000000)}
+
+
+def test_id_hashes_tail_is_sorted_when_due_and_every_id_stays_found(
+    warehouse: Warehouse, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """id_hashes keeps new ids in an unsorted tail and rewrites itself in hash order once the tail
+    reaches a quarter of the sorted rows (at least UNSORTED_ID_HASHES); lookups work either way,
+    merges repoint the lookup rows too."""
+    monkeypatch.setattr(identity, "UNSORTED_ID_HASHES", 3)
+    for b in range(6):
+        updates = [({"cookie": f"c{b}-{k}"}, "n", k, 1.0 + b) for k in range(4)]
+        apply(warehouse, settings, f"b{b}", updates)
+    apply(warehouse, settings, "merge", [({"cookie": "c0-0", "registered": "u"}, "n", 9, 50.0)])
+    apply(warehouse, settings, "merge2", [({"cookie": "c1-1", "registered": "u"}, "n", 10, 60.0)])
+    for b in range(6):  # every id resolves to its own customer: no customer is created again
+        apply(warehouse, settings, f"again{b}", [({"cookie": f"c{b}-2"}, "m", b, 99.0)])
+    with duckdb.connect(str(warehouse.work_path), read_only=True) as con:
+        rows = con.execute("SELECT id_hash, customer_key FROM id_hashes").fetchall()
+        sorted_rows = con.execute(
+            "SELECT value FROM meta WHERE key = 'id_hashes_sorted_rows'"
+        ).fetchall()
+        missing = con.execute(
+            "SELECT count(*) FROM id_keys ANTI JOIN id_hashes "
+            "ON id_hashes.id_hash = id_hash(id_keys.id_type, id_keys.id_value) "
+            "AND id_hashes.customer_key = id_keys.customer_key"
+        ).fetchall()
+        customers = con.execute("SELECT count(*) FROM customer_keys").fetchall()
+    assert len(rows) == 6 * 4 + 1 and missing == [(0,)]
+    assert sorted_rows and int(sorted_rows[0][0]) >= 12  # sorted at least once
+    head = [h for h, _ in rows[: int(sorted_rows[0][0])]]
+    assert head == sorted(head)
+    assert customers == [(24,)]  # merged-away customers keep their keys; none was created anew
+    merged = props_of(warehouse, "cookie", "c1-1")
+    assert merged["n"][0] == 10 and props_of(warehouse, "registered", "u") == merged
+    assert props_of(warehouse, "cookie", "c0-0") == merged
