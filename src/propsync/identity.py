@@ -20,6 +20,7 @@ import polars as pl
 
 from propsync import frames, sql
 from propsync.batch import REJECTIONS_SCHEMA, empty
+from propsync.store import meta
 
 
 def new_customer_id(id_type: str, id_value: str) -> str:
@@ -72,13 +73,11 @@ def sort_id_hashes(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> bo
     """Rewrite ``id_hashes`` in hash order when its unsorted tail is due (or ``force``); returns
     whether it did. Call inside the writer's transaction, after new ids were stored."""
     rows = int(con.execute("SELECT count(*) FROM id_hashes").fetchall()[0][0])
-    found = con.execute("SELECT value FROM meta WHERE key = $k", {"k": _SORTED_ROWS}).fetchall()
-    sorted_rows = int(found[0][0]) if found else 0
+    sorted_rows = int(meta.get(con, _SORTED_ROWS) or 0)
     if not force and 4 * (rows - sorted_rows) <= max(sorted_rows, 4 * UNSORTED_ID_HASHES):
         return False
     con.execute(sql.load("apply/sort_id_hashes"))
-    con.execute("DELETE FROM meta WHERE key = $k", {"k": _SORTED_ROWS})
-    con.execute("INSERT INTO meta VALUES ($k, $v)", {"k": _SORTED_ROWS, "v": str(rows)})
+    meta.put(con, _SORTED_ROWS, str(rows))
     return True
 
 

@@ -177,7 +177,7 @@ def views_digest() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def wide_view(property_names: Iterable[str]) -> str:
+def wide_view(property_names: Iterable[str], create: str = "CREATE") -> str:
     """``customers_wide``: one row per customer, one JSON column per property name in use.
 
     A view cannot bind parameters, so property names (user data) are quoted as identifiers and as
@@ -187,7 +187,7 @@ def wide_view(property_names: Iterable[str]) -> str:
         for n in sorted(property_names)
     )
     return (
-        "CREATE VIEW customers_wide AS\n"
+        f"{create} VIEW customers_wide AS\n"
         f"SELECT customer_id{columns}\n"
         "FROM properties\n"
         "GROUP BY customer_id"
@@ -265,11 +265,7 @@ def write_catalog(
             else:
                 _file_views(con, root, manifest.segments, create="CREATE OR REPLACE")
                 if base[1].property_names != manifest.property_names:
-                    con.execute(
-                        wide_view(manifest.property_names).replace(
-                            "CREATE VIEW", "CREATE OR REPLACE VIEW", 1
-                        )
-                    )
+                    con.execute(wide_view(manifest.property_names, "CREATE OR REPLACE"))
                 for table in ("files", "meta", "property_names", "retired"):
                     con.execute(f"DELETE FROM internal.{table}")
             _fill_tables(con, manifest)

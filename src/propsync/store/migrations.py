@@ -31,7 +31,7 @@ import duckdb
 
 from propsync import identity, sql
 from propsync.errors import UsageError
-from propsync.store import views
+from propsync.store import meta, views
 
 if TYPE_CHECKING:
     from propsync.store.warehouse import Warehouse
@@ -133,13 +133,11 @@ MIGRATIONS: dict[int, Migration] = {
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
-    rows = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
-    return int(rows[0][0]) if rows else 0
+    return int(meta.get(con, "schema_version") or 0)
 
 
 def _write_schema_version(con: duckdb.DuckDBPyConnection, version: int) -> None:
-    con.execute("DELETE FROM meta WHERE key = 'schema_version'")
-    con.execute("INSERT INTO meta VALUES ('schema_version', $v)", {"v": str(version)})
+    meta.put(con, "schema_version", str(version))
 
 
 def _set_schema_version(con: duckdb.DuckDBPyConnection, version: int) -> None:
@@ -150,14 +148,12 @@ def _set_schema_version(con: duckdb.DuckDBPyConnection, version: int) -> None:
 
 def schema_digest(con: duckdb.DuckDBPyConnection) -> str:
     """The digest of the schema statements last run on this database (``sql.schema_digest``)."""
-    rows = con.execute("SELECT value FROM meta WHERE key = 'schema_digest'").fetchall()
-    return str(rows[0][0]) if rows else ""
+    return meta.get(con, "schema_digest") or ""
 
 
 def set_schema_digest(con: duckdb.DuckDBPyConnection, digest: str) -> None:
     con.execute("BEGIN TRANSACTION")
-    con.execute("DELETE FROM meta WHERE key = 'schema_digest'")
-    con.execute("INSERT INTO meta VALUES ('schema_digest', $d)", {"d": digest})
+    meta.put(con, "schema_digest", digest)
     con.execute("COMMIT")
 
 

@@ -41,7 +41,7 @@ from propsync.config import duckdb_memory_limit
 from propsync.errors import DatabaseInUse, NotPublished, UsageError
 from propsync.files import fsync_directory
 from propsync.locks import exclusive_lock
-from propsync.store import catalog, migrations, runs
+from propsync.store import catalog, meta, migrations, runs
 from propsync.timestamps import now_us
 
 VERSION_FILE = catalog.CATALOG_FILE
@@ -188,13 +188,11 @@ class Warehouse:
 
     @staticmethod
     def work_version(con: duckdb.DuckDBPyConnection) -> int:
-        rows = con.execute("SELECT value FROM meta WHERE key = 'version'").fetchall()
-        return int(rows[0][0]) if rows else 0
+        return int(meta.get(con, "version") or 0)
 
     @staticmethod
     def set_work_version(con: duckdb.DuckDBPyConnection, version: int) -> None:
-        con.execute("DELETE FROM meta WHERE key = 'version'")
-        con.execute("INSERT INTO meta VALUES ('version', $v)", {"v": str(version)})
+        meta.put(con, "version", str(version))
 
     # -- publishing -----------------------------------------------------------------------------
 
@@ -216,10 +214,8 @@ class Warehouse:
     def current_manifest(self) -> catalog.Manifest | None:
         """The current published version's file list; None before the first publish and for a
         version published as a full copy (schema versions 1 and 2)."""
-        try:
-            return catalog.read_manifest(self.published_file())
-        except NotPublished:
-            return None
+        found = self._current_catalog()
+        return None if found is None else found[1]
 
     def needs_publish(self, version: int) -> bool:
         """Whether the working database at ``version`` is ahead of what readers see, or readers
