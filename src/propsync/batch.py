@@ -32,6 +32,34 @@ def empty(schema: Mapping[str, pl.DataType | type[pl.DataType]]) -> pl.DataFrame
 
 
 @dataclass
+class Spool:
+    """The ids and cells of a batch too large to hold in memory, as Parquet files in
+    ``directory`` (one pair per normalised chunk, ``normalize_file``); the apply path reads them
+    with DuckDB, which spills what does not fit its memory limit."""
+
+    directory: Path
+    parts: int = 0
+    cells: int = 0  # rows in the cells files
+    properties: set[str] = field(default_factory=set)  # the names the cells use
+    one_id_per_row: bool = True
+
+    def add(self, ids: pl.DataFrame, cells: pl.DataFrame) -> None:
+        # Uncompressed: a third of zstd's write time and DuckDB reads it as fast; the files live
+        # only until the batch is applied.
+        for kind, frame in (("ids", ids), ("cells", cells)):
+            frame.write_parquet(
+                self.directory / f"{kind}-{self.parts:06d}.parquet", compression="uncompressed"
+            )
+        self.parts += 1
+        self.cells += cells.height
+        self.properties.update(cells["property"].unique().to_list())
+        self.one_id_per_row = self.one_id_per_row and ids.height == ids["row_nr"].n_unique()
+
+    def files(self, kind: str) -> list[str]:
+        return [str(self.directory / f"{kind}-{n:06d}.parquet") for n in range(self.parts)]
+
+
+@dataclass
 class UpdateBatch:
     """Property updates keyed by source row.
 
@@ -55,6 +83,19 @@ class UpdateBatch:
     started_at_us: int | None = None
     blank_lines: int = 0
     absent_cells: pl.DataFrame = field(default_factory=lambda: empty(ABSENT_SCHEMA))
+    # Set for a batch too large for memory: ``ids`` and ``cells`` are then empty and their rows
+    # are in the spool's files.
+    spool: Spool | None = None
+
+    @property
+    def cells_staged(self) -> int:
+        """The cells the batch carries (in ``cells`` or in its spool)."""
+        return self.cells.height if self.spool is None else self.spool.cells
+
+    def one_id_per_row(self) -> bool:
+        if self.spool is not None:
+            return self.spool.one_id_per_row
+        return self.ids.height == self.ids["row_nr"].n_unique()
 
     def rejected_rows(self) -> int:
         rows = self.rejections.filter(pl.col("scope") == "row")
@@ -75,8 +116,16 @@ class UpdateBatch:
         """Write the batch as Parquet files plus ``batch.json``; a later task can ``load`` it."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        for name in ("ids", "cells", "rejections", "absent_cells"):
+        for name in ("rejections", "absent_cells"):
             getattr(self, name).write_parquet(d / f"{name}.parquet")
+        for name in ("ids", "cells"):
+            if self.spool is None:
+                getattr(self, name).write_parquet(d / f"{name}.parquet")
+            else:  # streamed: the spooled rows are never all in memory
+                schema = IDS_SCHEMA if name == "ids" else CELLS_SCHEMA
+                parts = self.spool.files(name)
+                frame = pl.scan_parquet(parts) if parts else empty(schema).lazy()
+                frame.sink_parquet(d / f"{name}.parquet")
         meta = {k: getattr(self, k) for k in self._META}
         (d / "batch.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
         return d

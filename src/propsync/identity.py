@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import duckdb
 import polars as pl
@@ -28,38 +28,38 @@ def new_customer_id(id_type: str, id_value: str) -> str:
     return hashlib.md5(f"{id_type}\x1f{id_value}".encode()).hexdigest()
 
 
-_KNOWN = {"customer_id": pl.String, "customer_key": pl.Int64}
-
-
 @dataclass
 class Resolution:
-    row_customers: pl.DataFrame  # row_nr, customer_id
-    new_ids: pl.DataFrame  # id_type, id_value, customer_id
-    merges: pl.DataFrame  # old_customer_id, customer_id
+    """What ``resolve`` found. The rows' customers are in the connection's temp tables
+    ``row_customers`` (row_nr, customer_id, shared), ``new_ids`` (id_type, id_value,
+    customer_id), ``merges`` (old_customer_id, customer_id) and ``known_customers``
+    (customer_id, customer_key: the existing customers the batch's ids were found under)."""
+
     rejections: pl.DataFrame  # rows refused for hard-id conflicts
     customers_created: int
-    # customer_id, customer_key of every existing customer the batch's ids were found under.
-    known: pl.DataFrame = field(default_factory=lambda: empty(_KNOWN))
+    customers_merged: int
 
 
 _ROW_CUSTOMERS = {"row_nr": pl.Int64, "customer_id": pl.String}
 _NEW_IDS = {"id_type": pl.String, "id_value": pl.String, "customer_id": pl.String}
 _MERGES = {"old_customer_id": pl.String, "customer_id": pl.String}
+RESOLVED_TABLES = ("row_customers", "new_ids", "merges", "known_customers")
 
 
 def resolve(
-    con: duckdb.DuckDBPyConnection, ids: pl.DataFrame, hard_types: Iterable[str]
+    con: duckdb.DuckDBPyConnection, one_id_per_row: bool, hard_types: Iterable[str]
 ) -> Resolution:
-    """Resolve ``ids`` (row_nr, id_type, id_value), registered in ``con`` as ``batch_ids``."""
-    frames.register(con, "batch_ids", ids)
+    """Resolve the ids of the relation ``batch_ids`` (row_nr, id_type, id_value) into the temp
+    tables named in ``Resolution``. With ``one_id_per_row`` it all runs in DuckDB (a batch of
+    any size: it spills); rows with several ids go through the union-find in Python."""
     try:
         con.execute(sql.load("apply/looked_up_ids"))
-        if ids.height == ids["row_nr"].n_unique():
-            return _resolve_single(con, ids)
-        return _resolve_general(con, ids, frozenset(hard_types))
+        if one_id_per_row:
+            return _resolve_single(con)
+        return _resolve_general(con, frozenset(hard_types))
     finally:
-        con.unregister("batch_ids")
         con.execute("DROP TABLE IF EXISTS looked_up_ids")
+        con.execute("DROP TABLE IF EXISTS resolved_ids")
 
 
 # id_hashes is rewritten in hash order once the ids appended since its last sort reach a quarter
@@ -81,23 +81,21 @@ def sort_id_hashes(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> bo
     return True
 
 
-def _resolve_single(con: duckdb.DuckDBPyConnection, ids: pl.DataFrame) -> Resolution:
-    """``ids`` (registered as ``batch_ids``) has one row per row_nr."""
-    rows = con.sql(sql.load("apply/resolve_single_ids")).pl()
-    by_row = ids.sort("row_nr").select("id_type", "id_value")
-    joined = pl.concat([rows.sort("row_nr"), by_row], how="horizontal")
-    new_ids = joined.filter(pl.col("is_new")).select(list(_NEW_IDS)).unique(["id_type", "id_value"])
-    # A key names one customer and a customer has one key: unique by the integer is the same,
-    # and at 1M rows 0.03 s instead of 0.2 s by the text.
-    known = rows.filter(~pl.col("is_new")).select(list(_KNOWN)).unique("customer_key")
-    return Resolution(
-        row_customers=rows.select(list(_ROW_CUSTOMERS)),
-        new_ids=new_ids,
-        merges=empty(_MERGES),
-        rejections=empty(REJECTIONS_SCHEMA),
-        customers_created=new_ids.height,
-        known=known,
-    )
+def _resolve_single(con: duckdb.DuckDBPyConnection) -> Resolution:
+    con.execute(sql.load("apply/resolved_single_ids"))
+    for name in ("row_customers", "new_ids", "known_customers", "no_merges"):
+        con.execute(sql.load(f"apply/{name}"))
+    created = int(con.execute("SELECT count(*) FROM new_ids").fetchall()[0][0])
+    return Resolution(empty(REJECTIONS_SCHEMA), customers_created=created, customers_merged=0)
+
+
+def _materialize(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
+    """``frame`` as the temp table ``name`` (one of RESOLVED_TABLES, or resolved_ids)."""
+    frames.register(con, "resolved_frame", frame)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM resolved_frame")
+    finally:
+        con.unregister("resolved_frame")
 
 
 class _UnionFind:
@@ -118,15 +116,24 @@ class _UnionFind:
         return root
 
 
-def _resolve_general(
-    con: duckdb.DuckDBPyConnection, ids: pl.DataFrame, hard_types: frozenset[str]
-) -> Resolution:
+@dataclass
+class _Resolved:
+    """Part of a resolution in Polars, before ``_resolve_general`` hands it to DuckDB."""
+
+    row_customers: pl.DataFrame  # row_nr, customer_id
+    new_ids: pl.DataFrame  # id_type, id_value, customer_id
+    merges: pl.DataFrame  # old_customer_id, customer_id
+    rejections: pl.DataFrame
+    customers_created: int
+
+
+def _resolve_general(con: duckdb.DuckDBPyConnection, hard_types: frozenset[str]) -> Resolution:
     classified = con.sql(
         sql.load("apply/classify_ids"), params={"hard_types": sorted(hard_types)}
     ).pl()
     simple = classified.filter(pl.col("independent"))
     created = simple.group_by("row_nr").agg(pl.col("existing_customer_id").is_null().all())
-    independent = Resolution(
+    independent = _Resolved(
         row_customers=simple.select(list(_ROW_CUSTOMERS)).unique("row_nr"),
         new_ids=simple.filter(pl.col("existing_customer_id").is_null()).select(list(_NEW_IDS)),
         merges=empty(_MERGES),
@@ -142,19 +149,21 @@ def _resolve_general(
         )
         .unique("customer_id")
     )
+    _materialize(con, "resolved_ids", pl.concat([independent.row_customers, rest.row_customers]))
+    con.execute(sql.load("apply/row_customers"))
+    _materialize(con, "new_ids", pl.concat([independent.new_ids, rest.new_ids]))
+    _materialize(con, "merges", rest.merges)
+    _materialize(con, "known_customers", known)
     return Resolution(
-        row_customers=pl.concat([independent.row_customers, rest.row_customers]),
-        new_ids=pl.concat([independent.new_ids, rest.new_ids]),
-        merges=rest.merges,
-        rejections=rest.rejections,
+        rest.rejections,
         customers_created=independent.customers_created + rest.customers_created,
-        known=known,
+        customers_merged=rest.merges.height,
     )
 
 
 def _union_find(
     con: duckdb.DuckDBPyConnection, looked_up: pl.DataFrame, hard_types: frozenset[str]
-) -> Resolution:
+) -> _Resolved:
     """Rows that share ids or customers, in row order, so a conflict rejects the row causing it."""
     existing = looked_up["existing_customer_id"].drop_nulls().unique().to_list()
     hard_of_existing: dict[str, dict[str, str]] = {}
@@ -272,7 +281,7 @@ def _union_find(
         schema=_NEW_IDS,
         orient="row",
     )
-    return Resolution(
+    return _Resolved(
         row_customers=row_customers,
         new_ids=new_ids,
         merges=pl.DataFrame(merges, schema=_MERGES, orient="row"),

@@ -46,17 +46,18 @@ def import_file(
     def normalised(rows: int) -> None:
         progress(f"normalising {rows:,} rows", 0.05 + 0.4 * min(rows / expected, 1.0))
 
-    batch = normalize_file(
-        path,
-        model,
-        progress=normalised,
-        batch_id=bid,
-        source=str(path),
-        started_at_us=start if started_at_us is None else started_at_us,
-        now_us=start,
-        max_future_skew_us=round(settings.max_future_skew_seconds * 1_000_000),
-        legacy=legacy,
-    )
-    return apply_batch(
-        Warehouse(settings.warehouse), batch, settings, progress=progress, consume=True
-    )
+    warehouse = Warehouse(settings.warehouse)
+    with warehouse.spool_directory() as spool:
+        batch = normalize_file(
+            path,
+            model,
+            progress=normalised,
+            spool_dir=spool,
+            batch_id=bid,
+            source=str(path),
+            started_at_us=start if started_at_us is None else started_at_us,
+            now_us=start,
+            max_future_skew_us=round(settings.max_future_skew_seconds * 1_000_000),
+            legacy=legacy,
+        )
+        return apply_batch(warehouse, batch, settings, progress=progress, consume=True)

@@ -18,7 +18,7 @@ import duckdb
 import polars as pl
 
 from propsync import frames, identity, sql
-from propsync.batch import REJECTIONS_SCHEMA, UpdateBatch, empty
+from propsync.batch import CELLS_SCHEMA, IDS_SCHEMA, REJECTIONS_SCHEMA, UpdateBatch, empty
 from propsync.config import Settings
 from propsync.errors import AuditFailed
 from propsync.store import runs, views
@@ -222,28 +222,13 @@ def _apply_locked(
     con.execute("BEGIN TRANSACTION")
     try:
         progress("resolving customer ids", 0.5)
-        res = identity.resolve(con, batch.ids, settings.hard_id_types)
+        _register_inputs(con, batch)
+        res = identity.resolve(con, batch.one_id_per_row(), settings.hard_id_types)
         rejections = pl.concat([batch.rejections, res.rejections])
         row_rejections = rejections.filter(pl.col("scope") == "row")
         rows_rejected = row_rejections["row_nr"].n_unique()
         rows_with_rejections = rejections["row_nr"].n_unique()
-
-        # shared: the customer has several rows in the batch (stage_batch_properties.sql). By the
-        # id's 64-bit hash, 0.16 s instead of 0.4 s at 1M rows; a collision only sends a row down
-        # the path that collapses duplicates, which gives the same result for a row without any.
-        frames.register(
-            con,
-            "row_customers",
-            res.row_customers.with_columns(shared=pl.col("customer_id").hash().is_duplicated()),
-        )
-        frames.register(con, "batch_cells", batch.cells)
-        # The cells of rows that resolved to a customer, and the names they use: in Polars, a
-        # tenth of what the same semi join cost in DuckDB (0.7 s for 10M cells).
-        valid = batch.cells["row_nr"].is_in(res.row_customers["row_nr"].implode())
-        valid_cells = int(valid.sum())
-        used = batch.cells["property"] if valid.all() else batch.cells["property"].filter(valid)
-        used_names = used.unique().sort().to_list()
-        del valid, used
+        valid_cells, used_names = _valid_cells(con, batch, res.rejections)
         result = BatchResult(
             batch.batch_id,
             "applied",
@@ -252,7 +237,7 @@ def _apply_locked(
             cells_rejected=batch.cells_incoming - valid_cells,
             default_timestamp_rows=batch.default_timestamp_rows,
             customers_created=res.customers_created,
-            customers_merged=res.merges.height,
+            customers_merged=res.customers_merged,
             rejections=rejections,
         )
         if batch.rows_read and rows_with_rejections / batch.rows_read > max_reject_ratio:
@@ -269,16 +254,13 @@ def _apply_locked(
 
         progress("merging customers", 0.6)
         params = {"batch_id": batch.batch_id}
-        frames.register(con, "new_ids", res.new_ids)
-        frames.register(con, "merges", res.merges)  # empty without merges: the run reads it
-        frames.register(con, "known_customers", res.known)
         con.execute(sql.load("apply/batch_customers"))
         con.execute(sql.load("apply/insert_new_customers"))
         con.execute(sql.load("apply/insert_new_ids"), params)
         con.execute(sql.load("apply/insert_new_id_hashes"))
-        if res.new_ids.height:
+        if _has_rows(con, "new_ids"):
             identity.sort_id_hashes(con)
-        if res.merges.height:
+        if res.customers_merged:
             con.execute(sql.load("apply/merge_keys"))
             for name in (
                 "repoint_merged_ids",
@@ -298,7 +280,7 @@ def _apply_locked(
         inserted = con.execute(sql.load("apply/insert_property_names"), {"names": used_names})
         names_added = int(inserted.fetchall()[0][0])
         con.execute(sql.load("apply/stage_batch_properties"))
-        if consume:
+        if consume and batch.spool is None:
             con.unregister("batch_cells")
             batch.cells = batch.cells.clear()
         result.properties_applied = _merge_staged(con, batch.batch_id)
@@ -330,12 +312,68 @@ def _apply_locked(
             con.execute("ROLLBACK")
         raise
     finally:
-        for name in ("row_customers", "batch_cells", "new_ids", "merges", "known_customers"):
-            with contextlib.suppress(duckdb.Error):
-                con.unregister(name)
-        for name in ("winning_properties", "merged_winners", "batch_customers", "merge_keys"):
+        _drop_inputs(con)
+        for name in (
+            *identity.RESOLVED_TABLES,
+            "staged_properties",
+            "winning_properties",
+            "merged_winners",
+            "batch_customers",
+            "merge_keys",
+        ):
             with contextlib.suppress(duckdb.Error):
                 con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _register_inputs(con: duckdb.DuckDBPyConnection, batch: UpdateBatch) -> None:
+    """The batch's ids and cells as the relations ``batch_ids`` and ``batch_cells``: its frames
+    without a copy, or views over its spool's files."""
+    if batch.spool is None:
+        frames.register(con, "batch_ids", batch.ids)
+        frames.register(con, "batch_cells", batch.cells)
+        return
+    for name, schema, files in (
+        ("batch_ids", IDS_SCHEMA, batch.spool.files("ids")),
+        ("batch_cells", CELLS_SCHEMA, batch.spool.files("cells")),
+    ):
+        if files:
+            con.read_parquet(files).create_view(name)
+        else:
+            frames.register(con, name, empty(schema))
+
+
+def _drop_inputs(con: duckdb.DuckDBPyConnection) -> None:
+    for name in ("batch_ids", "batch_cells"):
+        with contextlib.suppress(duckdb.Error):
+            con.unregister(name)
+        with contextlib.suppress(duckdb.Error):
+            con.execute(f"DROP VIEW IF EXISTS {name}")
+
+
+def _valid_cells(
+    con: duckdb.DuckDBPyConnection, batch: UpdateBatch, identity_rejections: pl.DataFrame
+) -> tuple[int, list[str]]:
+    """The cells whose row resolved to a customer, and the names they use (sorted).
+
+    Every row a batch has cells for has ids (normalize.py drops the cells of rows it rejects), so
+    only the rows identity resolution rejected lose their cells here. In Polars for a batch in
+    memory: a tenth of what the same semi join cost in DuckDB (0.7 s for 10M cells).
+    """
+    rejected = identity_rejections["row_nr"]
+    if batch.spool is not None:
+        if rejected.is_empty():
+            return batch.spool.cells, sorted(batch.spool.properties)
+        count, names = con.execute(sql.load("apply/valid_cells")).fetchall()[0]
+        return int(count), list(names)
+    cells = batch.cells
+    if rejected.is_empty():
+        return cells.height, cells["property"].unique().sort().to_list()
+    valid = cells.filter(~pl.col("row_nr").is_in(rejected.implode()))
+    return valid.height, valid["property"].unique().sort().to_list()
+
+
+def _has_rows(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(con.execute(f"SELECT EXISTS (FROM {table})").fetchall()[0][0])
 
 
 def record_batch(

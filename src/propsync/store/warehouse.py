@@ -29,8 +29,11 @@ import contextlib
 import logging
 import os
 import re
+import shutil
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -161,6 +164,18 @@ class Warehouse:
                 f"gave up after {timeout:g} s"
             ),
         )
+
+    @contextlib.contextmanager
+    def spool_directory(self) -> Iterator[Path]:
+        """A fresh directory under ``tmp/`` for a batch too large for memory (``batch.Spool``),
+        removed afterwards; on the warehouse's disk, beside DuckDB's own spill files."""
+        self._make_root()
+        (self.root / "tmp").mkdir(exist_ok=True)
+        path = Path(tempfile.mkdtemp(prefix="spool-", dir=self.root / "tmp"))
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
 
     def connect_work(self, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
         """Open the working database (call only while holding the write lock)."""

@@ -3,7 +3,7 @@
 -- that customer appears in no other row, and no new hard id contradicts one the customer holds.
 -- Independent rows resolve here; the rest go through the union-find in row order.
 -- The ids are looked up already (looked_up_ids.sql).
--- The text ids of the customers found, read by key (see resolve_single_ids.sql).
+-- The text ids of the customers found, read by key (see resolved_single_ids.sql).
 WITH known AS MATERIALIZED (
     SELECT customer_keys.customer_key, customer_keys.customer_id
     FROM customer_keys
