@@ -138,7 +138,15 @@ def _publish(
     )
 
 
-def _merge_staged(con: duckdb.DuckDBPyConnection, batch_id: str | None = None) -> int:
+# Winners retired and inserted per statement pair (retire_outdated_properties.sql): a larger
+# batch is merged in ranges of customer keys of about this many winners each.
+MERGE_RANGE_ROWS = 10_000_000
+_ALL_KEYS = (-(2**63), 2**63 - 1)
+
+
+def _merge_staged(
+    con: duckdb.DuckDBPyConnection, batch_id: str | None = None, progress: Progress = _noop
+) -> int:
     """Newer-wins merge of ``staged_properties`` into ``properties``; returns the updates applied.
     The winners stay in ``winning_properties`` for the batch's run file. With ``batch_id`` the
     staged rows are the batch's own (no batch_id column); without, the merge step's (each row
@@ -147,11 +155,42 @@ def _merge_staged(con: duckdb.DuckDBPyConnection, batch_id: str | None = None) -
         con.execute(sql.load("apply/winning_properties"))
     else:
         batch_winners(con)
-    con.execute(sql.load("apply/retire_outdated_properties")).fetchall()
-    if batch_id is None:
-        return int(con.execute(sql.load("apply/insert_newer_properties")).fetchall()[0][0])
-    insert = sql.load("apply/insert_newer_batch_properties")
-    return int(con.execute(insert, {"batch_id": batch_id}).fetchall()[0][0])
+    ranges = key_ranges(con, MERGE_RANGE_ROWS)
+    insert = sql.load(
+        "apply/insert_newer_properties"
+        if batch_id is None
+        else "apply/insert_newer_batch_properties"
+    )
+    applied = 0
+    for n, (first, last) in enumerate(ranges, 1):
+        if len(ranges) > 1:
+            progress(
+                f"merging properties, key range {n} of {len(ranges)}", 0.7 + 0.15 * n / len(ranges)
+            )
+        bounds: dict[str, object] = {"first_key": first, "last_key": last}
+        con.execute(sql.load("apply/retire_outdated_properties"), bounds).fetchall()
+        if batch_id is not None:
+            bounds["batch_id"] = batch_id
+        applied += int(con.execute(insert, bounds).fetchall()[0][0])
+    return applied
+
+
+def key_ranges(con: duckdb.DuckDBPyConnection, rows: int) -> list[tuple[int, int]]:
+    """Consecutive ranges of ``customer_key`` covering every key, each holding about ``rows`` of
+    the winners (by approximate quantiles); one range when there are no more."""
+    count = int(con.execute(sql.load("apply/count_winners")).fetchall()[0][0])
+    parts = -(-count // max(rows, 1))
+    if parts <= 1:
+        return [_ALL_KEYS]
+    quantiles = [i / parts for i in range(1, parts)]
+    cuts = con.execute(sql.load("apply/winner_key_cuts"), {"quantiles": quantiles}).fetchall()
+    first, ranges = _ALL_KEYS[0], []
+    for cut in sorted({int(c) for c in cuts[0][0]}):
+        if cut >= first:
+            ranges.append((first, cut))
+            first = cut + 1
+    ranges.append((first, _ALL_KEYS[1]))
+    return ranges
 
 
 def batch_winners(con: duckdb.DuckDBPyConnection) -> None:
@@ -283,7 +322,7 @@ def _apply_locked(
         if consume and batch.spool is None:
             con.unregister("batch_cells")
             batch.cells = batch.cells.clear()
-        result.properties_applied = _merge_staged(con, batch.batch_id)
+        result.properties_applied = _merge_staged(con, batch.batch_id, progress)
         result.properties_stale = valid_cells - result.properties_applied
 
         progress("auditing", 0.85)

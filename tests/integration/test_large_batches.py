@@ -1,4 +1,5 @@
-"""A batch too large for memory is spooled to Parquet and applied from there, with the same result.
+"""Large batches: spooled to Parquet and applied from there, merged in ranges of customer keys;
+either way with the result of the same batch applied at once from memory.
 
 ``normalize_file`` spools once the chunks it holds pass ``spool_after_bytes``; here 0 spools from
 the first chunk, and chunks of a few rows spread every case over several files. Each case is
@@ -8,17 +9,20 @@ the quarantine must be the same.
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 import pytest
 
 from propsync.config import Settings
 from propsync.mapping import load_mapping
 from propsync.normalize import normalize_file
-from propsync.store.apply import BatchResult, apply_batch
+from propsync.store import apply
+from propsync.store.apply import BatchResult, apply_batch, key_ranges
 from propsync.store.warehouse import Warehouse
 from tests.conftest import write_csv, write_json
 from tests.helpers import published_state
@@ -42,7 +46,7 @@ TWO_IDS = {
 }
 
 
-def _import(root: Path, source: Path, mapping: Path, *, spool: bool) -> BatchResult:
+def _import(root: Path, source: Path, mapping: Path, *, spool: bool = False) -> BatchResult:
     warehouse = Warehouse(root)
     settings = Settings(
         warehouse=root, lock_timeout_seconds=5, max_reject_ratio=1.0, hard_id_types=("crm",)
@@ -167,3 +171,52 @@ def test_a_spooled_batch_saves_and_loads_its_rows(tmp_path: Path) -> None:
         assert getattr(loaded, name).equals(getattr(in_memory, name)), name
     assert json.loads((tmp_path / "saved" / "batch.json").read_text())["rows_read"] == len(rows)
     assert isinstance(loaded.cells, pl.DataFrame)
+
+
+def test_a_batch_merged_in_key_ranges_applies_as_one_merged_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An update of every customer (some newer, some older, some new) into a warehouse holding
+    them, merged in ranges of 7 winners instead of all at once."""
+    base = [[f"c{i:02d}", "2024-02-01T00:00:00Z", f"base {i}", str(i)] for i in range(40)]
+    update = [
+        [f"c{i:02d}", f"2024-0{1 + 2 * (i % 2)}-01T00:00:00Z", f"update {i}", str(100 + i)]
+        for i in range(0, 50, 1)
+    ]
+    header = ["id", "ts", "name", "score"]
+    mapping = write_json(tmp_path / "mapping.json", ONE_ID)
+    outcomes = []
+    for ranged in (True, False):
+        root = tmp_path / f"warehouse-{ranged}"
+        _import(root, write_csv(tmp_path / "base.csv", header, base), mapping)
+        with monkeypatch.context() as m:
+            if ranged:
+                m.setattr(apply, "MERGE_RANGE_ROWS", 7)
+            result = _import(root, write_csv(tmp_path / "update.csv", header, update), mapping)
+        outcomes.append(_outcome(root, result))
+    ranged_outcome, at_once = outcomes
+    assert ranged_outcome == at_once
+    # 20 odd customers of the base are updated with newer values, 10 customers are new.
+    assert at_once["summary"]["properties_applied"] == (20 + 10) * 2
+    assert at_once["summary"]["properties_stale"] == 20 * 2
+
+
+def test_key_ranges_cover_every_key_once_in_parts_of_about_the_size_asked() -> None:
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TEMP TABLE winning_properties AS "
+        "SELECT (i // 3) * 5 AS customer_key FROM range(30000) t(i)"
+    )
+    assert key_ranges(con, 30000) == [(-(2**63), 2**63 - 1)]
+    ranges = key_ranges(con, 3000)
+    assert ranges[0][0] == -(2**63) and ranges[-1][1] == 2**63 - 1
+    assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(ranges))
+    sizes = [
+        con.execute(
+            "SELECT count(*) FROM winning_properties WHERE customer_key BETWEEN $a AND $b",
+            {"a": a, "b": b},
+        ).fetchall()[0][0]
+        for a, b in ranges
+    ]
+    assert sum(sizes) == 30000 and len(sizes) == 10
+    assert max(sizes) < 2 * 3000, sizes
