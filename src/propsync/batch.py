@@ -31,6 +31,11 @@ def empty(schema: Mapping[str, pl.DataType | type[pl.DataType]]) -> pl.DataFrame
     return pl.DataFrame(schema=schema)
 
 
+def one_id_per_row(ids: pl.DataFrame) -> bool:
+    """Whether every row of an ids frame (row_nr, id_type, id_value) has exactly one id."""
+    return ids.height == ids["row_nr"].n_unique()
+
+
 @dataclass
 class Spool:
     """The ids and cells of a batch too large to hold in memory, as Parquet files in
@@ -53,7 +58,7 @@ class Spool:
         self.parts += 1
         self.cells += cells.height
         self.properties.update(cells["property"].unique().to_list())
-        self.one_id_per_row = self.one_id_per_row and ids.height == ids["row_nr"].n_unique()
+        self.one_id_per_row = self.one_id_per_row and one_id_per_row(ids)
 
     def files(self, kind: str) -> list[str]:
         return [str(self.directory / f"{kind}-{n:06d}.parquet") for n in range(self.parts)]
@@ -95,7 +100,7 @@ class UpdateBatch:
     def one_id_per_row(self) -> bool:
         if self.spool is not None:
             return self.spool.one_id_per_row
-        return self.ids.height == self.ids["row_nr"].n_unique()
+        return one_id_per_row(self.ids)
 
     def rejected_rows(self) -> int:
         rows = self.rejections.filter(pl.col("scope") == "row")

@@ -38,6 +38,7 @@ class Resolution:
     rejections: pl.DataFrame  # rows refused for hard-id conflicts
     customers_created: int
     customers_merged: int
+    ids_added: int  # rows of new_ids: ids no customer held before
 
 
 _ROW_CUSTOMERS = {"row_nr": pl.Int64, "customer_id": pl.String}
@@ -85,8 +86,11 @@ def _resolve_single(con: duckdb.DuckDBPyConnection) -> Resolution:
     con.execute(sql.load("apply/resolved_single_ids"))
     for name in ("row_customers", "new_ids", "known_customers", "no_merges"):
         con.execute(sql.load(f"apply/{name}"))
+    # Each new id of a single-id row creates its own customer.
     created = int(con.execute("SELECT count(*) FROM new_ids").fetchall()[0][0])
-    return Resolution(empty(REJECTIONS_SCHEMA), customers_created=created, customers_merged=0)
+    return Resolution(
+        empty(REJECTIONS_SCHEMA), customers_created=created, customers_merged=0, ids_added=created
+    )
 
 
 def _materialize(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
@@ -151,13 +155,15 @@ def _resolve_general(con: duckdb.DuckDBPyConnection, hard_types: frozenset[str])
     )
     _materialize(con, "resolved_ids", pl.concat([independent.row_customers, rest.row_customers]))
     con.execute(sql.load("apply/row_customers"))
-    _materialize(con, "new_ids", pl.concat([independent.new_ids, rest.new_ids]))
+    new_ids = pl.concat([independent.new_ids, rest.new_ids])
+    _materialize(con, "new_ids", new_ids)
     _materialize(con, "merges", rest.merges)
     _materialize(con, "known_customers", known)
     return Resolution(
         rest.rejections,
         customers_created=independent.customers_created + rest.customers_created,
         customers_merged=rest.merges.height,
+        ids_added=new_ids.height,
     )
 
 

@@ -297,7 +297,7 @@ def _apply_locked(
         con.execute(sql.load("apply/insert_new_customers"))
         con.execute(sql.load("apply/insert_new_ids"), params)
         con.execute(sql.load("apply/insert_new_id_hashes"))
-        if _has_rows(con, "new_ids"):
+        if res.ids_added:
             identity.sort_id_hashes(con)
         if res.customers_merged:
             con.execute(sql.load("apply/merge_keys"))
@@ -409,10 +409,6 @@ def _valid_cells(
         return cells.height, cells["property"].unique().sort().to_list()
     valid = cells.filter(~pl.col("row_nr").is_in(rejected.implode()))
     return valid.height, valid["property"].unique().sort().to_list()
-
-
-def _has_rows(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(con.execute(f"SELECT EXISTS (FROM {table})").fetchall()[0][0])
 
 
 def record_batch(
