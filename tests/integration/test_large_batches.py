@@ -1,5 +1,5 @@
-"""Large batches: spooled to Parquet and applied from there, merged in ranges of customer keys;
-either way with the result of the same batch applied at once from memory.
+"""Large batches: spooled to Parquet and applied from there, merged by writing the kept rows into a
+new table; either way with the result of the same batch applied from memory, deleting in place.
 
 ``normalize_file`` spools once the chunks it holds pass ``spool_after_bytes``; here 0 spools from
 the first chunk, and chunks of a few rows spread every case over several files. Each case is
@@ -9,7 +9,6 @@ the quarantine must be the same.
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,12 @@ import duckdb
 import polars as pl
 import pytest
 
+from propsync import sql
 from propsync.config import Settings
 from propsync.mapping import load_mapping
 from propsync.normalize import normalize_file
 from propsync.store import apply
-from propsync.store.apply import BatchResult, apply_batch, key_ranges
+from propsync.store.apply import BatchResult, apply_batch
 from propsync.store.warehouse import Warehouse
 from tests.conftest import write_csv, write_json
 from tests.helpers import published_state
@@ -173,11 +173,11 @@ def test_a_spooled_batch_saves_and_loads_its_rows(tmp_path: Path) -> None:
     assert isinstance(loaded.cells, pl.DataFrame)
 
 
-def test_a_batch_merged_in_key_ranges_applies_as_one_merged_at_once(
+def test_a_batch_that_rewrites_the_table_applies_as_one_that_deletes_in_place(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An update of every customer (some newer, some older, some new) into a warehouse holding
-    them, merged in ranges of 7 winners instead of all at once."""
+    them, once retiring the rows it beats in place and once writing the kept rows anew."""
     base = [[f"c{i:02d}", "2024-02-01T00:00:00Z", f"base {i}", str(i)] for i in range(40)]
     update = [
         [f"c{i:02d}", f"2024-0{1 + 2 * (i % 2)}-01T00:00:00Z", f"update {i}", str(100 + i)]
@@ -186,37 +186,51 @@ def test_a_batch_merged_in_key_ranges_applies_as_one_merged_at_once(
     header = ["id", "ts", "name", "score"]
     mapping = write_json(tmp_path / "mapping.json", ONE_ID)
     outcomes = []
-    for ranged in (True, False):
-        root = tmp_path / f"warehouse-{ranged}"
+    for rewrite in (True, False):
+        root = tmp_path / f"warehouse-{rewrite}"
         _import(root, write_csv(tmp_path / "base.csv", header, base), mapping)
+        calls: list[bool] = []
+
+        def decide(con: duckdb.DuckDBPyConnection, winners: int, rewrite: bool = rewrite) -> bool:
+            calls.append(rewrite)
+            return rewrite
+
         with monkeypatch.context() as m:
-            if ranged:
-                m.setattr(apply, "MERGE_RANGE_ROWS", 7)
+            m.setattr(apply, "rewrites_properties", decide)
             result = _import(root, write_csv(tmp_path / "update.csv", header, update), mapping)
+        assert calls == [rewrite]
         outcomes.append(_outcome(root, result))
-    ranged_outcome, at_once = outcomes
-    assert ranged_outcome == at_once
+        work = duckdb.connect(str(root / "work.duckdb"), read_only=True)
+        columns = "SELECT column_name, data_type, is_nullable FROM duckdb_columns() WHERE table_name = $t ORDER BY column_index"
+        fresh = duckdb.connect()
+        fresh.execute(sql.load("schema/07_property_values"))
+        assert (
+            work.execute(columns, {"t": "property_values"}).fetchall()
+            == fresh.execute(columns, {"t": "property_values"}).fetchall()
+        )
+        assert work.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'property_values_next'"
+        ).fetchall() == [(0,)]
+        work.close()
+    rewritten, in_place = outcomes
+    assert rewritten == in_place
     # 20 odd customers of the base are updated with newer values, 10 customers are new.
-    assert at_once["summary"]["properties_applied"] == (20 + 10) * 2
-    assert at_once["summary"]["properties_stale"] == 20 * 2
+    assert in_place["summary"]["properties_applied"] == (20 + 10) * 2
+    assert in_place["summary"]["properties_stale"] == 20 * 2
 
 
-def test_key_ranges_cover_every_key_once_in_parts_of_about_the_size_asked() -> None:
-    con = duckdb.connect()
-    con.execute(
-        "CREATE TEMP TABLE winning_properties AS "
-        "SELECT (i // 3) * 5 AS customer_key FROM range(30000) t(i)"
-    )
-    assert key_ranges(con, 30000) == [(-(2**63), 2**63 - 1)]
-    ranges = key_ranges(con, 3000)
-    assert ranges[0][0] == -(2**63) and ranges[-1][1] == 2**63 - 1
-    assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(ranges))
-    sizes = [
+def test_the_merge_rewrites_the_table_once_deleting_in_place_would_pin_a_quarter_of_memory() -> (
+    None
+):
+    # 2,048 vectors of 2,048 rows: deleting a row in each pins 2,048 x 16 KiB = 32 MiB.
+    for limit, rewrites_all in (("64MiB", True), (None, False)):  # None: DuckDB's 80% of RAM
+        con = duckdb.connect(config={"memory_limit": limit} if limit else {})
+        con.execute(sql.load("schema/07_property_values"))
         con.execute(
-            "SELECT count(*) FROM winning_properties WHERE customer_key BETWEEN $a AND $b",
-            {"a": a, "b": b},
-        ).fetchall()[0][0]
-        for a, b in ranges
-    ]
-    assert sum(sizes) == 30000 and len(sizes) == 10
-    assert max(sizes) < 2 * 3000, sizes
+            "INSERT INTO property_values SELECT i, 1, '1', 1, 'b' FROM range(2048 * 2048) t(i)"
+        )
+        assert apply.rewrites_properties(con, 10**9) is rewrites_all
+        if limit:
+            assert apply.memory_limit_bytes(con) == 64 * 2**20
+            assert not apply.rewrites_properties(con, 1024)
+            assert apply.rewrites_properties(con, 1025)

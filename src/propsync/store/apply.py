@@ -138,15 +138,18 @@ def _publish(
     )
 
 
-# Winners retired and inserted per statement pair (retire_outdated_properties.sql): a larger
-# batch is merged in ranges of customer keys of about this many winners each.
-MERGE_RANGE_ROWS = 10_000_000
-_ALL_KEYS = (-(2**63), 2**63 - 1)
+# DuckDB keeps a 16 KiB vector of transaction ids for every 2,048-row vector of a table in which
+# the open transaction deleted a row, pinned in memory until the next checkpoint. Retiring winners
+# scattered over a 100M-row property_values (10M customers x 10) pinned 800 MB and failed under
+# the 768MB limit, in key ranges or not. Past a quarter of the memory limit, the batch writes the
+# rows it keeps into a new table instead (memory bounded, spills; about the same time as the
+# delete for a batch touching most of the table, which is when the delete costs that much).
+_DELETE_INFO_BYTES_PER_VECTOR = 16 * 1024
+_VECTOR_ROWS = 2048
+_MEMORY_UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
 
 
-def _merge_staged(
-    con: duckdb.DuckDBPyConnection, batch_id: str | None = None, progress: Progress = _noop
-) -> int:
+def _merge_staged(con: duckdb.DuckDBPyConnection, batch_id: str | None = None) -> int:
     """Newer-wins merge of ``staged_properties`` into ``properties``; returns the updates applied.
     The winners stay in ``winning_properties`` for the batch's run file. With ``batch_id`` the
     staged rows are the batch's own (no batch_id column); without, the merge step's (each row
@@ -155,42 +158,42 @@ def _merge_staged(
         con.execute(sql.load("apply/winning_properties"))
     else:
         batch_winners(con)
-    ranges = key_ranges(con, MERGE_RANGE_ROWS)
-    insert = sql.load(
-        "apply/insert_newer_properties"
-        if batch_id is None
-        else "apply/insert_newer_batch_properties"
-    )
-    applied = 0
-    for n, (first, last) in enumerate(ranges, 1):
-        if len(ranges) > 1:
-            progress(
-                f"merging properties, key range {n} of {len(ranges)}", 0.7 + 0.15 * n / len(ranges)
-            )
-        bounds: dict[str, object] = {"first_key": first, "last_key": last}
-        con.execute(sql.load("apply/retire_outdated_properties"), bounds).fetchall()
-        if batch_id is not None:
-            bounds["batch_id"] = batch_id
-        applied += int(con.execute(insert, bounds).fetchall()[0][0])
-    return applied
+    winners = int(con.execute(sql.load("apply/count_winners")).fetchall()[0][0])
+    if not winners:
+        return 0
+    if rewrites_properties(con, winners):
+        rewrite_kept_properties(con)
+    else:
+        con.execute(sql.load("apply/retire_outdated_properties")).fetchall()
+    if batch_id is None:
+        con.execute(sql.load("apply/insert_newer_properties")).fetchall()
+    else:
+        con.execute(sql.load("apply/insert_newer_batch_properties"), {"batch_id": batch_id})
+    return winners
 
 
-def key_ranges(con: duckdb.DuckDBPyConnection, rows: int) -> list[tuple[int, int]]:
-    """Consecutive ranges of ``customer_key`` covering every key, each holding about ``rows`` of
-    the winners (by approximate quantiles); one range when there are no more."""
-    count = int(con.execute(sql.load("apply/count_winners")).fetchall()[0][0])
-    parts = -(-count // max(rows, 1))
-    if parts <= 1:
-        return [_ALL_KEYS]
-    quantiles = [i / parts for i in range(1, parts)]
-    cuts = con.execute(sql.load("apply/winner_key_cuts"), {"quantiles": quantiles}).fetchall()
-    first, ranges = _ALL_KEYS[0], []
-    for cut in sorted({int(c) for c in cuts[0][0]}):
-        if cut >= first:
-            ranges.append((first, cut))
-            first = cut + 1
-    ranges.append((first, _ALL_KEYS[1]))
-    return ranges
+def rewrites_properties(con: duckdb.DuckDBPyConnection, winners: int) -> bool:
+    """Whether retiring ``winners`` rows in place would pin more than a quarter of the memory
+    limit (each winner in its own vector of the stored rows, at most every vector)."""
+    stored = int(con.execute("SELECT count(*) FROM property_values").fetchall()[0][0])
+    vectors = min(winners, -(-stored // _VECTOR_ROWS))
+    return vectors * _DELETE_INFO_BYTES_PER_VECTOR > memory_limit_bytes(con) // 4
+
+
+def rewrite_kept_properties(con: duckdb.DuckDBPyConnection) -> None:
+    """``property_values`` becomes a new table of the stored rows no winner beats, in their order
+    (``sql/apply/keep_unbeaten_properties.sql``): dropping a table pins nothing per row."""
+    con.execute(sql.load("apply/create_next_property_values"))
+    con.execute(sql.load("apply/keep_unbeaten_properties")).fetchall()
+    con.execute("DROP TABLE property_values")
+    con.execute("ALTER TABLE property_values_next RENAME TO property_values")
+
+
+def memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> int:
+    """The connection's ``memory_limit`` in bytes (DuckDB reports it as text, e.g. ``732.4 MiB``)."""
+    text = str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+    number, unit = text.split()
+    return int(float(number) * _MEMORY_UNITS[unit])
 
 
 def batch_winners(con: duckdb.DuckDBPyConnection) -> None:
@@ -322,7 +325,7 @@ def _apply_locked(
         if consume and batch.spool is None:
             con.unregister("batch_cells")
             batch.cells = batch.cells.clear()
-        result.properties_applied = _merge_staged(con, batch.batch_id, progress)
+        result.properties_applied = _merge_staged(con, batch.batch_id)
         result.properties_stale = valid_cells - result.properties_applied
 
         progress("auditing", 0.85)

@@ -3,4 +3,3 @@
 INSERT INTO property_values (customer_key, property_id, value, update_ts, batch_id)
 SELECT customer_key, property_id, value, update_ts, $batch_id
 FROM winning_properties
-WHERE customer_key BETWEEN $first_key AND $last_key
