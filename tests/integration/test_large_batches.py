@@ -191,7 +191,12 @@ def test_a_batch_that_rewrites_the_table_applies_as_one_that_deletes_in_place(
         _import(root, write_csv(tmp_path / "base.csv", header, base), mapping)
         calls: list[bool] = []
 
-        def decide(con: duckdb.DuckDBPyConnection, winners: int, rewrite: bool = rewrite) -> bool:
+        def decide(
+            con: duckdb.DuckDBPyConnection,
+            winners: int,
+            rewrite: bool = rewrite,
+            calls: list[bool] = calls,
+        ) -> bool:
             calls.append(rewrite)
             return rewrite
 
