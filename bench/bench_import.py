@@ -407,9 +407,10 @@ def _literal(text: str) -> str:
 
 
 def lean_statements(
-    source: Path, mapping: dict[str, Any], pair: bool = False
+    source: Path, mapping: dict[str, Any], pair: bool = False, run_file: Path | None = None
 ) -> list[tuple[str, str]]:
-    """The hand-written import: (label, SQL) in execution order."""
+    """The hand-written import: (label, SQL) in execution order. With ``run_file`` (needs
+    ``pair``) it also writes its changes where a reader of the published layout finds them."""
     id_col = mapping["ids"][0]["from_column"]
     id_type = mapping["ids"][0]["to_id"]
     ts_col = mapping["update_timestamp"]["from_column"]
@@ -512,6 +513,7 @@ QUALIFY row_number() OVER (
 """,
         ),
         *(LEAN_PAIR if pair else [("merge", LEAN_MERGE)]),
+        *([("run file", lean_run_file(run_file, id_type))] if run_file else []),
         ("commit", "COMMIT"),
         ("checkpoint", "CHECKPOINT"),
     ]
@@ -551,6 +553,25 @@ SELECT customer_key, property_id, value, update_ts, batch_id FROM winning_proper
 ]
 
 
+def lean_run_file(path: Path, id_type: str) -> str:
+    """Contender P's extra step: the batch's changes as a Parquet file in the columns of
+    propsync's run files (sql/runs/write_run.sql) and its zstd level, which published versions
+    read: the new ids and the winning properties by text id and name, in the winners' order."""
+    return f"""
+COPY (
+    SELECT 'id' AS kind, customer_id, {_literal(id_type)} AS name, id_value AS value,
+        NULL::BIGINT AS update_ts, 'lean' AS batch_id, 2::BIGINT AS version
+    FROM new_customers
+    UNION ALL
+    SELECT 'property', customer_keys.customer_id, property_names.property, w.value, w.update_ts,
+        'lean', 2::BIGINT
+    FROM winning_properties AS w
+    JOIN customer_keys USING (customer_key)
+    JOIN property_names USING (property_id)
+) TO {_literal(str(path))} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)
+"""
+
+
 def lean_main(argv: list[str]) -> int:
     import duckdb
 
@@ -566,6 +587,9 @@ def lean_main(argv: list[str]) -> int:
         action="store_true",
         help="propsync's newer-wins form (winners, delete the outdated, insert the winners) "
         "instead of one MERGE ... THEN UPDATE",
+    )
+    p.add_argument(
+        "--run-file", type=Path, help="also write the changes there (contender P; needs --pair)"
     )
     args = p.parse_args(argv)
     db, source, mapping_path, memory_limit = args.db, args.source, args.mapping, args.memory_limit
@@ -583,7 +607,7 @@ def lean_main(argv: list[str]) -> int:
     con = duckdb.connect(str(db), config=config)
     timings["connect"] = time.perf_counter() - t
     results: dict[str, Any] = {}
-    for label, statement in lean_statements(source, mapping, args.pair):
+    for label, statement in lean_statements(source, mapping, args.pair, args.run_file):
         print(f"[lean] {label} ...", file=sys.stderr, flush=True)
         t = time.perf_counter()
         rows = con.execute(statement).fetchall()  # also drains MERGE's count and the cell count
@@ -1148,7 +1172,8 @@ def render_all(all_results: list[dict[str, Any]]) -> str:
         "- **A**: `propsync import update.csv --mapping mapping.json --json`, the full path: Polars "
         "read + normalise in chunks, id resolution to integer keys, staging, newer wins (winners, "
         "delete the outdated, insert the winners), three audits (on a hash sample of ~1M updates above 1M), "
-        "batch record, wide view, COMMIT, CHECKPOINT, publish (copy + symlink swap).",
+        "batch record, wide view, the run file, COMMIT, CHECKPOINT, publish (a catalog over the "
+        "published files + symlink swap).",
         "- **B**, the lean floor: one hand-written DuckDB script (`bench_import.py _lean`) on the "
         "same storage as propsync (schema version 2: integer keys, `properties` and "
         "`customer_ids` are views): `read_csv` all-varchar, canonical JSON per type with SQL "
@@ -1162,6 +1187,17 @@ def render_all(all_results: list[dict[str, Any]]) -> str:
         "fastest setting. No audits, no batch record, no publish. (The textbook single `MERGE ... "
         "WHEN MATCHED AND <newer> THEN UPDATE ... WHEN NOT MATCHED THEN INSERT` is a what-if: "
         "on the text-keyed layout its UPDATE of 8.5M scattered rows ran for minutes.)",
+        *(
+            [
+                "- **P**, the lean floor doing propsync's whole job on the published layout: B, "
+                "then its changes (the new ids and the winning properties, by text id and name) "
+                "written as a Parquet run file in the columns and zstd level of propsync's runs "
+                "(`sql/runs/write_run.sql`), before COMMIT: without that file no reader of the "
+                "published layout sees the batch. Still no audits, batch record or catalog.",
+            ]
+            if any(r["runs"].get("P") for r in all_results)
+            else []
+        ),
         *(
             [
                 "- **C**, the pandas + SQLite upsert peer a user would hand-roll "
@@ -1194,7 +1230,8 @@ def render(results: dict[str, Any]) -> list[str]:
     cfg, init, m = results["config"], results["initial_load"], results["machine"]
     a_all, b_all = results["runs"]["A"], results["runs"]["B"]
     c_all = results["runs"].get("C", [])
-    a, b, c = done(a_all), done(b_all), done(c_all)
+    p_all = results["runs"].get("P", [])
+    a, b, c, pr = done(a_all), done(b_all), done(c_all), done(p_all)
     limit = cfg.get("memory_limit")
     how = (
         "`--memory-limit`, i.e. `PROPSYNC_DUCKDB_MEMORY_LIMIT`"
@@ -1231,6 +1268,7 @@ def render(results: dict[str, Any]) -> list[str]:
     for name, runs, everything in (
         ("A propsync import", a, a_all),
         ("B lean DuckDB floor", b, b_all),
+        *([("P lean floor + run file", pr, p_all)] if p_all else []),
     ):
         killed = len(everything) - len(runs)
         if not runs:
@@ -1257,6 +1295,13 @@ def render(results: dict[str, Any]) -> list[str]:
             f"| **ratio A/B** | **{ratio:.2f}x** | {min_ratio:.2f}x (min/min) | {cpu_ratio:.2f}x | "
             f"| | | {rss_a / rss_b:.2f}x |"
         )
+    if a and pr:
+        lines.append(
+            f"| **ratio A/P** | **{med(a, 'wall_s') / med(pr, 'wall_s'):.2f}x** | "
+            f"{min(r['wall_s'] for r in a) / min(r['wall_s'] for r in pr):.2f}x (min/min) | "
+            f"{med(a, 'cpu_s') / med(pr, 'cpu_s'):.2f}x | | | | "
+            f"{med(a, 'peak_rss_mib') / med(pr, 'peak_rss_mib'):.2f}x |"
+        )
     if c:
         walls = [r["wall_s"] for r in c]
         killed = len(c_all) - len(c)
@@ -1282,12 +1327,13 @@ def render(results: dict[str, Any]) -> list[str]:
             f"| C pandas + SQLite upsert | **> {max(r['wall_s'] for r in c_all):.0f} s** "
             f"(all {len(c_all)} run(s) killed) | | | | | | |"
         )
-    loads = [r["loadavg_1m_before"] for r in a_all + b_all + c_all]
+    loads = [r["loadavg_1m_before"] for r in a_all + b_all + p_all + c_all]
+    present = [(n, rs) for n, rs in (("A", a_all), ("B", b_all), ("P", p_all), ("C", c_all)) if rs]
     order = ", ".join(
         f"{n}{i + 1} "
         + (f"killed at {r['wall_s']:.0f} s" if r.get("timed_out") else f"{r['wall_s']:.1f} s")
-        for i, group in enumerate(zip(a_all, b_all, *([c_all] if c_all else []), strict=False))
-        for n, r in zip("ABC", group, strict=False)
+        for i, group in enumerate(zip(*(rs for _, rs in present), strict=False))
+        for n, r in zip((n for n, _ in present), group, strict=False)
     )
     lines += [
         "",
@@ -1571,6 +1617,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--whatif-timeout", type=float, default=300, help="seconds per what-if run")
     p.add_argument("--no-verify", action="store_true", help="skip the row-by-row A/B comparison")
     p.add_argument(
+        "--no-floor-run-file",
+        action="store_true",
+        help="skip contender P (the lean floor that also writes a run file)",
+    )
+    p.add_argument(
         "--no-sqlite-peer",
         action="store_true",
         help="skip contender C, the pandas + SQLite upsert peer",
@@ -1684,8 +1735,9 @@ def main(argv: list[str] | None = None) -> int:
         peer_init_file.write_text(json.dumps(peer_initial, indent=2))
         log(f"peer initial load: {r['wall_s']:.1f} s, peak RSS {r['peak_rss_mib']:.0f} MiB")
 
-    def lean_cmd(wh: Path, mem: str | None, pair: bool) -> list[str]:
+    def lean_cmd(wh: Path, mem: str | None, pair: bool, run_file: bool = False) -> list[str]:
         cmd = [sys.executable, script, "_lean", str(wh / "work.duckdb"), update, mapping]
+        cmd += ["--run-file", str(wh / "runs" / "r000002.parquet")] if run_file else []
         return cmd + (["--memory-limit", mem] if mem else []) + (["--pair"] if pair else [])
 
     contenders: dict[str, Callable[[Path], list[str]]] = {
@@ -1701,6 +1753,8 @@ def main(argv: list[str] | None = None) -> int:
         ],
         "B": lambda wh: lean_cmd(wh, floor_limit, pair=True),
     }
+    if not args.no_floor_run_file:  # P: B that also writes its changes for the published layout
+        contenders["P"] = lambda wh: lean_cmd(wh, floor_limit, pair=True, run_file=True)
     if not args.no_sqlite_peer:  # C: pandas reads + melts, SQLite upserts newer-wins
         contenders["C"] = lambda wh: [
             sys.executable,
@@ -1795,9 +1849,12 @@ def main(argv: list[str] | None = None) -> int:
             f"cells: propsync {a['cells']:,} / lean {b['cells']:,}",
             flush=True,
         )
-        assert (a["properties_applied"], a["cells"]) == (b["properties_applied"], b["cells"]), (
-            "propsync and the lean floor disagree on applied updates"
-        )
+        for floor in (b, *(runs["P"][-1:] if "P" in runs else [])):
+            if not floor["timed_out"]:
+                assert (a["properties_applied"], a["cells"]) == (
+                    floor["properties_applied"],
+                    floor["cells"],
+                ), "propsync and the lean floor disagree on applied updates"
         if "verify" not in results and not args.no_verify:
             results["verify"] = verify_in_child(
                 out / "runs" / "A" / "work.duckdb", out / "runs" / "B" / "work.duckdb"
