@@ -175,9 +175,11 @@ def _merge_staged(con: duckdb.DuckDBPyConnection, batch_id: str | None = None) -
 def rewrites_properties(con: duckdb.DuckDBPyConnection, winners: int) -> bool:
     """Whether retiring ``winners`` rows in place would pin more than a quarter of the memory
     limit (each winner in its own vector of the stored rows, at most every vector)."""
+    budget = memory_limit_bytes(con) // 4
+    if winners * _DELETE_INFO_BYTES_PER_VECTOR <= budget:  # a small batch: no need to count
+        return False
     stored = int(con.execute("SELECT count(*) FROM property_values").fetchall()[0][0])
-    vectors = min(winners, -(-stored // _VECTOR_ROWS))
-    return vectors * _DELETE_INFO_BYTES_PER_VECTOR > memory_limit_bytes(con) // 4
+    return min(winners, -(-stored // _VECTOR_ROWS)) * _DELETE_INFO_BYTES_PER_VECTOR > budget
 
 
 def rewrite_kept_properties(con: duckdb.DuckDBPyConnection) -> None:
