@@ -9,6 +9,7 @@ anywhere in a command: the CLI and the HTTP API share this parsing.
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,7 @@ import polars as pl
 
 from propsync.batch import CELLS_SCHEMA, IDS_SCHEMA, UpdateBatch, empty
 from propsync.timestamps import format_timestamp, parse_timestamp_value, parse_timestamps
-from propsync.values import canonical_json
+from propsync.values import canonical_json, encode_json_string
 
 MAX_COMMANDS = 50
 
@@ -54,42 +55,83 @@ def _shown(text: str) -> str:
 
 
 @dataclass
-class TrackingBatch:
-    batch: UpdateBatch
-    results: list[dict[str, Any]]  # one per command; customers results are final after apply
+class Receipt:
+    """What a tracking request's response reports: one result per command (``customers``
+    results are final after apply) and when it was received."""
+
+    results: list[dict[str, Any]]
     receive_us: int
 
 
-def _update_timestamps(commands: list[Any]) -> dict[int, int | None]:
-    """Every ``customers`` command's ``update_timestamp`` (by 1-based position), parsed with one
-    vectorised ``parse_timestamps`` call per value type instead of one call per command."""
-    groups: dict[Any, list[tuple[int, Any]]] = {}
-    parsed: dict[int, int | None] = {}
+@dataclass
+class TrackingBatch(Receipt):
+    batch: UpdateBatch
+
+
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+_SECONDS_LIMIT = _I64_MAX // 1_000_000
+
+
+def number_timestamp(value: int | float) -> int | None:
+    """``parse_timestamps``' rule for a number, in plain Python (SDKs send numbers, and one Polars
+    call per request cost more than the rest of its validation): integers are UNIX seconds,
+    floats UNIX seconds rounded to the microsecond, half away from zero; None out of range."""
+    if isinstance(value, int):
+        return value * 1_000_000 if -_SECONDS_LIMIT <= value <= _SECONDS_LIMIT else None
+    scaled = value * 1_000_000.0  # the same IEEE product as Polars' expression
+    if not math.isfinite(scaled):
+        return None
+    whole = math.trunc(scaled)
+    if abs(scaled - whole) >= 0.5:  # exact: below 2**52 the difference has no rounding error
+        whole += 1 if scaled > 0 else -1
+    return whole if _I64_MIN <= whole <= _I64_MAX else None
+
+
+def _text_timestamps(commands: list[Any]) -> dict[int, int | None]:
+    """The text ``update_timestamp`` of every ``customers`` command (by 1-based position),
+    parsed with one vectorised ``parse_timestamps`` call for all of them."""
+    texts: list[tuple[int, str]] = []
     for i, cmd in enumerate(commands, start=1):
         data = cmd.get("data") if isinstance(cmd, dict) and cmd.get("name") == "customers" else None
         value = data.get("update_timestamp") if isinstance(data, dict) else None
-        if value is None:
-            continue
-        if isinstance(value, str) and not _is_unicode(value):
-            parsed[i] = None  # not a timestamp (Polars cannot even hold the text)
-            continue
-        if isinstance(value, bool) or (isinstance(value, int) and not -(2**63) < value < 2**63):
-            dtype = None  # parse_timestamp_value's own rules (not a timestamp)
-        else:
-            dtype = {int: pl.Int64, float: pl.Float64, str: pl.String}.get(type(value))
-        groups.setdefault(dtype, []).append((i, value))
-    for dtype, items in groups.items():
-        if dtype is None:
-            parsed.update((i, parse_timestamp_value(v)) for i, v in items)
-        else:
-            series = parse_timestamps(pl.Series(values=[v for _, v in items], dtype=dtype))
-            parsed.update(zip((i for i, _ in items), series.to_list(), strict=True))
-    return parsed
+        if isinstance(value, str) and _is_unicode(value):
+            texts.append((i, value))
+    series = parse_timestamps(pl.Series(values=[v for _, v in texts], dtype=pl.String))
+    return dict(zip((i for i, _ in texts), series.to_list(), strict=True))
+
+
+class _Timestamps:
+    """Each command's ``update_timestamp`` parsed by ``parse_timestamps``' rules: numbers in plain
+    Python, text (rare from SDKs) in one Polars call for the whole request, made the first time
+    a command has text."""
+
+    def __init__(self, commands: list[Any]) -> None:
+        self.commands = commands
+        self.texts: dict[int, int | None] | None = None
+
+    def parse(self, index: int, value: Any) -> int | None:
+        kind = type(value)
+        if kind is int or kind is float:
+            return number_timestamp(value)
+        if kind is str:
+            if not _is_unicode(value):
+                return None  # not a timestamp (Polars cannot even hold the text)
+            if self.texts is None:
+                self.texts = _text_timestamps(self.commands)
+            return self.texts[index]
+        if kind is bool:
+            return None
+        return parse_timestamp_value(value)
+
+
+_DATA_KEYS = frozenset({"customer_ids", "properties", "update_timestamp"})
 
 
 def _customers(
-    data: Any, receive_us: int, max_future_skew_us: int, parsed: int | None = None
+    data: Any, receive_us: int, max_future_skew_us: int, index: int, timestamps: _Timestamps
 ) -> tuple[dict[str, str], dict[str, str], int] | list[str]:
+    # Each item takes the fast path when it is plainly valid (ASCII text, a scalar value) and
+    # the checks below, with their messages, otherwise.
     if not isinstance(data, dict):
         return ["data must be an object"]
     errors: list[str] = []
@@ -99,7 +141,9 @@ def _customers(
         ids = {}
     clean_ids: dict[str, str] = {}
     for k, v in ids.items():
-        if isinstance(k, str) and not _is_unicode(k):
+        if type(v) is str and v and k and v.isascii() and k.isascii() and ":" not in k:
+            clean_ids[k] = v
+        elif isinstance(k, str) and not _is_unicode(k):
             errors.append(f"customer id type {k!r} {_NOT_UNICODE}")
         elif not k or ":" in k:
             errors.append(f"customer id type {k!r} must be non-empty and contain no ':'")
@@ -115,10 +159,18 @@ def _customers(
         errors.append("properties must be an object")
     else:
         for name, value in props.items():
-            if not name:
+            if name and name.isascii():
+                kind = type(value)
+                if kind is str and value.isascii():
+                    clean_props[name] = encode_json_string(value)
+                    continue
+                if kind is int:
+                    clean_props[name] = int.__repr__(value)
+                    continue
+            elif not name:
                 errors.append("property names must be non-empty")
                 continue
-            if not _is_unicode(name):
+            elif not _is_unicode(name):
                 errors.append(f"property name {name!r} {_NOT_UNICODE}")
                 continue
             try:
@@ -126,9 +178,11 @@ def _customers(
             except ValueError as exc:
                 errors.append(f"properties.{name}: {exc}")
     ts = receive_us
-    if data.get("update_timestamp") is not None:
+    value = data.get("update_timestamp")
+    if value is not None:
+        parsed = timestamps.parse(index, value)
         if parsed is None:
-            errors.append(f"update_timestamp {data['update_timestamp']!r} is not a timestamp")
+            errors.append(f"update_timestamp {value!r} is not a timestamp")
         elif parsed < 0:
             errors.append("update_timestamp must not be negative")
         elif parsed > receive_us + max_future_skew_us:
@@ -138,8 +192,8 @@ def _customers(
             )
         else:
             ts = parsed
-    unknown = set(data) - {"customer_ids", "properties", "update_timestamp"}
-    if unknown:
+    if not _DATA_KEYS.issuperset(data):
+        unknown = set(data) - _DATA_KEYS
         errors.append(f"unknown keys in data: {', '.join(sorted(_shown(str(k)) for k in unknown))}")
     return errors if errors else (clean_ids, clean_props, ts)
 
@@ -165,22 +219,26 @@ def check_batch(body: Any, max_commands: int = MAX_COMMANDS) -> list[Any]:
     return commands
 
 
-def parse_commands(
-    body: Any,
-    *,
-    receive_us: int,
-    max_future_skew_us: int = 600_000_000,
-    batch_id: str | None = None,
-    source: str = "tracking",
-) -> TrackingBatch:
-    """Validate every command. Raises ValueError when the body itself is not a batch."""
-    if not isinstance(body, dict) or not isinstance(body.get("commands"), list):
-        raise ValueError('body must be an object with a "commands" list')
-    commands: list[Any] = body["commands"]
+@dataclass
+class Validated:
+    """A request's commands, validated: one result per command, and the rows of its valid
+    ``customers`` commands, ``(command index, id type, id value)`` and ``(command index,
+    property, canonical JSON value, update time in us)`` (indexes 1-based)."""
+
+    results: list[dict[str, Any]]
+    ids: list[tuple[int, str, str]]
+    cells: list[tuple[int, str, str, int]]
+
+
+def validate_commands(
+    commands: list[Any], *, receive_us: int, max_future_skew_us: int = 600_000_000
+) -> Validated:
+    """Validate every command in plain Python: the tracking intake's hot path, which journals
+    the rows as they are; ``parse_commands`` makes them a batch."""
     results: list[dict[str, Any]] = []
     id_rows: list[tuple[int, str, str]] = []
     cell_rows: list[tuple[int, str, str, int]] = []
-    timestamps = _update_timestamps(commands)
+    timestamps = _Timestamps(commands)
     for i, cmd in enumerate(commands, start=1):
         result: dict[str, Any]
         name = cmd.get("name") if isinstance(cmd, dict) else None
@@ -194,7 +252,7 @@ def parse_commands(
         elif name == "system/cookie":
             result = {"success": True, "cookie": str(uuid.uuid4())}
         elif name == "customers":
-            parsed = _customers(cmd.get("data"), receive_us, max_future_skew_us, timestamps.get(i))
+            parsed = _customers(cmd.get("data"), receive_us, max_future_skew_us, i, timestamps)
             if isinstance(parsed, list):
                 result = {"success": False, "errors": parsed}
             else:
@@ -207,6 +265,25 @@ def parse_commands(
         if has_id:
             result["command_id"] = cmd["command_id"]
         results.append(result)
+    return Validated(results, id_rows, cell_rows)
+
+
+def parse_commands(
+    body: Any,
+    *,
+    receive_us: int,
+    max_future_skew_us: int = 600_000_000,
+    batch_id: str | None = None,
+    source: str = "tracking",
+) -> TrackingBatch:
+    """Validate every command into a batch. Raises ValueError when the body is not a batch."""
+    if not isinstance(body, dict) or not isinstance(body.get("commands"), list):
+        raise ValueError('body must be an object with a "commands" list')
+    commands: list[Any] = body["commands"]
+    checked = validate_commands(
+        commands, receive_us=receive_us, max_future_skew_us=max_future_skew_us
+    )
+    results, id_rows, cell_rows = checked.results, checked.ids, checked.cells
     batch = UpdateBatch(
         batch_id=batch_id or f"trk-{uuid.uuid4().hex}",
         kind="track",
@@ -221,7 +298,7 @@ def parse_commands(
         cells_incoming=len(cell_rows),
         started_at_us=receive_us,
     )
-    return TrackingBatch(batch, results, receive_us)
+    return TrackingBatch(results=results, receive_us=receive_us, batch=batch)
 
 
 def finish_results(tb: TrackingBatch, rejections: pl.DataFrame) -> list[dict[str, Any]]:
@@ -233,7 +310,7 @@ def finish_results(tb: TrackingBatch, rejections: pl.DataFrame) -> list[dict[str
     return tb.results
 
 
-def response(tb: TrackingBatch, end_us: int) -> dict[str, Any]:
+def response(tb: Receipt, end_us: int) -> dict[str, Any]:
     return {
         "start_time": tb.receive_us / 1_000_000,
         "end_time": end_us / 1_000_000,

@@ -38,6 +38,7 @@ def rec(
     user: str | None = None,
     receive: int = TS,
     ids: dict[str, str] | None = None,
+    kind: str = "track",
 ) -> Record:
     ids = ids or {"registered": user or batch}
     return Record(
@@ -47,6 +48,7 @@ def rec(
         cells=[(1, "p", json.dumps(value), receive)],
         command_ids={1: f"cmd-{batch}"},
         commands=1,
+        kind=kind,
     )
 
 
@@ -341,3 +343,52 @@ def test_empty_or_missing_journal(warehouse: Warehouse, settings: Settings) -> N
     assert not warehouse.work_path.exists()  # nothing to do: the warehouse was not even opened
     with pytest.raises(NotPublished):
         warehouse.connect_published().close()
+
+
+def test_journaled_edits_are_applied_as_edits_and_tracking_as_tracking(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    """A chunk holds one kind of record, so each batch is recorded as what it is, in receive
+    order: an edit journaled while an import held the lock stays an edit."""
+    w = JournalWriter(warehouse.root).start()
+    kinds = ["track", "track", "edit", "track", "edit", "edit"]
+    for i, kind in enumerate(kinds):
+        w.append_sync(rec(f"b{i}", f"v{i}", user="u", receive=TS + i, kind=kind).encode())
+    w.close()
+    assert apply_journal(warehouse, settings) == len(kinds)
+    with warehouse.connect_published() as con:
+        batches = con.execute(
+            "SELECT kind, rows_read FROM batches WHERE batch_id LIKE 'jrn-%' ORDER BY version"
+        ).fetchall()
+    assert batches == [("track", 2), ("edit", 1), ("track", 1), ("edit", 2)]
+    assert stored(warehouse) == {"u": "v5"}
+
+
+def test_a_recorded_chunk_of_mixed_kinds_is_redone_whole(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    """A chunk recorded (state.json's pending) by a release that mixed kinds is redone with all
+    its records, not cut at the first change of kind (the cursors move past all of them)."""
+    w = JournalWriter(warehouse.root).start()
+    for i, kind in enumerate(["track", "edit", "track"]):
+        w.append_sync(rec(f"b{i}", f"v{i}", user=f"u{i}", receive=TS + i, kind=kind).encode())
+    w.close()
+    (segment,) = segments(warehouse)
+    state_file = journal_dir(warehouse.root) / "state.json"
+    state_file.write_text(
+        json.dumps(
+            {
+                "cursors": {},
+                "pending": {
+                    "batch_id": "jrn-mixed",
+                    "ranges": {segment.name: [0, segment.stat().st_size]},
+                },
+            }
+        )
+    )
+    assert apply_journal(warehouse, settings) == 3
+    assert stored(warehouse) == {"u0": "v0", "u1": "v1", "u2": "v2"}
+    with warehouse.connect_published() as con:
+        assert con.execute(
+            "SELECT kind, rows_read FROM batches WHERE batch_id = 'jrn-mixed'"
+        ).fetchall() == [("track", 3)]

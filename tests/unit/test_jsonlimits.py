@@ -74,6 +74,33 @@ def test_loads_refuses_deep_text_before_parsing_and_never_recursion_error() -> N
             loads(b'{"a": ' * n + b"1" + b"}" * n)
 
 
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=-(2**200), max_value=2**200)  # beyond 64 bits: exact, as json's
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | tricky
+    | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(tricky | st.text(), inner, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(json_values, st.booleans(), st.booleans())
+def test_loads_gives_what_json_loads_gives(value: Any, ascii: bool, as_bytes: bool) -> None:
+    """orjson parses most texts, the standard library the rest: the values are json.loads' own,
+    to the type (an integer stays an integer however long) and the float bit."""
+    text = json.dumps(value, ensure_ascii=ascii)
+    got = loads(text.encode("utf-8", "surrogatepass") if as_bytes else text)
+    expected = json.loads(text)
+    assert got == expected
+    assert json.dumps(got) == json.dumps(expected)  # types and float digits too
+
+
 def test_loads_is_json_loads_otherwise() -> None:
     assert loads(b'{"a": 1, "a": 2}') == {"a": 2}  # the last duplicate key wins
     assert loads('{"a": {"b": 1}, "a": {"c": 2}}') == {"a": {"c": 2}}

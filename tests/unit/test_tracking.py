@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 
-from propsync.tracking import parse_commands
+import polars as pl
+from hypothesis import given, settings, strategies as st
+
+from propsync.timestamps import parse_timestamps
+from propsync.tracking import number_timestamp, parse_commands, validate_commands
+from propsync.values import _CANONICAL, _normalise, canonical_json
 
 RECEIVE = 1_700_000_000_000_000
 
@@ -43,3 +48,65 @@ def test_lone_surrogates_fail_only_their_command_and_stay_out_of_the_batch() -> 
     # Only the valid command reaches the batch; a valid pair (an emoji) is fine.
     assert tb.batch.ids.rows() == [(8, "registered", "ok"), (8, "cookie", "7")]
     assert tb.batch.cells.rows() == [(8, "ž", '"😀"', RECEIVE)]
+
+
+_EDGES = [
+    0.0,
+    -0.0,
+    5e-7,
+    -5e-7,
+    4.999999999999999e-7,
+    0.49999999999999994,
+    2.5e-7,
+    9223372036854.775,
+    -9223372036854.775808,
+    9223372036854.776,
+    1e300,
+    -1e300,
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.floats(min_value=-1e13, max_value=1e13)
+    | st.sampled_from(_EDGES)
+)
+def test_a_number_update_timestamp_parses_as_parse_timestamps_parses_it(value: float) -> None:
+    """The intake parses numbers in plain Python; Polars' vectorised rule is the reference."""
+    dtype = pl.Int64 if isinstance(value, int) else pl.Float64
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        expected = None  # not an Int64: parse_timestamp_value's rule
+    else:
+        expected = parse_timestamps(pl.Series([value], dtype=dtype))[0]
+    assert number_timestamp(value) == expected
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.text() | st.integers() | st.booleans() | st.text(alphabet=st.characters(max_codepoint=127))
+)
+def test_the_fast_paths_of_canonical_json_give_the_general_text(value: object) -> None:
+    assert canonical_json(value) == _CANONICAL.encode(_normalise(value))
+
+
+def test_a_command_with_text_and_number_timestamps_parses_both() -> None:
+    commands = [
+        {
+            "name": "customers",
+            "data": {"customer_ids": {"r": "a"}, "properties": {"p": 1}, "update_timestamp": ts},
+        }
+        for ts in ("2024-01-01T00:00:00Z", 1704067200, 1704067200.5, "1704067200.25", True)
+    ]
+    checked = validate_commands(commands, receive_us=1_800_000_000_000_000)
+    assert [c[3] for c in checked.cells] == [
+        1704067200000000,
+        1704067200000000,
+        1704067200500000,
+        1704067200250000,
+    ]
+    assert checked.results[-1]["errors"] == ["update_timestamp True is not a timestamp"]

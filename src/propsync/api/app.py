@@ -1,6 +1,6 @@
 """The FastAPI application: tracking intake, customer reads and edits, the profile page.
 
-Tracking calls are validated on receipt (``propsync.tracking.parse_commands``), their valid
+Tracking calls are validated on receipt (``propsync.tracking.validate_commands``), their valid
 ``customers`` commands journaled and fsync'd (group commit) before the 200 goes out; the journal
 is applied to the warehouse later (``propsync.journal.apply_journal``). Reads come from the
 SQLite read model that follows the published versions' runs (``propsync.api.reader``,
@@ -46,7 +46,13 @@ from propsync.api.page import (
 from propsync.api.reader import PublishedReader
 from propsync.config import Settings
 from propsync.errors import NotPublished, PropsyncError, UnknownCustomer, WarehouseLocked
-from propsync.journal import JournalUnavailable, JournalWriter, journal_status, record_from_tracking
+from propsync.journal import (
+    JournalUnavailable,
+    JournalWriter,
+    journal_status,
+    record_from_tracking,
+    record_of,
+)
 from propsync.store import compaction
 from propsync.store.apply import apply_batch
 from propsync.store.read import Customer, CustomerRef, render_customer
@@ -54,11 +60,12 @@ from propsync.store.warehouse import Warehouse
 from propsync.timestamps import now_us
 from propsync.tracking import (
     BatchShapeError,
-    TrackingBatch,
+    Receipt,
     check_batch,
     finish_results,
     parse_commands,
     response,
+    validate_commands,
 )
 
 log = logging.getLogger("propsync.api")
@@ -258,16 +265,15 @@ class Service:
 
     # -- tracking
 
-    async def track(self, body: dict[str, Any], source: str) -> TrackingBatch:
+    async def track(self, body: dict[str, Any]) -> Receipt:
+        """Validate a request's commands and journal the valid ``customers`` ones (plain Python:
+        no frames until the applier builds its batch of many requests)."""
+        receive_us = now_us()
         try:
-            tb = parse_commands(
-                body,
-                receive_us=now_us(),
-                max_future_skew_us=self.max_future_skew_us,
-                batch_id=f"trk-{uuid.uuid4().hex}",
-                source=source,
+            checked = validate_commands(
+                body["commands"], receive_us=receive_us, max_future_skew_us=self.max_future_skew_us
             )
-            record = record_from_tracking(tb, body["commands"])
+            record = record_of(f"trk-{uuid.uuid4().hex}", receive_us, checked, body["commands"])
             line = None if record is None else record.encode()
         except Exception:
             # Text JSON can carry but Unicode cannot (a lone surrogate) fails deep inside; say so.
@@ -275,7 +281,7 @@ class Service:
             raise
         if line is not None:
             await self.journal.append(line)
-        return tb
+        return Receipt(checked.results, receive_us)
 
     # -- edits
 
@@ -509,8 +515,8 @@ def create_app(
             check_batch(body, config.max_commands)
         except BatchShapeError as exc:
             raise ApiError(400, exc.name, str(exc)) from None
-        tb = await service.track(body, f"http project {project_token}")
-        return json_response(200, response(tb, now_us()))
+        receipt = await service.track(body)
+        return json_response(200, response(receipt, now_us()))
 
     @app.post(
         "/track/v2/projects/{project_token}/customers",
@@ -528,10 +534,8 @@ def create_app(
         """The body is the ``data`` of one ``customers`` command."""
         service.check_project(project_token)
         data = _loads(await _read_body(request, config.max_body_bytes))
-        tb = await service.track(
-            {"commands": [{"name": "customers", "data": data}]}, f"http project {project_token}"
-        )
-        result = tb.results[0]
+        receipt = await service.track({"commands": [{"name": "customers", "data": data}]})
+        result = receipt.results[0]
         return json_response(200 if result["success"] else 400, result)
 
     # -- data -----------------------------------------------------------------------------------
