@@ -23,6 +23,13 @@ from propsync.timestamps import format_timestamp, parse_timestamp_value, parse_t
 from propsync.values import canonical_json, encode_json_string
 
 MAX_COMMANDS = 50
+# The sizes a command may have (docs/api.md#limits); past them the command fails with a message
+# naming the limit. The platform caps a property value at 16 KB.
+MAX_IDS = 32  # ids per command
+MAX_ID_CHARS = 1024  # characters of an id type or an id value
+MAX_PROPERTIES = 1024  # properties per command
+MAX_NAME_CHARS = 256  # characters of a property name
+MAX_VALUE_BYTES = 16 * 1024  # bytes of a property value's canonical JSON (UTF-8)
 
 # JSON can carry a lone surrogate as an escape ("\ud800"); such text is not Unicode and cannot be
 # stored, journaled or echoed. It fails its command, with an error that shows it escaped (repr).
@@ -153,9 +160,17 @@ def _customers(
     if not isinstance(ids, dict) or not ids:
         errors.append("customer_ids must be a non-empty object of id type to id value")
         ids = {}
+    if len(ids) > MAX_IDS:
+        errors.append(f"customer_ids has {len(ids)} ids; at most {MAX_IDS} per command")
+        ids = {}
     clean_ids: dict[str, str] = {}
     for k, v in ids.items():
-        if type(v) is str and v and k and v.isascii() and k.isascii() and ":" not in k:
+        if len(k) > MAX_ID_CHARS or (type(v) is str and len(v) > MAX_ID_CHARS):
+            what = (
+                f"customer id type {k[:40]!r}..." if len(k) > MAX_ID_CHARS else f"customer_ids.{k}"
+            )
+            errors.append(f"{what} is longer than {MAX_ID_CHARS} characters")
+        elif type(v) is str and v and k and v.isascii() and k.isascii() and ":" not in k:
             clean_ids[k] = v
         elif isinstance(k, str) and not _is_unicode(k):
             errors.append(f"customer id type {k!r} {_NOT_UNICODE}")
@@ -171,14 +186,23 @@ def _customers(
     clean_props: dict[str, str] = {}
     if not isinstance(props, dict):
         errors.append("properties must be an object")
+    elif len(props) > MAX_PROPERTIES:
+        errors.append(f"properties has {len(props)} entries; at most {MAX_PROPERTIES} per command")
     else:
         for name, value in props.items():
+            if len(name) > MAX_NAME_CHARS:
+                errors.append(
+                    f"property name {name[:40]!r}... is longer than {MAX_NAME_CHARS} characters"
+                )
+                continue
             if name and name.isascii():
                 kind = type(value)
                 if kind is str and value.isascii():
-                    clean_props[name] = encode_json_string(value)
-                    continue
-                if kind is int:
+                    text = encode_json_string(value)
+                    if len(text) <= MAX_VALUE_BYTES:  # else the general path says so
+                        clean_props[name] = text
+                        continue
+                if kind is int and -(10**300) < value < 10**300:
                     clean_props[name] = int.__repr__(value)
                     continue
             elif not name:
@@ -188,9 +212,18 @@ def _customers(
                 errors.append(f"property name {name!r} {_NOT_UNICODE}")
                 continue
             try:
-                clean_props[name] = canonical_json(value)
+                text = canonical_json(value)
             except ValueError as exc:
                 errors.append(f"properties.{name}: {exc}")
+                continue
+            size = len(text) if text.isascii() else len(text.encode("utf-8"))
+            if size > MAX_VALUE_BYTES:
+                errors.append(
+                    f"properties.{name}: the value is {size:,} bytes of JSON; at most "
+                    f"{MAX_VALUE_BYTES:,} (16 KB) per property"
+                )
+            else:
+                clean_props[name] = text
     ts = receive_us
     value = data.get("update_timestamp")
     if value is not None:

@@ -110,3 +110,58 @@ def test_a_command_with_text_and_number_timestamps_parses_both() -> None:
         1704067200250000,
     ]
     assert checked.results[-1]["errors"] == ["update_timestamp True is not a timestamp"]
+
+
+def _one(data: dict[str, object]) -> dict[str, object]:
+    checked = validate_commands([{"name": "customers", "data": data}], receive_us=RECEIVE)
+    return checked.results[0]
+
+
+def test_every_size_of_a_command_is_capped_with_a_message_naming_the_limit() -> None:
+    ok = {"customer_ids": {"registered": "a"}}
+    assert _one({**ok, "properties": {"p": "x" * (16 * 1024 - 2)}})["success"] is True
+    assert _one({**ok, "properties": {"p": "é" * 8191}})["success"] is True  # 16,384 bytes
+    cases = [
+        (
+            {**ok, "properties": {"p": "x" * (16 * 1024 - 1)}},
+            "properties.p: the value is 16,385 bytes of JSON; at most 16,384 (16 KB) per property",
+        ),
+        (
+            {**ok, "properties": {"p": "é" * 8192}},
+            "properties.p: the value is 16,386 bytes of JSON; at most 16,384 (16 KB) per property",
+        ),
+        (
+            {**ok, "properties": {"p": "\x01" * 3000}},  # 18,002 bytes once escaped
+            "properties.p: the value is 18,002 bytes of JSON; at most 16,384 (16 KB) per property",
+        ),
+        (
+            {**ok, "properties": {"p": {"nested": ["y" * 17000]}}},
+            "properties.p: the value is 17,015 bytes of JSON; at most 16,384 (16 KB) per property",
+        ),
+        (
+            {**ok, "properties": {"n" * 257: 1}},
+            f"property name {'n' * 40!r}... is longer than 256 characters",
+        ),
+        (
+            {**ok, "properties": {f"p{i}": i for i in range(1025)}},
+            "properties has 1025 entries; at most 1024 per command",
+        ),
+        (
+            {"customer_ids": {f"t{i}": "v" for i in range(33)}},
+            "customer_ids has 33 ids; at most 32 per command",
+        ),
+        (
+            {"customer_ids": {"registered": "v" * 1025}},
+            "customer_ids.registered is longer than 1024 characters",
+        ),
+        (
+            {"customer_ids": {"t" * 1025: "v"}},
+            f"customer id type {'t' * 40!r}... is longer than 1024 characters",
+        ),
+    ]
+    for data, message in cases:
+        result = _one(data)
+        assert result["success"] is False, message
+        assert message in result["errors"], result["errors"]
+    assert _one({"customer_ids": {f"t{i}": "v" for i in range(32)}})["success"] is True
+    assert _one({**ok, "properties": {"n" * 256: 1}})["success"] is True

@@ -21,8 +21,10 @@ import hmac
 import json
 import logging
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -181,6 +183,27 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+class Backlog:
+    """The journal's bytes not applied yet, looked at (a directory listing and a few stats) at
+    most every ``interval`` seconds rather than on every request."""
+
+    interval = 0.25
+
+    def __init__(self, root: Path, bound: int) -> None:
+        self.root, self.bound = root, bound
+        self.bytes = 0
+        self._checked = -float("inf")
+
+    def over(self) -> bool:
+        if not self.bound:
+            return False
+        now = time.monotonic()
+        if now - self._checked >= self.interval:
+            self._checked = now
+            self.bytes = journal_status(self.root).unapplied_bytes
+        return self.bytes > self.bound
+
+
 class Service:
     """Everything the routes share: configuration, warehouse, journal writer, reader."""
 
@@ -197,6 +220,7 @@ class Service:
             poll_seconds=config.read_model_poll_seconds,
         )
         self._journal = journal
+        self.backlog = Backlog(self.warehouse.root, config.max_unapplied_bytes)
         self.max_future_skew_us = round(settings.max_future_skew_seconds * 1_000_000)
         # No key id leaks through timing: unknown ids are compared against this.
         self._dummy_secret = os.urandom(16).hex()
@@ -268,6 +292,19 @@ class Service:
         return key_id, expected
 
     # -- tracking
+
+    def check_backlog(self) -> None:
+        """429 with Retry-After while the journal's backlog is over its bound: an SDK retries
+        later, and nothing is acknowledged that the applier could not catch up with."""
+        if self.backlog.over():
+            raise ApiError(
+                429,
+                "TooManyRequests",
+                f"the journal holds {self.backlog.bytes:,} bytes not applied yet, more than "
+                f"PROPSYNC_MAX_UNAPPLIED_BYTES={self.backlog.bound:,}: nothing was stored; "
+                f"retry after {self.config.retry_after_seconds} s",
+                headers={"Retry-After": str(self.config.retry_after_seconds)},
+            )
 
     async def track(self, body: dict[str, Any]) -> Receipt:
         """Validate a request's commands and journal the valid ``customers`` ones (plain Python:
@@ -480,7 +517,10 @@ def create_app(
         status = 503 if exc.retryable else 500
         if status == 500:
             log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-        return json_response(status, exc.to_dict(), _NO_STORE)
+        headers = _NO_STORE
+        if exc.retryable:
+            headers = {**_NO_STORE, "Retry-After": str(config.retry_after_seconds)}
+        return json_response(status, exc.to_dict(), headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -502,6 +542,10 @@ def create_app(
             },
             403: {"model": schemas.ErrorBody, "description": "unknown project token"},
             413: {"model": schemas.ErrorBody, "description": "body too large"},
+            429: {
+                "model": schemas.ErrorBody,
+                "description": "the journal's backlog is over its bound: retry after Retry-After",
+            },
             503: {"model": schemas.ErrorBody, "description": "journal unavailable: retry"},
         },
         openapi_extra={**_body("TrackingBatchBody"), "parameters": [_PROJECT_TOKEN]},
@@ -514,6 +558,7 @@ def create_app(
         # path); the OpenAPI documentation declares them.
         project_token: str = request.path_params["project_token"]
         service.check_project(project_token)
+        service.check_backlog()
         body = _loads(await _read_body(request, config.max_body_bytes))
         try:
             check_batch(body, config.max_commands)
@@ -531,12 +576,17 @@ def create_app(
             400: {"model": schemas.CommandResult, "description": "invalid command"},
             403: {"model": schemas.ErrorBody, "description": "unknown project token"},
             413: {"model": schemas.ErrorBody, "description": "body too large"},
+            429: {
+                "model": schemas.ErrorBody,
+                "description": "the journal's backlog is over its bound: retry after Retry-After",
+            },
         },
         openapi_extra=_body("CustomersData"),
     )
     async def track_customer(project_token: str, request: Request) -> Response:
         """The body is the ``data`` of one ``customers`` command."""
         service.check_project(project_token)
+        service.check_backlog()
         data = _loads(await _read_body(request, config.max_body_bytes))
         receipt = await service.track({"commands": [{"name": "customers", "data": data}]})
         result = receipt.results[0]

@@ -14,7 +14,8 @@ config file (``--config`` or ``$PROPSYNC_CONFIG``), defaults. A config file look
 Environment variables: ``PROPSYNC_PROJECT_TOKENS`` (comma-separated), ``PROPSYNC_API_KEYS``
 (comma-separated ``id:secret`` pairs), ``PROPSYNC_MAX_COMMANDS``, ``PROPSYNC_MAX_BODY_BYTES``,
 ``PROPSYNC_APPLY_INTERVAL``, ``PROPSYNC_PUBLISH_INTERVAL`` (a number or ``auto``),
-``PROPSYNC_EDIT_LOCK_TIMEOUT``, ``PROPSYNC_EDIT_VISIBLE_TIMEOUT``, ``PROPSYNC_READ_MODEL_POLL``;
+``PROPSYNC_EDIT_LOCK_TIMEOUT``, ``PROPSYNC_EDIT_VISIBLE_TIMEOUT``, ``PROPSYNC_READ_MODEL_POLL``,
+``PROPSYNC_MAX_UNAPPLIED_BYTES``, ``PROPSYNC_RETRY_AFTER``;
 ``PROPSYNC_WAREHOUSE`` and the other core variables are read by
 :class:`propsync.config.Settings`.
 """
@@ -46,6 +47,8 @@ _ENV = {
     "edit_lock_timeout_seconds": "PROPSYNC_EDIT_LOCK_TIMEOUT",
     "edit_visible_timeout_seconds": "PROPSYNC_EDIT_VISIBLE_TIMEOUT",
     "read_model_poll_seconds": "PROPSYNC_READ_MODEL_POLL",
+    "max_unapplied_bytes": "PROPSYNC_MAX_UNAPPLIED_BYTES",
+    "retry_after_seconds": "PROPSYNC_RETRY_AFTER",
 }
 # Keys of the config file that belong to the core settings (propsync.config.Settings).
 _CORE_KEYS = {
@@ -88,6 +91,13 @@ class ServiceConfig(BaseModel):
     read_model_poll_seconds: float = Field(default=1.0, gt=0, description="seconds")
     # Journal segments are rolled at this size; rolled and fully applied segments are removed.
     journal_segment_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
+    # Backpressure: while the journal holds more than this many bytes not applied yet (the
+    # applier fell behind, or is off), tracking calls are answered 429 with Retry-After instead
+    # of being journaled; 0 turns the bound off. 1 GiB is about 8M commands of 3 properties: at
+    # 50,000 commands/s applied, under three minutes of backlog (docs/api.md).
+    max_unapplied_bytes: int = Field(default=1024**3, ge=0, description="bytes")
+    # The Retry-After of those answers.
+    retry_after_seconds: int = Field(default=2, ge=1, le=3600, description="seconds")
 
     @field_validator("project_tokens", mode="before")
     @classmethod
@@ -140,6 +150,7 @@ class ServiceConfig(BaseModel):
             "apply_enabled": self.apply_enabled,
             "apply_interval_seconds": self.apply_interval_seconds,
             "publish_interval_seconds": self.publish_interval_seconds,
+            "max_unapplied_bytes": self.max_unapplied_bytes,
         }
 
 
