@@ -46,6 +46,7 @@ _ENV = {
     "edit_lock_timeout_seconds": "PROPSYNC_EDIT_LOCK_TIMEOUT",
     "edit_visible_timeout_seconds": "PROPSYNC_EDIT_VISIBLE_TIMEOUT",
     "read_model_poll_seconds": "PROPSYNC_READ_MODEL_POLL",
+    "fast_reads": "PROPSYNC_FAST_READS",
 }
 # Keys of the config file that belong to the core settings (propsync.config.Settings).
 _CORE_KEYS = {
@@ -86,6 +87,9 @@ class ServiceConfig(BaseModel):
     # Seconds between two looks of the read model's follower at the published version (besides
     # the look every read takes, and the follow of an edit made in this process).
     read_model_poll_seconds: float = Field(default=1.0, gt=0, description="seconds")
+    # GET /api/customers/... answered by a small ASGI layer in front of FastAPI's routing
+    # (propsync.api.fastpath); false: by the FastAPI route (the same answers, slower).
+    fast_reads: bool = True
     # Journal segments are rolled at this size; rolled and fully applied segments are removed.
     journal_segment_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
 
@@ -140,6 +144,7 @@ class ServiceConfig(BaseModel):
             "apply_enabled": self.apply_enabled,
             "apply_interval_seconds": self.apply_interval_seconds,
             "publish_interval_seconds": self.publish_interval_seconds,
+            "fast_reads": self.fast_reads,
         }
 
 
