@@ -182,6 +182,9 @@ class Service:
         self.config = config
         self.settings = settings
         self.warehouse = Warehouse(settings.warehouse)
+        # Edits write through one DuckDB instance of this process, work.duckdb attached only
+        # while the write lock is held (store/warehouse.py WriterInstance).
+        self.warehouse.keep_writer_instance(settings.duckdb_memory_limit)
         # The read model is built under the writer's memory limit.
         self.reader = PublishedReader(
             self.warehouse,
@@ -213,6 +216,7 @@ class Service:
         if journal is not None:
             journal.close()
         self.reader.close()
+        self.warehouse.close_writer_instance()
 
     # -- auth
 
