@@ -59,6 +59,8 @@ def main() -> int:
             print("the read model did not serve the published version in 900 s", file=sys.stderr)
             return 1
         time.sleep(0.1)
+    if service.warm_up is not None:
+        service.warm_up.join()
     print(f"open: serving version {published} after {time.monotonic() - started:.1f} s")
     try:
         times = []

@@ -196,6 +196,7 @@ class Service:
         )
         self._journal = journal
         self.max_future_skew_us = round(settings.max_future_skew_seconds * 1_000_000)
+        self.warm_up: threading.Thread | None = None  # of the edit path, started by open()
         self.fast_answers = 0  # GETs answered 200 by the ASGI read path (api/fastpath.py)
         # No key id leaks through timing: unknown ids are compared against this.
         self._dummy_secret = os.urandom(16).hex()
@@ -212,7 +213,8 @@ class Service:
                 self.warehouse.root, segment_bytes=self.config.journal_segment_bytes
             ).start()
         self.reader.start()  # builds the read model in the background, or catches up on runs
-        threading.Thread(target=self.warm_up_edits, name="edit-warm-up", daemon=True).start()
+        self.warm_up = threading.Thread(target=self.warm_up_edits, name="edit-warm-up", daemon=True)
+        self.warm_up.start()
 
     def warm_up_edits(self) -> None:
         """Pay at start what the first edit of a process paid on top of the next ones (387-649

@@ -11,8 +11,8 @@
 Tables (``sql/read_model/schema/``): ``customer_ids`` (primary key (id_type, id_value), index on
 customer_id), ``customer_aliases`` (primary key old_customer_id, index on customer_id),
 ``properties`` (``WITHOUT ROWID``, primary key (customer_id, property): a customer's properties
-are one short range of the B-tree) and ``meta``. A point read is a few primary-key probes
-(``get_customer``), the same answer as ``propsync.store.read.get_customer`` on the published
+are one short range of the B-tree) and ``meta``. A point read is one statement of a few
+primary-key probes (``read_customer``), the same answer as ``propsync.store.read.get_customer`` on the published
 DuckDB file.
 
 **Build** (first start, or a rebuild): the published version is read through a read-only DuckDB

@@ -123,6 +123,7 @@ class WriterInstance:
     """
 
     ALIAS = "work"
+    FILE_ALIAS = "writing"  # a catalog being written (``attach_file``)
 
     def __init__(self, temp_directory: Path, memory_limit: str | None) -> None:
         self.temp_directory = temp_directory
@@ -164,6 +165,23 @@ class WriterInstance:
         con.execute(f"USE {self.ALIAS}")
         con.execute("SET enable_progress_bar = false")  # no progress bars in logs
         return con
+
+    @contextlib.contextmanager
+    def attach_file(self, path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection to another DuckDB file of the warehouse (a new catalog) for the duration
+        of the ``with``, then detached (checkpointed, closed); call holding the write lock."""
+        db = self._instance(self.memory_limit)
+        quoted = str(path).replace("'", "''")
+        db.execute(f"ATTACH '{quoted}' AS {self.FILE_ALIAS}")
+        try:
+            con = db.cursor()
+            try:
+                con.execute(f"USE {self.FILE_ALIAS}")
+                yield con
+            finally:
+                con.close()
+        finally:
+            db.execute(f"DETACH {self.FILE_ALIAS}")
 
     def detach(self) -> None:
         """Close ``work.duckdb`` (checkpointing it): before the write lock is released. Should
@@ -413,7 +431,12 @@ class Warehouse:
             retired=tuple(r for r in manifest.retired if r[1] > cutoff),
             root=str(self.root.resolve()),
         )
-        final = catalog.write_catalog(self.root, manifest, self._current_catalog())
+        final = catalog.write_catalog(
+            self.root,
+            manifest,
+            self._current_catalog(),
+            None if self.writer is None else self.writer.attach_file,
+        )
         link_tmp = self.root / ".propsync.duckdb.tmp"
         with contextlib.suppress(FileNotFoundError):
             link_tmp.unlink()
