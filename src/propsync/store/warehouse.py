@@ -166,6 +166,11 @@ class WriterInstance:
         con.execute("SET enable_progress_bar = false")  # no progress bars in logs
         return con
 
+    def scratch(self) -> duckdb.DuckDBPyConnection:
+        """A connection to the instance's own in-memory database (nothing of the warehouse is
+        attached by it): for warming up the code paths a write takes."""
+        return self._instance(self.memory_limit).cursor()
+
     @contextlib.contextmanager
     def attach_file(self, path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection to another DuckDB file of the warehouse (a new catalog) for the duration
