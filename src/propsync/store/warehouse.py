@@ -31,6 +31,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -134,20 +135,23 @@ class WriterInstance:
         # The connections handed out since the attach: closed (an open transaction rolled back)
         # before the detach, as closing a direct connection would. One left open keeps the file.
         self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._mutex = threading.Lock()
 
     def _instance(self, memory_limit: str | None) -> duckdb.DuckDBPyConnection:
-        if self._db is None:
-            self._db = duckdb.connect(
-                ":memory:", config=writer_config(self.temp_directory, memory_limit)
-            )
-            self.memory_limit = memory_limit
-        elif memory_limit != self.memory_limit:
-            limit = duckdb_memory_limit(memory_limit)
-            self._db.execute(
-                "RESET memory_limit" if limit is None else f"SET memory_limit = '{limit}'"
-            )
-            self.memory_limit = memory_limit
-        return self._db
+        # The warm-up (no write lock) and a writer may both come first: one instance only.
+        with self._mutex:
+            if self._db is None:
+                self._db = duckdb.connect(
+                    ":memory:", config=writer_config(self.temp_directory, memory_limit)
+                )
+                self.memory_limit = memory_limit
+            elif memory_limit != self.memory_limit:
+                limit = duckdb_memory_limit(memory_limit)
+                self._db.execute(
+                    "RESET memory_limit" if limit is None else f"SET memory_limit = '{limit}'"
+                )
+                self.memory_limit = memory_limit
+            return self._db
 
     def connect(self, path: Path, memory_limit: str | None) -> duckdb.DuckDBPyConnection:
         """A connection to ``path`` (call only while holding the write lock)."""
@@ -205,7 +209,8 @@ class WriterInstance:
         self.attached = None
 
     def close(self) -> None:
-        db, self._db, self.attached = self._db, None, None
+        with self._mutex:
+            db, self._db, self.attached = self._db, None, None
         cursors, self._cursors = self._cursors, []
         for con in [*cursors, *([db] if db is not None else [])]:
             with contextlib.suppress(duckdb.Error):
