@@ -168,7 +168,12 @@ def test_bodies_are_the_contract(servers: tuple[ServerProcess, ...]) -> None:
     # Other routes and methods under the prefix are FastAPI's, unchanged.
     assert fast.client().patch("/api/customers/registered:nobody", json={}).status_code == 400
     assert fast.client(auth=None).get("/healthz").status_code == 200
-    assert "fast_reads" in fast.log_text()
+
+
+def test_the_two_servers_differ_in_the_read_path_only(servers: tuple[ServerProcess, ...]) -> None:
+    fast, slow = servers
+    assert "'fast_reads': True" in fast.log_text()
+    assert "'fast_reads': False" in slow.log_text()
 
 
 @contextlib.contextmanager
@@ -206,8 +211,11 @@ def test_read_path_answers_from_the_model_and_falls_through_without_it(tmp_path:
         deadline = time.monotonic() + 60
         while not service.reader.indexed:
             # Until the model is built the route answers, from the published file.
+            answered = service.fast_answers
             r = c.get("/api/customers/registered:ann")
             assert r.status_code == 200 and r.json()["ids"]["registered"] == ["ann"]
+            if not service.reader.indexed:  # so it was not during the GET either
+                assert service.fast_answers == answered  # the route's answer
             assert time.monotonic() < deadline
             time.sleep(0.02)
         assert model.exists()
