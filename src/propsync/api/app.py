@@ -218,9 +218,10 @@ class Service:
         self.warm_up.start()
 
     def warm_up_edits(self) -> None:
-        """Pay at start what the first edit of a process paid on top of the next ones (387-649
-        ms against about 160 at 1M x 10): the writer's DuckDB instance, the SQL files, the
-        first attach of work.duckdb and its statements. Skipped while another writer holds the
+        """Pay at start what the first edit of a process paid on top of the next ones (at 1M x
+        10 the first PATCH took a median 384 ms against ~210 for the next, docs/benchmarks.md):
+        the writer's DuckDB instance, the SQL files, the first Polars -> Arrow -> DuckDB
+        hand-over and Parquet write, the first attach of work.duckdb and its statements. Skipped while another writer holds the
         lock (timeout 0) and on a warehouse without a working database (nothing is created)."""
         started = time.monotonic()
         try:
