@@ -21,6 +21,8 @@ import hmac
 import json
 import logging
 import os
+import tempfile
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -32,11 +34,14 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.types import Scope
 
-from propsync import __version__, jsonlimits
-from propsync.api import schemas
+from propsync import __version__, frames, jsonlimits, sql
+from propsync.api import fastpath, schemas
 from propsync.api.config import ServiceConfig
 from propsync.api.page import (
     CONTENT_SECURITY_POLICY,
@@ -75,6 +80,7 @@ from propsync.tracking import (
 log = logging.getLogger("propsync.api")
 
 _NO_STORE = {"Cache-Control": "no-store"}
+_WARM_UP_EDIT = {"customer_ids": {"registered": "warm-up"}, "properties": {"warm_up": True}}
 _PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
@@ -213,6 +219,9 @@ class Service:
         self.config = config
         self.settings = settings
         self.warehouse = Warehouse(settings.warehouse)
+        # Edits write through one DuckDB instance of this process, work.duckdb attached only
+        # while the write lock is held (store/warehouse.py WriterInstance).
+        self.warehouse.keep_writer_instance(settings.duckdb_memory_limit)
         # The read model is built under the writer's memory limit.
         self.reader = PublishedReader(
             self.warehouse,
@@ -222,6 +231,8 @@ class Service:
         self._journal = journal
         self.backlog = Backlog(self.warehouse.root, config.max_unapplied_bytes)
         self.max_future_skew_us = round(settings.max_future_skew_seconds * 1_000_000)
+        self.warm_up: threading.Thread | None = None  # of the edit path, started by open()
+        self.fast_answers = 0  # GETs answered 200 by the ASGI read path (api/fastpath.py)
         # No key id leaks through timing: unknown ids are compared against this.
         self._dummy_secret = os.urandom(16).hex()
 
@@ -237,6 +248,54 @@ class Service:
                 self.warehouse.root, segment_bytes=self.config.journal_segment_bytes
             ).start()
         self.reader.start()  # builds the read model in the background, or catches up on runs
+        self.warm_up = threading.Thread(target=self.warm_up_edits, name="edit-warm-up", daemon=True)
+        self.warm_up.start()
+
+    def warm_up_edits(self) -> None:
+        """Pay at start what the first edit of a process paid on top of the next ones (at 1M x
+        10 the first PATCH took a median 384 ms against ~210 for the next, docs/benchmarks.md):
+        the writer's DuckDB instance, the SQL files, the first Polars -> Arrow -> DuckDB
+        hand-over and Parquet write, the first attach of work.duckdb and its statements. Skipped while another writer holds the
+        lock (timeout 0) and on a warehouse without a working database (nothing is created)."""
+        started = time.monotonic()
+        try:
+            sql.load_all()
+            tb = parse_commands(  # the edit's Python path: validation, frames (nothing is written)
+                {"commands": [{"name": "customers", "data": _WARM_UP_EDIT}]},
+                receive_us=now_us(),
+                max_future_skew_us=self.max_future_skew_us,
+                batch_id="warm-up",
+                source="warm-up",
+            )
+            if self.warehouse.writer is not None:
+                # Handing frames to DuckDB (the first one imports and sets up Arrow: about 90 ms
+                # of the first edit) and writing Parquet, on the instance's own memory database.
+                con = self.warehouse.writer.scratch()
+                try:
+                    frames.register(con, "warm_up_ids", tb.batch.ids)
+                    frames.register(con, "warm_up_cells", tb.batch.cells)
+                    with tempfile.TemporaryDirectory() as tmp:
+                        con.execute(
+                            f"COPY (SELECT * FROM warm_up_ids, warm_up_cells) TO "
+                            f"'{tmp}/warm-up.parquet' (FORMAT parquet)"
+                        )
+                finally:
+                    con.close()
+            if not self.warehouse.work_path.is_file():
+                return
+            with self.warehouse.write_lock(0.0):
+                con = self.warehouse.connect_work(self.settings.duckdb_memory_limit)
+                try:
+                    Warehouse.work_version(con)
+                finally:
+                    con.close()
+        except PropsyncError as exc:
+            log.info("edit warm-up skipped: %s", exc.message)
+            return
+        except Exception:
+            log.exception("edit warm-up failed (edits are not affected)")
+            return
+        log.info("edit path warmed up in %.3f s", time.monotonic() - started)
 
     def close(self) -> None:
         compaction.stop_threads()  # the edits' compactions: a process exiting inside one aborts
@@ -244,6 +303,7 @@ class Service:
         if journal is not None:
             journal.close()
         self.reader.close()
+        self.warehouse.close_writer_instance()
 
     # -- auth
 
@@ -255,6 +315,11 @@ class Service:
 
     def authenticate(self, request: Request, *, html: bool = False) -> tuple[str, str]:
         """The API key ``(id, secret)`` of a request with valid HTTP Basic credentials."""
+        return self.check_credentials(request.headers.get("authorization", ""), html=html)
+
+    def check_credentials(self, header: str, *, html: bool = False) -> tuple[str, str]:
+        """The API key ``(id, secret)`` of an ``Authorization`` header with valid HTTP Basic
+        credentials; 401 (503 without configured keys) otherwise."""
         keys = self.config.api_keys
         if not keys:
             raise ApiError(
@@ -264,7 +329,6 @@ class Service:
                 "the data routes refuse to serve without authentication",
                 html=html,
             )
-        header = request.headers.get("authorization", "")
         scheme, _, encoded = header.partition(" ")
         key_id = secret = ""
         if scheme.lower() == "basic":
@@ -737,6 +801,42 @@ def create_app(
             },
         }
         return json_response(200 if ok else 503, body, _NO_STORE)
+
+    if config.fast_reads:
+        route = next(
+            r for r in app.routes if isinstance(r, APIRoute) and r.endpoint is get_customer_route
+        )
+
+        def answer_get(scope: Scope, path_params: dict[str, Any]) -> Response | None:
+            """``get_customer_route``'s answer, in the event loop (``api/fastpath.py``); None when
+            only the route can give it (the read model cannot answer now, or anything
+            unexpected: the route then answers as it always does)."""
+            try:
+                service.check_credentials(fastpath.header(scope, b"authorization") or "")
+                query = scope["query_string"]
+                include = _include_timestamps(
+                    QueryParams(query).get("include_timestamps") if query else None
+                )
+                found = service.reader.model_customer(CustomerRef.parse(path_params["customer"]))
+            except ApiError as exc:
+                return exc.response()
+            except (UnknownCustomer, NotPublished) as exc:
+                return json_response(404, exc.to_dict(), _NO_STORE)
+            except Exception:
+                return None
+            if found is None:
+                return None
+            customer, version = found
+            service.fast_answers += 1
+            return json_response(
+                200,
+                render_customer(customer, include),
+                {**_NO_STORE, "X-Propsync-Version": str(version)},
+            )
+
+        app.add_middleware(
+            fastpath.FastRoute, route=route, prefix="/api/customers/", answer=answer_get
+        )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

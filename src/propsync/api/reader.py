@@ -200,19 +200,32 @@ class PublishedReader:
             return None
         return customer, version
 
-    def customer(self, ref: CustomerRef) -> tuple[Customer, int]:
-        """``ref`` as of the newest version served, and that version."""
+    def _published_target(self) -> str:
         target = self._notice()
         if target is None:
             raise NotPublished(
                 f"warehouse {str(self.warehouse.root)!r} has no published version yet",
                 warehouse=str(self.warehouse.root),
             )
-        if self._usable and (found := self._from_model(ref)) is not None:
-            customer, version = found
-            if customer is None:
-                raise UnknownCustomer(f"no customer {str(ref)!r}", customer=str(ref))
-            return customer, version
+        return target
+
+    def model_customer(self, ref: CustomerRef) -> tuple[Customer, int] | None:
+        """``ref`` from the read model, and its version; None when the model cannot answer now
+        (not built yet, unreadable): then only ``customer`` can, from the published file. Never
+        scans a DuckDB file, so it is cheap enough for the event loop (``api/fastpath.py``)."""
+        self._published_target()
+        if not self._usable or (found := self._from_model(ref)) is None:
+            return None
+        customer, version = found
+        if customer is None:
+            raise UnknownCustomer(f"no customer {str(ref)!r}", customer=str(ref))
+        return customer, version
+
+    def customer(self, ref: CustomerRef) -> tuple[Customer, int]:
+        """``ref`` as of the newest version served, and that version."""
+        if (found := self.model_customer(ref)) is not None:
+            return found
+        target = self._published_target()
         with self._fallback_cursor(target) as (cur, version):
             return fetch_customer(cur, ref), version
 

@@ -12,6 +12,21 @@ def load(name: str) -> str:
     return resources.files(__package__).joinpath(f"{name}.sql").read_text(encoding="utf-8")
 
 
+def load_all() -> int:
+    """Read every statement into ``load``'s cache (a long-lived process warming up); how many."""
+    count = 0
+    pending = [("", resources.files(__package__))]
+    while pending:
+        prefix, folder = pending.pop()
+        for entry in folder.iterdir():
+            if entry.is_dir():
+                pending.append((f"{prefix}{entry.name}/", entry))
+            elif entry.name.endswith(".sql"):
+                load(prefix + entry.name.removesuffix(".sql"))
+                count += 1
+    return count
+
+
 def folder_statements(folder: str, prefix: str = "") -> list[str]:
     """Every statement of ``folder`` (whose file name starts with ``prefix``), in name order."""
     path = resources.files(__package__).joinpath(folder)

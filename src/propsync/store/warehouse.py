@@ -31,6 +31,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -72,14 +73,17 @@ def connect_duckdb(
             return catalog.connect(root, Path(path), config)
         return duckdb.connect(str(path), read_only=read_only, config=config or {})
     except duckdb.IOException as exc:
-        if _LOCK_HELD not in str(exc):
-            raise
-        m = _LOCK_HOLDER.search(str(exc))
-        holder = f"{m.group(1)} (pid {m.group(2)})" if m else "another process"
-        pid = int(m.group(2)) if m else None
-        raise DatabaseInUse(
-            _in_use(str(path), holder, read_only), path=str(path), pid=pid
-        ) from None
+        raise _in_use_error(exc, str(path), read_only) from None
+
+
+def _in_use_error(exc: duckdb.IOException, path: str, read_only: bool) -> Exception:
+    """``DatabaseInUse`` for DuckDB's error when another process holds the file, else ``exc``."""
+    if _LOCK_HELD not in str(exc):
+        return exc
+    m = _LOCK_HOLDER.search(str(exc))
+    holder = f"{m.group(1)} (pid {m.group(2)})" if m else "another process"
+    pid = int(m.group(2)) if m else None
+    return DatabaseInUse(_in_use(path, holder, read_only), path=path, pid=pid)
 
 
 def _in_use(path: str, holder: str, read_only: bool) -> str:
@@ -109,6 +113,110 @@ def writer_config(
     return config
 
 
+class WriterInstance:
+    """One DuckDB instance for all of a long-lived process's writes (the HTTP service's edits):
+    ``work.duckdb`` is ATTACHed when a write-lock holder connects and DETACHed before the lock
+    is released, so no other process ever finds it open, while DuckDB's start-up (a new instance
+    per batch: buffer manager, catalog, extensions) is paid once per process instead of per edit.
+
+    Connections are cursors of the instance with ``work`` as their default database: the same
+    catalog name as a direct connection to ``work.duckdb``, so every statement reads the same.
+    """
+
+    ALIAS = "work"
+    FILE_ALIAS = "writing"  # a catalog being written (``attach_file``)
+
+    def __init__(self, temp_directory: Path, memory_limit: str | None) -> None:
+        self.temp_directory = temp_directory
+        self.memory_limit = memory_limit
+        self._db: duckdb.DuckDBPyConnection | None = None
+        self.attached: Path | None = None
+        self.attaches = 0  # how often work.duckdb was attached (a detach follows each)
+        # The connections handed out since the attach: closed (an open transaction rolled back)
+        # before the detach, as closing a direct connection would. One left open keeps the file.
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._mutex = threading.Lock()
+
+    def _instance(self, memory_limit: str | None) -> duckdb.DuckDBPyConnection:
+        # The warm-up (no write lock) and a writer may both come first: one instance only.
+        with self._mutex:
+            if self._db is None:
+                self._db = duckdb.connect(
+                    ":memory:", config=writer_config(self.temp_directory, memory_limit)
+                )
+                self.memory_limit = memory_limit
+            elif memory_limit != self.memory_limit:
+                limit = duckdb_memory_limit(memory_limit)
+                self._db.execute(
+                    "RESET memory_limit" if limit is None else f"SET memory_limit = '{limit}'"
+                )
+                self.memory_limit = memory_limit
+            return self._db
+
+    def connect(self, path: Path, memory_limit: str | None) -> duckdb.DuckDBPyConnection:
+        """A connection to ``path`` (call only while holding the write lock)."""
+        db = self._instance(memory_limit)
+        if self.attached is None:
+            quoted = str(path).replace("'", "''")
+            try:
+                db.execute(f"ATTACH '{quoted}' AS {self.ALIAS}")
+            except duckdb.IOException as exc:
+                raise _in_use_error(exc, str(path), read_only=False) from None
+            self.attached = path
+            self.attaches += 1
+        con = db.cursor()
+        self._cursors.append(con)
+        con.execute(f"USE {self.ALIAS}")
+        con.execute("SET enable_progress_bar = false")  # no progress bars in logs
+        return con
+
+    def scratch(self) -> duckdb.DuckDBPyConnection:
+        """A connection to the instance's own in-memory database (nothing of the warehouse is
+        attached by it): for warming up the code paths a write takes."""
+        return self._instance(self.memory_limit).cursor()
+
+    @contextlib.contextmanager
+    def attach_file(self, path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection to another DuckDB file of the warehouse (a new catalog) for the duration
+        of the ``with``, then detached (checkpointed, closed); call holding the write lock."""
+        db = self._instance(self.memory_limit)
+        quoted = str(path).replace("'", "''")
+        db.execute(f"ATTACH '{quoted}' AS {self.FILE_ALIAS}")
+        try:
+            con = db.cursor()
+            try:
+                con.execute(f"USE {self.FILE_ALIAS}")
+                yield con
+            finally:
+                con.close()
+        finally:
+            db.execute(f"DETACH {self.FILE_ALIAS}")
+
+    def detach(self) -> None:
+        """Close ``work.duckdb`` (checkpointing it): before the write lock is released. Should
+        DuckDB refuse (a connection still in a transaction), the whole instance is closed."""
+        cursors, self._cursors = self._cursors, []
+        for con in cursors:
+            with contextlib.suppress(duckdb.Error):
+                con.close()
+        if self.attached is None or self._db is None:
+            return
+        try:
+            self._db.execute(f"DETACH {self.ALIAS}")
+        except duckdb.Error:
+            log.warning("detaching work.duckdb failed: closing the writer's DuckDB instance")
+            self.close()
+        self.attached = None
+
+    def close(self) -> None:
+        with self._mutex:
+            db, self._db, self.attached = self._db, None, None
+        cursors, self._cursors = self._cursors, []
+        for con in [*cursors, *([db] if db is not None else [])]:
+            with contextlib.suppress(duckdb.Error):
+                con.close()
+
+
 def segment_paths(directory: Path, first: int, last: int) -> tuple[Path, Path]:
     """New, unique names for the files of a segment covering ``first``..``last``: a published file
     is never replaced, even by one with the same versions (a recreated warehouse's)."""
@@ -124,6 +232,22 @@ class Warehouse:
         self.last_publish_seconds: float | None = None
         # What opening the working database last upgraded (None: it was created by this release).
         self.last_migration: migrations.MigrationResult | None = None
+        # Set by ``keep_writer_instance``: connections attach work.duckdb to one DuckDB instance.
+        self.writer: WriterInstance | None = None
+
+    def keep_writer_instance(self, memory_limit: str | None = None) -> WriterInstance:
+        """Write through one DuckDB instance from now on (``WriterInstance``), for a process that
+        writes many small batches (the HTTP service); close it with ``close_writer_instance``."""
+        if self.writer is None:
+            self.writer = WriterInstance(self.root / "tmp", memory_limit)
+        return self.writer
+
+    def close_writer_instance(self) -> None:
+        """Close the writer instance (when no write of this process has it attached: one that
+        has is left to finish; its process is exiting)."""
+        writer = self.writer
+        if writer is not None and writer.attached is None:
+            writer.close()
 
     def _make_root(self) -> None:
         try:
@@ -153,17 +277,25 @@ class Warehouse:
 
     # -- the writer -----------------------------------------------------------------------------
 
-    def write_lock(self, timeout: float = 600.0) -> contextlib.AbstractContextManager[None]:
-        """Exclusive across processes; waits up to ``timeout`` seconds for the current holder."""
+    @contextlib.contextmanager
+    def write_lock(self, timeout: float = 600.0) -> Iterator[None]:
+        """Exclusive across processes (and threads); waits up to ``timeout`` seconds for the
+        current holder. With a writer instance, ``work.duckdb`` is detached before the lock is
+        released."""
         self._make_root()
-        return exclusive_lock(
+        with exclusive_lock(
             self.root / "write.lock",
             timeout,
             lambda holder: (
                 f"warehouse {str(self.root)!r} is locked by another writer (pid {holder}); "
                 f"gave up after {timeout:g} s"
             ),
-        )
+        ):
+            try:
+                yield
+            finally:
+                if self.writer is not None:
+                    self.writer.detach()
 
     @contextlib.contextmanager
     def spool_directory(self) -> Iterator[Path]:
@@ -180,9 +312,12 @@ class Warehouse:
     def connect_work(self, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
         """Open the working database (call only while holding the write lock)."""
         self._make_root()
-        config = writer_config(self.root / "tmp", memory_limit)
-        con = connect_duckdb(self.work_path, read_only=False, config=config)
-        con.execute("SET enable_progress_bar = false")  # no progress bars in logs
+        if self.writer is not None:
+            con = self.writer.connect(self.work_path, memory_limit)
+        else:
+            config = writer_config(self.root / "tmp", memory_limit)
+            con = connect_duckdb(self.work_path, read_only=False, config=config)
+            con.execute("SET enable_progress_bar = false")  # no progress bars in logs
         try:
             fresh = migrations.is_fresh(con)
             if not fresh:  # upgrades first: the schema below is the current layout's
@@ -306,7 +441,12 @@ class Warehouse:
             retired=tuple(r for r in manifest.retired if r[1] > cutoff),
             root=str(self.root.resolve()),
         )
-        final = catalog.write_catalog(self.root, manifest, self._current_catalog())
+        final = catalog.write_catalog(
+            self.root,
+            manifest,
+            self._current_catalog(),
+            None if self.writer is None else self.writer.attach_file,
+        )
         link_tmp = self.root / ".propsync.duckdb.tmp"
         with contextlib.suppress(FileNotFoundError):
             link_tmp.unlink()

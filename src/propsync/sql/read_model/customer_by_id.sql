@@ -1,0 +1,17 @@
+-- One GET by ID_TYPE:ID_VALUE in one statement, so one read snapshot (no BEGIN/COMMIT around
+-- several): part 0 the model's version, 1 the customer, 2 its ids, 3 its properties, sorted as
+-- sql/read/customer_ids.sql and customer_properties.sql sort them (BINARY collation = bytes).
+-- Without such a customer only part 0 comes back.
+WITH c AS MATERIALIZED (
+    SELECT customer_id FROM customer_ids WHERE id_type = :id_type AND id_value = :id_value
+)
+SELECT 0 AS part, value AS a, NULL AS b, NULL AS ts FROM meta WHERE key = 'version'
+UNION ALL
+SELECT 1, customer_id, NULL, NULL FROM c
+UNION ALL
+SELECT 2, i.id_type, i.id_value, NULL
+FROM c JOIN customer_ids AS i ON i.customer_id = c.customer_id
+UNION ALL
+SELECT 3, p.property, p.value, p.update_ts
+FROM c JOIN properties AS p ON p.customer_id = c.customer_id
+ORDER BY 1, 2, 3

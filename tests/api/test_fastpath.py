@@ -1,0 +1,229 @@
+"""The ASGI read path (``propsync.api.fastpath``) answers GET /api/customers/... exactly as the
+FastAPI route does: two real servers on one warehouse, one with the read path and one without
+(``PROPSYNC_FAST_READS=0``), must give the same status, headers (but ``date``) and body bytes."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from propsync.api.app import Service, create_app
+from propsync.api.config import ServiceConfig
+from propsync.config import Settings
+from propsync.store.read_model import ReadModel
+from propsync.store.warehouse import Warehouse
+from tests.api.conftest import AUTH, KEY_ID, KEY_SECRET, ServerProcess, free_port, start_server
+from tests.helpers import apply
+
+
+def _seed(root: Path) -> None:
+    warehouse, settings = Warehouse(root), Settings(warehouse=root)
+    apply(
+        warehouse,
+        settings,
+        "b1",
+        [
+            ({"registered": "ann", "cookie": "c1"}, "name", "Ann", 1_600_000_000.5),
+            ({"registered": "ann"}, "tags", ["a", {"b": None}], 1_600_000_001),
+            ({"cookie": "c2"}, "Name", "cookie two", 1_600_000_002),
+            ({"cookie": "c2"}, "ž-property", 1.5, None),  # legacy: no timestamp
+            ({"email": "a/b c?x"}, "city", "Brno", 1_600_000_003.000001),
+        ],
+    )
+    # c2's customer is merged into ann's: its internal id now resolves to ann.
+    apply(
+        warehouse,
+        settings,
+        "b2",
+        [({"registered": "ann", "cookie": "c2"}, "city", "Praha", 1_600_000_010)],
+    )
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, ...]]:
+    root = tmp_path_factory.mktemp("fastpath") / "warehouse"
+    root.mkdir()
+    _seed(root)
+    fast = start_server(root)
+    slow = start_server(root, env={"PROPSYNC_FAST_READS": "0"})
+    try:
+        yield fast, slow
+    finally:
+        fast.stop()
+        slow.stop()
+
+
+def _merged_away_id(root: Path) -> str:
+    with Warehouse(root).connect_published() as con:
+        rows = con.execute("SELECT old_customer_id FROM customer_aliases").fetchall()
+    assert len(rows) == 1
+    return str(rows[0][0])
+
+
+def _raw(port: int, request: bytes) -> bytes:
+    """One request on a fresh connection; the whole response as sent."""
+    with socket.create_connection(("127.0.0.1", port), 10) as s:
+        s.sendall(request)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return data
+
+
+def _without_date(response: bytes) -> bytes:
+    head, sep, body = response.partition(b"\r\n\r\n")
+    lines = [line for line in head.split(b"\r\n") if not line.lower().startswith(b"date:")]
+    return b"\r\n".join(lines) + sep + body
+
+
+def _basic(key_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{key_id}:{secret}".encode()).decode()
+
+
+def _requests(internal: str, merged_away: str) -> list[tuple[str, str | None]]:
+    """(path with query, Authorization header) pairs covering every answer of the route."""
+    good = _basic(KEY_ID, KEY_SECRET)
+    return [
+        ("/api/customers/registered:ann", good),
+        ("/api/customers/registered:ann?include_timestamps=1", good),
+        ("/api/customers/registered:ann?include_timestamps=0", good),
+        ("/api/customers/registered:ann?include_timestamps=0&include_timestamps=1", good),
+        ("/api/customers/registered:ann?include_timestamps=yes", good),
+        ("/api/customers/registered:ann?include_timestamps=", good),
+        ("/api/customers/registered:ann?other=1", good),
+        ("/api/customers/cookie:c1?include_timestamps=1", good),
+        (f"/api/customers/{internal}?include_timestamps=1", good),
+        (f"/api/customers/{internal}", good),
+        (f"/api/customers/{merged_away}?include_timestamps=1", good),  # merged away
+        (f"/api/customers/{merged_away}", good),
+        ("/api/customers/email:a%2Fb%20c%3Fx?include_timestamps=1", good),
+        ("/api/customers/email:a/b c?x", good),  # unencoded: another id (404)
+        ("/api/customers/registered:nobody", good),
+        ("/api/customers/registered:nobody?include_timestamps=1", good),
+        ("/api/customers/registered:nobody?include_timestamps=2", good),
+        ("/api/customers/" + "0" * 32, good),
+        ("/api/customers/", good),
+        ("/api/customers/no_such_type:x", good),
+        ("/api/customers/registered:ann", None),  # no credentials
+        ("/api/customers/registered:ann", _basic(KEY_ID, "wrong")),
+        ("/api/customers/registered:ann", _basic("nobody", KEY_SECRET)),
+        ("/api/customers/registered:ann", "Basic %%%not-base64"),
+        ("/api/customers/registered:ann", "Bearer " + KEY_SECRET),
+        ("/api/customers/registered:nobody", None),  # auth is checked first
+        ("/api/customers/registered:ann?include_timestamps=yes", None),
+        ("/api/customers", good),  # not the route: FastAPI's 404
+        ("/api/customersx/registered:ann", good),
+    ]
+
+
+def test_same_bytes_as_the_route(servers: tuple[ServerProcess, ...]) -> None:
+    fast, slow = servers
+    ann = fast.client().get("/api/customers/registered:ann").json()
+    internal = ann["customer_id"]
+    merged_away = _merged_away_id(fast.root)
+    assert merged_away != internal
+    statuses = set()
+    for path, auth in _requests(internal, merged_away):
+        head = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close"]
+        if auth is not None:
+            head.append(f"Authorization: {auth}")
+        request = ("\r\n".join(head) + "\r\n\r\n").encode()
+        got, expected = _raw(fast.port, request), _raw(slow.port, request)
+        assert _without_date(got) == _without_date(expected), path
+        statuses.add(int(got.split(b" ", 2)[1]))
+    assert statuses == {200, 307, 400, 401, 404}  # 307: FastAPI's redirect of /api/customers
+
+
+def test_bodies_are_the_contract(servers: tuple[ServerProcess, ...]) -> None:
+    fast, _ = servers
+    c = fast.client()
+    r = c.get("/api/customers/registered:ann", params={"include_timestamps": 1})
+    assert r.status_code == 200
+    assert r.headers["cache-control"] == "no-store"
+    assert r.headers["x-propsync-version"] == "2"
+    assert r.json()["properties"] == {
+        "city": {"value": "Praha", "last_update": 1600000010},
+        "name": {"value": "Ann", "last_update": 1600000000.5},
+        "tags": {"value": ["a", {"b": None}], "last_update": 1600000001},
+        "Name": {"value": "cookie two", "last_update": 1600000002},
+        "ž-property": {"value": 1.5, "last_update": -1},
+    }
+    assert r.json()["ids"] == {"cookie": ["c1", "c2"], "registered": ["ann"]}
+    merged = c.get(f"/api/customers/{_merged_away_id(fast.root)}")
+    assert merged.status_code == 200 and merged.json()["customer_id"] == r.json()["customer_id"]
+    unknown = c.get("/api/customers/registered:nobody")
+    assert unknown.status_code == 404
+    assert unknown.json()["error"] == "UnknownCustomer"
+    assert unknown.json()["message"] == "no customer 'registered:nobody'"
+    # Other routes and methods under the prefix are FastAPI's, unchanged.
+    assert fast.client().patch("/api/customers/registered:nobody", json={}).status_code == 400
+    assert fast.client(auth=None).get("/healthz").status_code == 200
+
+
+def test_the_two_servers_differ_in_the_read_path_only(servers: tuple[ServerProcess, ...]) -> None:
+    fast, slow = servers
+    assert "'fast_reads': True" in fast.log_text()
+    assert "'fast_reads': False" in slow.log_text()
+
+
+@contextlib.contextmanager
+def _in_process_server(root: Path) -> Iterator[tuple[int, Service]]:
+    """A real uvicorn server on loopback in this process, to look at the service's counters."""
+    config = ServiceConfig(project_tokens=frozenset({"t"}), api_keys={KEY_ID: KEY_SECRET})
+    app = create_app(config, Settings(warehouse=root))
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
+        time.sleep(0.02)
+    try:
+        service: Service = app.state.service
+        yield port, service
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+def test_read_path_answers_from_the_model_and_falls_through_without_it(tmp_path: Path) -> None:
+    root = tmp_path / "warehouse"
+    root.mkdir()
+    _seed(root)
+    model = ReadModel(Warehouse(root))
+    with (
+        _in_process_server(root) as (port, service),
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", auth=AUTH, timeout=30) as c,
+    ):
+        deadline = time.monotonic() + 60
+        while not service.reader.indexed:
+            # Until the model is built the route answers, from the published file.
+            answered = service.fast_answers
+            r = c.get("/api/customers/registered:ann")
+            assert r.status_code == 200 and r.json()["ids"]["registered"] == ["ann"]
+            if not service.reader.indexed:  # so it was not during the GET either
+                assert service.fast_answers == answered  # the route's answer
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert model.exists()
+        before = service.fast_answers
+        for _ in range(3):
+            r = c.get("/api/customers/registered:ann", params={"include_timestamps": 1})
+            assert r.status_code == 200
+        assert service.fast_answers == before + 3
+        # Errors are answered too, but not counted as reads.
+        assert c.get("/api/customers/registered:nobody").status_code == 404
+        assert service.fast_answers == before + 3
