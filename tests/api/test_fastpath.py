@@ -1,12 +1,13 @@
 """The ASGI read path (``propsync.api.fastpath``) answers GET /api/customers/... exactly as the
 FastAPI route does: two real servers on one warehouse, one with the read path and one without
-(``PROPSYNC_FAST_READS=0``), must give the same status, headers (but ``date``) and body bytes."""
+(``PROPSYNC_FAST_PATHS=0``), must give the same status, headers (but ``date``) and body bytes."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import contextlib
+import json
 import socket
 import threading
 import time
@@ -22,7 +23,15 @@ from propsync.api.config import ServiceConfig
 from propsync.config import Settings
 from propsync.store.read_model import ReadModel
 from propsync.store.warehouse import Warehouse
-from tests.api.conftest import AUTH, KEY_ID, KEY_SECRET, ServerProcess, free_port, start_server
+from tests.api.conftest import (
+    AUTH,
+    KEY_ID,
+    KEY_SECRET,
+    TOKEN,
+    ServerProcess,
+    free_port,
+    start_server,
+)
 from tests.helpers import apply
 
 
@@ -55,7 +64,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPr
     root.mkdir()
     _seed(root)
     fast = start_server(root)
-    slow = start_server(root, env={"PROPSYNC_FAST_READS": "0"})
+    slow = start_server(root, env={"PROPSYNC_FAST_PATHS": "0"})
     try:
         yield fast, slow
     finally:
@@ -172,8 +181,8 @@ def test_bodies_are_the_contract(servers: tuple[ServerProcess, ...]) -> None:
 
 def test_the_two_servers_differ_in_the_read_path_only(servers: tuple[ServerProcess, ...]) -> None:
     fast, slow = servers
-    assert "'fast_reads': True" in fast.log_text()
-    assert "'fast_reads': False" in slow.log_text()
+    assert "'fast_paths': True" in fast.log_text()
+    assert "'fast_paths': False" in slow.log_text()
 
 
 @contextlib.contextmanager
@@ -227,3 +236,126 @@ def test_read_path_answers_from_the_model_and_falls_through_without_it(tmp_path:
         # Errors are answered too, but not counted as reads.
         assert c.get("/api/customers/registered:nobody").status_code == 404
         assert service.fast_answers == before + 3
+
+
+def _tracking_requests() -> list[tuple[str, bytes, dict[str, str]]]:
+    """(path, body, extra headers) covering every answer of the tracking batch route."""
+    url = f"/track/v2/projects/{TOKEN}/batch"
+    good = json.dumps(
+        {
+            "commands": [
+                {"name": "system/time"},
+                {
+                    "name": "customers",
+                    "command_id": {"any": ["json", 1]},
+                    "data": {
+                        "customer_ids": {"registered": "fp-1"},
+                        "properties": {"a": "x", "b": 1.5, "c": ["é", None]},
+                        "update_timestamp": 1_600_000_000.25,
+                    },
+                },
+                {"name": "customers", "data": {"properties": {"x": 1}}},
+                {"name": "nope"},
+            ]
+        }
+    ).encode()
+    many = json.dumps({"commands": [{"name": "system/time"}] * 51}).encode()
+    return [
+        (url, good, {}),
+        (url, good, {"Transfer-Encoding": "chunked"}),
+        (url, b"{not json", {}),
+        (url, b'{"commands": [NaN]}', {}),
+        (url, b"[" * 70 + b"]" * 70, {}),
+        (url, b'{"commands": {}}', {}),
+        (url, many, {}),
+        (url, b"", {}),
+        (url, good, {"Content-Length": "abc"}),
+        (url, b"", {"Content-Length": "2000000"}),  # declared too large (answered unread)
+        (url, b"x" * (2**20 + 1), {"Transfer-Encoding": "chunked"}),  # streamed too large
+        ("/track/v2/projects/unknown-token/batch", good, {}),
+        (f"/track/v2/projects/{TOKEN}/batchx", good, {}),  # not the route: FastAPI's 404
+    ]
+
+
+def _request(path: str, body: bytes, extra: dict[str, str]) -> bytes:
+    head = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close"]
+    head += ["Content-Type: application/json"]
+    if extra.get("Transfer-Encoding") == "chunked":
+        head.append("Transfer-Encoding: chunked")
+        payload = (
+            b"".join(
+                b"%x\r\n%s\r\n" % (len(body[i : i + 65536]), body[i : i + 65536])
+                for i in range(0, len(body), 65536)
+            )
+            + b"0\r\n\r\n"
+        )
+    else:
+        head.append(f"Content-Length: {extra.get('Content-Length', len(body))}")
+        payload = body
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + payload
+
+
+def _raw_answer(port: int, request: bytes) -> bytes:
+    """``_raw``, for requests answered before their body is read (413): the server may close
+    with bytes of ours unread, and the kernel then resets the connection after its answer."""
+    with socket.create_connection(("127.0.0.1", port), 10) as s:
+        s.sendall(request)
+        data = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := s.recv(65536):
+                data += chunk
+    assert b"\r\n\r\n" in data, data
+    return data
+
+
+def _comparable(response: bytes) -> tuple[bytes, object]:
+    """Status line and headers (but date and length), and the body with its times and cookies
+    replaced: they differ between any two requests."""
+    head, _, body = _without_date(response).partition(b"\r\n\r\n")
+    lines = [line for line in head.split(b"\r\n") if not line.lower().startswith(b"content-length")]
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return b"\r\n".join(lines), body
+    if isinstance(parsed, dict) and "results" in parsed:
+        parsed["start_time"] = parsed["end_time"] = "t"
+        for result in parsed["results"]:
+            if "time" in result:
+                result["time"] = "t"
+    return b"\r\n".join(lines), parsed
+
+
+def test_tracking_batches_get_the_routes_answers(servers: tuple[ServerProcess, ...]) -> None:
+    fast, slow = servers
+    statuses = set()
+    for path, body, extra in _tracking_requests():
+        request = _request(path, body, extra)
+        got, expected = _raw_answer(fast.port, request), _raw_answer(slow.port, request)
+        assert _comparable(got) == _comparable(expected), (path, body[:40], extra)
+        statuses.add(int(got.split(b" ", 2)[1]))
+    assert statuses == {200, 400, 403, 404, 413}
+    # Both journaled the valid commands (the good batch twice each, into one warehouse): the
+    # fast path stores too.
+    assert fast.apply() == 4
+    for server in servers:
+        server.wait_serving()
+        r = server.client().get("/api/customers/registered:fp-1", params={"include_timestamps": 1})
+        assert r.json()["properties"]["c"] == {"value": ["é", None], "last_update": 1600000000.25}
+
+
+def test_the_tracking_layer_answers_batches_and_only_batches(tmp_path: Path) -> None:
+    root = tmp_path / "warehouse"
+    root.mkdir()
+    body = {"commands": [{"name": "customers", "data": {"customer_ids": {"registered": "z"}}}]}
+    with (
+        _in_process_server(root) as (port, service),
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c,
+    ):
+        for _ in range(3):
+            assert c.post("/track/v2/projects/t/batch", json=body).status_code == 200
+        assert c.post("/track/v2/projects/other/batch", json=body).status_code == 403
+        assert service.fast_tracks == 4
+        single = c.post("/track/v2/projects/t/customers", json=body["commands"][0]["data"])
+        assert single.status_code == 200  # the route's (FastAPI) answer
+        assert c.get("/track/v2/projects/t/batch").status_code == 405
+        assert service.fast_tracks == 4

@@ -38,7 +38,7 @@ from fastapi.routing import APIRoute
 from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.types import Scope
+from starlette.types import Receive, Scope
 
 from propsync import __version__, frames, jsonlimits, sql
 from propsync.api import fastpath, schemas
@@ -169,7 +169,11 @@ def _check_unicode(value: Any) -> None:
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+    return await _read_limited(request.headers.get("content-length"), request.stream(), limit)
+
+
+async def _read_limited(declared: str | None, stream: AsyncIterator[bytes], limit: int) -> bytes:
+    """The body ``stream`` gives, 413 past ``limit`` bytes (declared or streamed)."""
     if declared is not None:
         try:
             size = int(declared)
@@ -181,7 +185,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
             )
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in stream:
         size += len(chunk)
         if size > limit:
             raise ApiError(413, "PayloadTooLarge", f"the body exceeds the limit of {limit} bytes")
@@ -233,6 +237,7 @@ class Service:
         self.max_future_skew_us = round(settings.max_future_skew_seconds * 1_000_000)
         self.warm_up: threading.Thread | None = None  # of the edit path, started by open()
         self.fast_answers = 0  # GETs answered 200 by the ASGI read path (api/fastpath.py)
+        self.fast_tracks = 0  # tracking batches answered by the ASGI layer (api/fastpath.py)
         # No key id leaks through timing: unknown ids are compared against this.
         self._dummy_secret = os.urandom(16).hex()
 
@@ -576,15 +581,32 @@ def create_app(
     async def _not_published(request: Request, exc: NotPublished) -> Response:
         return json_response(404, exc.to_dict(), _NO_STORE)
 
-    @app.exception_handler(PropsyncError)
-    async def _propsync_error(request: Request, exc: PropsyncError) -> Response:
+    def propsync_error_response(method: str, path: str, exc: PropsyncError) -> Response:
         status = 503 if exc.retryable else 500
         if status == 500:
-            log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+            log.error("%s %s failed: %s", method, path, exc.message)
         headers = _NO_STORE
         if exc.retryable:
             headers = {**_NO_STORE, "Retry-After": str(config.retry_after_seconds)}
         return json_response(status, exc.to_dict(), headers)
+
+    @app.exception_handler(PropsyncError)
+    async def _propsync_error(request: Request, exc: PropsyncError) -> Response:
+        return propsync_error_response(request.method, request.url.path, exc)
+
+    async def track_batch_answer(
+        project_token: str, declared: str | None, chunks: AsyncIterator[bytes]
+    ) -> Response:
+        """What ``POST .../batch`` answers (a 200, or ApiError / PropsyncError raised)."""
+        service.check_project(project_token)
+        service.check_backlog()
+        body = _loads(await _read_limited(declared, chunks, config.max_body_bytes))
+        try:
+            check_batch(body, config.max_commands)
+        except BatchShapeError as exc:
+            raise ApiError(400, exc.name, str(exc)) from None
+        receipt = await service.track(body)
+        return json_response(200, response(receipt, now_us()))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -618,18 +640,14 @@ def create_app(
         """One result per command, in order. A 200 means the valid commands are durably journaled;
         they are applied (newer timestamp wins per property) within seconds. Hard-id conflicts are
         found only when applied: they land in the warehouse's ``rejections`` table."""
-        # Parameters are read from the request directly (no FastAPI parameter solving on the hot
-        # path); the OpenAPI documentation declares them.
-        project_token: str = request.path_params["project_token"]
-        service.check_project(project_token)
-        service.check_backlog()
-        body = _loads(await _read_body(request, config.max_body_bytes))
-        try:
-            check_batch(body, config.max_commands)
-        except BatchShapeError as exc:
-            raise ApiError(400, exc.name, str(exc)) from None
-        receipt = await service.track(body)
-        return json_response(200, response(receipt, now_us()))
+        # Parameters are read from the request directly (no FastAPI parameter solving); the
+        # OpenAPI documentation declares them. With fast_paths this route is answered by the
+        # ASGI layer (answer_track) and the route only documents it.
+        return await track_batch_answer(
+            request.path_params["project_token"],
+            request.headers.get("content-length"),
+            request.stream(),
+        )
 
     @app.post(
         "/track/v2/projects/{project_token}/customers",
@@ -802,12 +820,14 @@ def create_app(
         }
         return json_response(200 if ok else 503, body, _NO_STORE)
 
-    if config.fast_reads:
+    if config.fast_paths:
         route = next(
             r for r in app.routes if isinstance(r, APIRoute) and r.endpoint is get_customer_route
         )
 
-        def answer_get(scope: Scope, path_params: dict[str, Any]) -> Response | None:
+        async def answer_get(
+            scope: Scope, receive: Receive, path_params: dict[str, Any]
+        ) -> Response | None:
             """``get_customer_route``'s answer, in the event loop (``api/fastpath.py``); None when
             only the route can give it (the read model cannot answer now, or anything
             unexpected: the route then answers as it always does)."""
@@ -836,6 +856,35 @@ def create_app(
 
         app.add_middleware(
             fastpath.FastRoute, route=route, prefix="/api/customers/", answer=answer_get
+        )
+
+        batch_route = next(
+            r for r in app.routes if isinstance(r, APIRoute) and r.endpoint is track_batch
+        )
+
+        async def answer_track(
+            scope: Scope, receive: Receive, path_params: dict[str, Any]
+        ) -> Response:
+            """``track_batch``'s answer without FastAPI's routing; the errors the app's handlers
+            would turn into answers, turned the same way here."""
+            service.fast_tracks += 1
+            try:
+                return await track_batch_answer(
+                    path_params["project_token"],
+                    fastpath.header(scope, b"content-length"),
+                    fastpath.body_chunks(receive),
+                )
+            except ApiError as exc:
+                return exc.response()
+            except PropsyncError as exc:
+                return propsync_error_response(scope["method"], scope["path"], exc)
+
+        app.add_middleware(
+            fastpath.FastRoute,
+            route=batch_route,
+            prefix="/track/v2/projects/",
+            answer=answer_track,
+            method="POST",
         )
 
     def openapi() -> dict[str, Any]:

@@ -49,7 +49,7 @@ _ENV = {
     "read_model_poll_seconds": "PROPSYNC_READ_MODEL_POLL",
     "max_unapplied_bytes": "PROPSYNC_MAX_UNAPPLIED_BYTES",
     "retry_after_seconds": "PROPSYNC_RETRY_AFTER",
-    "fast_reads": "PROPSYNC_FAST_READS",
+    "fast_paths": "PROPSYNC_FAST_PATHS",
 }
 # Keys of the config file that belong to the core settings (propsync.config.Settings).
 _CORE_KEYS = {
@@ -90,9 +90,10 @@ class ServiceConfig(BaseModel):
     # Seconds between two looks of the read model's follower at the published version (besides
     # the look every read takes, and the follow of an edit made in this process).
     read_model_poll_seconds: float = Field(default=1.0, gt=0, description="seconds")
-    # GET /api/customers/... answered by a small ASGI layer in front of FastAPI's routing
-    # (propsync.api.fastpath); false: by the FastAPI route (the same answers, slower).
-    fast_reads: bool = True
+    # GET /api/customers/... and POST /track/v2/projects/.../batch answered by small ASGI layers
+    # in front of FastAPI's routing (propsync.api.fastpath); false: by the FastAPI routes (the
+    # same answers, slower).
+    fast_paths: bool = True
     # Journal segments are rolled at this size; rolled and fully applied segments are removed.
     journal_segment_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
     # Backpressure: while the journal holds more than this many bytes not applied yet (the
@@ -155,7 +156,7 @@ class ServiceConfig(BaseModel):
             "apply_interval_seconds": self.apply_interval_seconds,
             "publish_interval_seconds": self.publish_interval_seconds,
             "max_unapplied_bytes": self.max_unapplied_bytes,
-            "fast_reads": self.fast_reads,
+            "fast_paths": self.fast_paths,
         }
 
 
