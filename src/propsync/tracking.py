@@ -277,6 +277,107 @@ class Validated:
     cells: list[tuple[int, str, str, int]]
 
 
+_EXACT_INT_LIMIT = 2**53
+
+
+def _plain_customers(
+    cmd: Any,
+    index: int,
+    latest_us: int,
+    receive_us: int,
+    id_rows: list[tuple[int, str, str]],
+    cell_rows: list[tuple[int, str, str, int]],
+) -> dict[str, Any] | None:
+    """The result of a ``customers`` command that is plainly valid (what SDKs send: ASCII ids and
+    names, scalar values, a number or no timestamp), its rows appended; None, with nothing
+    appended, for anything else, which the general path (``_customers``) checks and words. At
+    about a third of the general path's cost; a Hypothesis test holds the two to one result."""
+    if type(cmd) is not dict or cmd.get("name") != "customers":
+        return None
+    if "command_id" in cmd:
+        cid = cmd["command_id"]
+        if not (type(cid) is int or (type(cid) is str and cid.isascii())):
+            return None
+    data = cmd.get("data")
+    if type(data) is not dict:
+        return None
+    ids = data.get("customer_ids")
+    props = data.get("properties")
+    ts = data.get("update_timestamp")
+    if (
+        type(ids) is not dict
+        or not ids
+        or len(ids) > MAX_IDS
+        or len(data) != 1 + ("properties" in data) + ("update_timestamp" in data)
+    ):
+        return None
+    if ts is None:
+        when = receive_us
+    elif type(ts) is int or type(ts) is float:
+        parsed = number_timestamp(ts)
+        if parsed is None or parsed < 0 or parsed > latest_us:
+            return None
+        when = parsed
+    else:
+        return None
+    for k, v in ids.items():
+        if not (
+            type(v) is str
+            and v
+            and k
+            and len(v) <= MAX_ID_CHARS
+            and len(k) <= MAX_ID_CHARS
+            and v.isascii()
+            and k.isascii()
+            and ":" not in k
+        ):
+            return None
+    cells: list[tuple[int, str, str, int]] = []
+    if props is not None:
+        if type(props) is not dict or len(props) > MAX_PROPERTIES:
+            return None
+        for name, value in props.items():
+            if not name or len(name) > MAX_NAME_CHARS or not name.isascii():
+                return None
+            kind = type(value)
+            if kind is str:
+                if not value.isascii():
+                    return None
+                text = encode_json_string(value)
+                if len(text) > MAX_VALUE_BYTES:
+                    return None
+            elif kind is int:
+                if not -_EXACT_INT_LIMIT < value < _EXACT_INT_LIMIT:
+                    return None
+                text = int.__repr__(value)
+            elif kind is float:
+                if not math.isfinite(value):
+                    return None
+                if value.is_integer() and abs(value) < _EXACT_INT_LIMIT:
+                    text = int.__repr__(int(value))
+                else:
+                    text = float.__repr__(value)
+            elif kind is bool:
+                text = "true" if value else "false"
+            elif value is None:
+                text = "null"
+            else:
+                return None
+            cells.append((index, name, text, when))
+    elif "properties" in data:  # "properties": null
+        return None
+    for k, v in ids.items():
+        id_rows.append((index, k, v))
+    cell_rows += cells
+    if "command_id" in cmd:
+        return {"success": True, "command_id": cmd["command_id"]}
+    return {"success": True}
+
+
+# Off only in the test that holds the fast path to the general one.
+PLAIN_FAST_PATH = True
+
+
 def validate_commands(
     commands: list[Any], *, receive_us: int, max_future_skew_us: int = 600_000_000
 ) -> Validated:
@@ -286,7 +387,14 @@ def validate_commands(
     id_rows: list[tuple[int, str, str]] = []
     cell_rows: list[tuple[int, str, str, int]] = []
     timestamps = _Timestamps(commands)
+    latest_us = receive_us + max_future_skew_us
+    fast = PLAIN_FAST_PATH
     for i, cmd in enumerate(commands, start=1):
+        if fast:
+            plain = _plain_customers(cmd, i, latest_us, receive_us, id_rows, cell_rows)
+            if plain is not None:
+                results.append(plain)
+                continue
         result: dict[str, Any]
         name = cmd.get("name") if isinstance(cmd, dict) else None
         has_id = isinstance(cmd, dict) and "command_id" in cmd

@@ -165,3 +165,144 @@ def test_every_size_of_a_command_is_capped_with_a_message_naming_the_limit() -> 
         assert message in result["errors"], result["errors"]
     assert _one({"customer_ids": {f"t{i}": "v" for i in range(32)}})["success"] is True
     assert _one({**ok, "properties": {"n" * 256: 1}})["success"] is True
+
+
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**60), max_value=2**60)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8)
+    | st.text(alphabet=st.characters(max_codepoint=127), max_size=8)
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+_ascii = st.text(alphabet=st.characters(max_codepoint=127), max_size=6)
+_names = _ascii | st.text(max_size=4) | st.just("") | st.just("x" * 257) | st.just("a:b")
+_timestamps = (
+    st.none()
+    | st.integers(min_value=-10, max_value=2 * 10**9)
+    | st.floats(min_value=-10, max_value=2e9)
+    | st.sampled_from([True, "2024-01-01T00:00:00Z", "nope", 1e300, float("nan"), [1]])
+)
+
+
+@st.composite
+def _commands(draw: st.DrawFn) -> object:
+    data: dict[str, object] = {}
+    if draw(st.integers(0, 9)):
+        data["customer_ids"] = draw(
+            st.dictionaries(_names, _ascii | st.integers(0, 99) | _values, max_size=3)
+            | st.just({"t": "v" * 1025})
+            | _values
+        )
+    if draw(st.booleans()):
+        data["properties"] = draw(st.dictionaries(_names, _values, max_size=4) | _values)
+    if draw(st.booleans()):
+        data["update_timestamp"] = draw(_timestamps)
+    if not draw(st.integers(0, 9)):
+        data[draw(_names)] = 1
+    command: dict[str, object] = {
+        "name": draw(st.sampled_from(["customers"] * 8 + ["system/time", "nope", 3])),
+        "data": data if draw(st.integers(0, 9)) else draw(_values),
+    }
+    if draw(st.booleans()):
+        command["command_id"] = draw(_values)
+    return command if draw(st.integers(0, 19)) else draw(_values)
+
+
+_word = st.text(alphabet="abcxyz019_.-", min_size=1, max_size=6)
+_sdk_scalars = (
+    st.text(alphabet=st.characters(max_codepoint=127), max_size=8)
+    | st.integers(min_value=-(2**54), max_value=2**54)
+    | st.floats(min_value=-1e20, max_value=1e20)
+    | st.booleans()
+    | st.none()
+)
+
+
+@st.composite
+def _sdk_commands(draw: st.DrawFn) -> object:
+    """What SDKs send, now and then with one of the small deviations the fast path must hand on
+    to the general one."""
+    odd = draw(st.integers(0, 3)) == 0
+    ids = draw(
+        st.dictionaries(
+            _word | st.sampled_from(["a:b", "", "é", "t" * 1025]) if odd else _word,
+            _word | st.sampled_from(["", "é", "v" * 1025]) | st.integers(0, 9) if odd else _word,
+            min_size=1,
+            max_size=3,
+        )
+    )
+    props = draw(
+        st.dictionaries(
+            _word | st.sampled_from(["x" * 257, "ž", ""]) if odd else _word,
+            _scalars | _values if odd else _sdk_scalars,
+            max_size=4,
+        )
+    )
+    data: dict[str, object] = {"customer_ids": ids, "properties": props}
+    if draw(st.booleans()):
+        data["update_timestamp"] = draw(
+            _timestamps if odd else st.floats(min_value=0, max_value=1_700_000_600) | st.none()
+        )
+    command: dict[str, object] = {"name": "customers", "data": data}
+    if draw(st.booleans()):
+        command["command_id"] = draw(
+            st.integers() | _ascii | st.text(max_size=3) | st.floats()
+            if odd
+            else st.integers() | _word
+        )
+    return command
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(_commands() | _sdk_commands(), max_size=6))
+def test_the_plain_fast_path_gives_the_general_paths_results_and_rows(
+    commands: list[object],
+) -> None:
+    import propsync.tracking as tracking
+
+    receive = 1_700_000_000_000_000
+    fast = validate_commands(commands, receive_us=receive)
+    tracking.PLAIN_FAST_PATH = False
+    try:
+        general = validate_commands(commands, receive_us=receive)
+    finally:
+        tracking.PLAIN_FAST_PATH = True
+    assert fast.results == general.results
+    assert fast.ids == general.ids
+    assert fast.cells == general.cells
+
+
+def test_the_plain_fast_path_takes_what_sdks_send() -> None:
+    import propsync.tracking as tracking
+
+    cmd = {
+        "name": "customers",
+        "command_id": 7,
+        "data": {
+            "customer_ids": {"registered": "a", "cookie": "c"},
+            "properties": {"s": "x", "i": 3, "f": 1.5, "g": 2.0, "b": True, "n": None},
+            "update_timestamp": 1_600_000_000.5,
+        },
+    }
+    rows: list[tuple[int, str, str]] = []
+    cells: list[tuple[int, str, str, int]] = []
+    result = tracking._plain_customers(cmd, 1, 2 * 10**15, 10**15, rows, cells)
+    assert result == {"success": True, "command_id": 7}
+    assert rows == [(1, "registered", "a"), (1, "cookie", "c")]
+    ts = 1_600_000_000_500_000
+    assert cells == [
+        (1, "s", '"x"', ts),
+        (1, "i", "3", ts),
+        (1, "f", "1.5", ts),
+        (1, "g", "2", ts),
+        (1, "b", "true", ts),
+        (1, "n", "null", ts),
+    ]
