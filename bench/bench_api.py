@@ -45,6 +45,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -683,6 +684,112 @@ def lag_phase(
     return result
 
 
+_WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def wrk_phase(
+    url: str, body: bytes, connections: int, duration: float, work: Path
+) -> dict[str, Any]:
+    """``wrk`` posting ``body`` to ``url`` over ``connections`` keep-alive connections (two client
+    threads: wrk is C, so the load generator takes a small share of the two cores); requests/s
+    and latency percentiles as wrk reports them."""
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "body.json").write_bytes(body)
+    script = work / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f'local f = io.open("{work / "body.json"}", "rb")\nwrk.body = f:read("*a")\nf:close()\n'
+    )
+    cmd = [
+        "wrk",
+        "-t2",
+        f"-c{connections}",
+        f"-d{duration:g}s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    result: dict[str, Any] = {
+        "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    }  # type: ignore[union-attr]
+    for pct_name in ("50", "90", "99"):
+        m = re.search(rf"^\s+{pct_name}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if m:
+            result[f"p{pct_name}_ms"] = round(float(m.group(1)) * _WRK_UNITS[m.group(2)], 2)
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    result["non_2xx"] = int(non_2xx.group(1)) if non_2xx else 0
+    return result
+
+
+def wrk_phases(args: argparse.Namespace, template: Path) -> dict[str, Any]:
+    """The tracking batch route under ``wrk`` beside the bare stack (``bench/bare_asgi.py``), in
+    one run, with the same body, connections and duration."""
+    body = tracking_body(range(args.batch), "wrk", args.customers, round(time.time() - 1.0, 6))
+    work = args.out / "wrk"
+    shutil.rmtree(work, ignore_errors=True)
+    results: dict[str, Any] = {"connections": args.connections, "batch": args.batch}
+    port = free_port()
+    bare = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            str(ROOT / "bench"),
+            "bare_asgi:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the bare stack did not start"
+                time.sleep(0.1)
+        results["bare"] = wrk_phase(
+            f"http://127.0.0.1:{port}/", body, args.connections, args.wrk, work
+        )
+    finally:
+        bare.terminate()
+        bare.wait(30)
+    print(f"  wrk, bare uvicorn + ASGI: {results['bare']}", flush=True)
+    wh = work / "warehouse"
+    copy_warehouse(template, wh)
+    server = Server.start(
+        wh,
+        work / "server.log",
+        apply=args.background_apply,
+        workers=args.workers,
+        apply_interval=args.apply_interval,
+    )
+    try:
+        url = f"http://127.0.0.1:{server.port}/track/v2/projects/{TOKEN}/batch"
+        cpu0 = cpu_seconds(server.proc.pid)
+        results["propsync"] = {
+            **wrk_phase(url, body, args.connections, args.wrk, work),
+            "workers": args.workers,
+            "background_apply": args.background_apply,
+            "server_cpu_s": round(cpu_seconds(server.proc.pid) - cpu0, 1),
+            "unapplied_bytes_after": health_journal(server.port).get("unapplied_bytes"),
+        }
+    finally:
+        server.stop()
+        shutil.rmtree(wh, ignore_errors=True)
+    for r in results["bare"], results["propsync"]:
+        r["commands_per_s"] = round(r["requests_per_s"] * args.batch)
+    print(f"  wrk, propsync serve: {results['propsync']}", flush=True)
+    return results
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -702,6 +809,12 @@ def main() -> int:
     ap.add_argument("--patches", type=int, default=20, help="sequential PATCHes to time")
     ap.add_argument("--follows", type=int, default=5, help="one-property runs to follow")
     ap.add_argument("--skip-tracking", action="store_true", help="only GET and PATCH")
+    ap.add_argument(
+        "--wrk",
+        type=float,
+        default=0.0,
+        help="seconds of tracking load from wrk (C), beside the bare uvicorn stack (0: skip)",
+    )
     ap.add_argument(
         "--publish-repeat", type=int, default=2, help="publish-cost measurements (0: skip)"
     )
@@ -853,6 +966,12 @@ def main() -> int:
             "verification": check,
         }
         ok = check["missing"] == 0 and not track.errors
+
+    if args.wrk:
+        if shutil.which("wrk") is None:
+            raise SystemExit("--wrk needs wrk on PATH (apt-get install wrk)")
+        print(f"tracking under wrk for {args.wrk:g} s, beside the bare stack", flush=True)
+        results["wrk"] = wrk_phases(args, template)
 
     server = Server.start(run_dir, log, apply=False, workers=args.workers)
     print(
