@@ -21,6 +21,7 @@ import uvicorn
 from propsync.api.app import Service, create_app
 from propsync.api.config import ServiceConfig
 from propsync.config import Settings
+from propsync.journal import journal_status
 from propsync.store.read_model import ReadModel
 from propsync.store.warehouse import Warehouse
 from tests.api.conftest import (
@@ -359,3 +360,27 @@ def test_the_tracking_layer_answers_batches_and_only_batches(tmp_path: Path) -> 
         assert single.status_code == 200  # the route's (FastAPI) answer
         assert c.get("/track/v2/projects/t/batch").status_code == 405
         assert service.fast_tracks == 4
+
+
+def test_a_client_gone_mid_body_is_logged_as_such_not_as_a_server_error(
+    servers: tuple[ServerProcess, ...],
+) -> None:
+    """A phone that loses its network mid-request: nothing journaled, no traceback, on the
+    tracking layer and on the route alike."""
+    before = journal_status(servers[0].root).unapplied_bytes
+    head = (
+        f"POST /track/v2/projects/{TOKEN}/batch HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    )
+    for server in servers:
+        with socket.create_connection(("127.0.0.1", server.port), 10) as s:
+            s.sendall(head.encode() + b'{"commands": [')
+            time.sleep(0.2)
+    deadline = time.monotonic() + 10
+    for server in servers:
+        while "the client disconnected before its body was read" not in server.log_text():
+            assert time.monotonic() < deadline, server.log_text()[-2000:]
+            time.sleep(0.05)
+        assert "Traceback" not in server.log_text()
+        assert "Exception in ASGI application" not in server.log_text()
+    assert journal_status(servers[0].root).unapplied_bytes == before

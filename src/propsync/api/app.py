@@ -37,6 +37,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope
 
@@ -594,6 +595,18 @@ def create_app(
     async def _propsync_error(request: Request, exc: PropsyncError) -> Response:
         return propsync_error_response(request.method, request.url.path, exc)
 
+    def disconnected_response(method: str, path: str) -> Response:
+        # A phone losing its network mid-request is routine, not a server error: nothing of the
+        # request was journaled, and the answer has nobody to go to.
+        log.info("%s %s: the client disconnected before its body was read", method, path)
+        return json_response(
+            400, {"error": "ClientDisconnect", "message": "the body was not received"}
+        )
+
+    @app.exception_handler(ClientDisconnect)
+    async def _disconnected(request: Request, exc: ClientDisconnect) -> Response:
+        return disconnected_response(request.method, request.url.path)
+
     async def track_batch_answer(
         project_token: str, declared: str | None, chunks: AsyncIterator[bytes]
     ) -> Response:
@@ -878,6 +891,8 @@ def create_app(
                 return exc.response()
             except PropsyncError as exc:
                 return propsync_error_response(scope["method"], scope["path"], exc)
+            except ClientDisconnect:
+                return disconnected_response(scope["method"], scope["path"])
 
         app.add_middleware(
             fastpath.FastRoute,
