@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -366,6 +367,43 @@ def test_compact_is_skipped_while_another_runs(tmp_path: Path) -> None:
         result = compaction.compact(wh, s, full=True)
     assert result.folds == 0 and "another compaction is running" in result.skipped
     assert compaction.compact(wh, s, full=True).folds == 1
+
+
+def test_a_compaction_thread_runs_below_its_process_and_duckdbs_threads_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The HTTP service compacts in a thread: it and the threads of the compaction's DuckDB
+    instance run at a lower priority than the edits and applies of the process."""
+    wh = Warehouse(tmp_path / "wh")
+    s = settings_for(wh)
+    for i in range(compaction.FANOUT + 1):
+        apply(wh, s, f"b{i}", [({"cookie": "c"}, "n", i, float(i))])
+    assert compaction.due(wh)
+    process_nice = os.getpriority(os.PRIO_PROCESS, 0)
+    seen: dict[str, Any] = {}
+    real_compact = compaction.compact
+
+    def observed(*args: Any, **kwargs: Any) -> compaction.CompactionResult:
+        seen["thread"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        con = duckdb.connect(config={"threads": 3})  # threads start as the compaction's do
+        con.execute("SELECT sum(i) FROM range(10000000) t(i)").fetchall()
+        seen["duckdb"] = {
+            int(Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+            for tid in os.listdir("/proc/self/task")
+            if int(tid) != threading.get_native_id() and int(tid) not in before
+        }
+        con.close()
+        return real_compact(*args, **kwargs)
+
+    before = {int(tid) for tid in os.listdir("/proc/self/task")}
+    monkeypatch.setattr(compaction, "compact", observed)
+    thread = compaction.start_thread(wh, s)
+    assert thread is not None
+    thread.join(120)
+    assert seen["thread"] == min(19, process_nice + compaction.COMPACTION_NICENESS_STEP)
+    assert seen["duckdb"] == {seen["thread"]}
+    assert os.getpriority(os.PRIO_PROCESS, 0) == process_nice  # the rest of the process
+    assert not compaction.due(wh)
 
 
 def test_the_command_line_compacts_in_a_detached_process_when_due(tmp_path: Path) -> None:
