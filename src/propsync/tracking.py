@@ -20,7 +20,7 @@ import polars as pl
 
 from propsync.batch import CELLS_SCHEMA, IDS_SCHEMA, UpdateBatch, empty
 from propsync.timestamps import format_timestamp, parse_timestamp_value, parse_timestamps
-from propsync.values import canonical_json, encode_json_string
+from propsync.values import canonical_json
 
 MAX_COMMANDS = 50
 # The sizes a command may have (docs/api.md#limits); past them the command fails with a message
@@ -151,8 +151,8 @@ _DATA_KEYS = frozenset({"customer_ids", "properties", "update_timestamp"})
 def _customers(
     data: Any, receive_us: int, max_future_skew_us: int, index: int, timestamps: _Timestamps
 ) -> tuple[dict[str, str], dict[str, str], int] | list[str]:
-    # Each item takes the fast path when it is plainly valid (ASCII text, a scalar value) and
-    # the checks below, with their messages, otherwise.
+    # The general path, with a message for every problem (plainly valid commands take
+    # _plain_customers instead).
     if not isinstance(data, dict):
         return ["data must be an object"]
     errors: list[str] = []
@@ -170,8 +170,6 @@ def _customers(
                 f"customer id type {k[:40]!r}..." if len(k) > MAX_ID_CHARS else f"customer_ids.{k}"
             )
             errors.append(f"{what} is longer than {MAX_ID_CHARS} characters")
-        elif type(v) is str and v and k and v.isascii() and k.isascii() and ":" not in k:
-            clean_ids[k] = v
         elif isinstance(k, str) and not _is_unicode(k):
             errors.append(f"customer id type {k!r} {_NOT_UNICODE}")
         elif not k or ":" in k:
@@ -195,20 +193,10 @@ def _customers(
                     f"property name {name[:40]!r}... is longer than {MAX_NAME_CHARS} characters"
                 )
                 continue
-            if name and name.isascii():
-                kind = type(value)
-                if kind is str and value.isascii():
-                    text = encode_json_string(value)
-                    if len(text) <= MAX_VALUE_BYTES:  # else the general path says so
-                        clean_props[name] = text
-                        continue
-                if kind is int and -(10**300) < value < 10**300:
-                    clean_props[name] = int.__repr__(value)
-                    continue
-            elif not name:
+            if not name:
                 errors.append("property names must be non-empty")
                 continue
-            elif not _is_unicode(name):
+            if not _is_unicode(name):
                 errors.append(f"property name {name!r} {_NOT_UNICODE}")
                 continue
             try:
@@ -277,7 +265,7 @@ class Validated:
     cells: list[tuple[int, str, str, int]]
 
 
-_EXACT_INT_LIMIT = 2**53
+_PLAIN_VALUES = frozenset({str, int, float, bool, type(None)})
 
 
 def _plain_customers(
@@ -340,28 +328,13 @@ def _plain_customers(
             if not name or len(name) > MAX_NAME_CHARS or not name.isascii():
                 return None
             kind = type(value)
-            if kind is str:
-                if not value.isascii():
-                    return None
-                text = encode_json_string(value)
-                if len(text) > MAX_VALUE_BYTES:
-                    return None
-            elif kind is int:
-                if not -_EXACT_INT_LIMIT < value < _EXACT_INT_LIMIT:
-                    return None
-                text = int.__repr__(value)
-            elif kind is float:
-                if not math.isfinite(value):
-                    return None
-                if value.is_integer() and abs(value) < _EXACT_INT_LIMIT:
-                    text = int.__repr__(int(value))
-                else:
-                    text = float.__repr__(value)
-            elif kind is bool:
-                text = "true" if value else "false"
-            elif value is None:
-                text = "null"
-            else:
+            if kind not in _PLAIN_VALUES or (kind is str and not value.isascii()):
+                return None
+            try:
+                text = canonical_json(value)  # ASCII: its length is its size in bytes
+            except ValueError:  # NaN, infinity
+                return None
+            if len(text) > MAX_VALUE_BYTES:
                 return None
             cells.append((index, name, text, when))
     elif "properties" in data:  # "properties": null

@@ -43,7 +43,7 @@ def _normalise(value: Any, depth: int = 1) -> Any:
 
 
 # json.dumps with these options would build a new encoder per call (tracking calls this per value).
-encode_json_string = json.encoder.encode_basestring  # the C one when present, as json.dumps uses
+_encode_string = json.encoder.encode_basestring  # the C one when present, as json.dumps uses
 _CANONICAL = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
 )
@@ -56,7 +56,7 @@ def canonical_json(value: Any) -> str:
     # The scalars tracking sends, without the encoder's generic walk (a third of the cost of
     # validating a command); the same text as the general path below (tests hold them equal).
     if kind is str and value.isascii():
-        return encode_json_string(value)
+        return _encode_string(value)
     if kind is int:
         return int.__repr__(value)
     if kind is bool:
