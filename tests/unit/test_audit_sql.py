@@ -101,8 +101,59 @@ def test_duplicate_keys_and_orphans_are_counted_for_sampled_customers(
 def test_the_sample_shrinks_as_the_batch_grows(
     con: duckdb.DuckDBPyConnection, staged: int, full_max: int, modulus: int
 ) -> None:
+    assert _audit_modulus(staged, full_max) == modulus
+
+
+def small_batch(con: duckdb.DuckDBPyConnection, customers: int) -> None:
+    """Stored: one old row per customer; staged: batch B's newer update of each; the copy of the
+    stored rows taken as a small batch's merge takes it (sql/apply/stored_of_batch.sql)."""
+    for c in range(1, customers + 1):
+        add_id(con, c)
+        con.execute("INSERT INTO property_values VALUES ($c, 1, '\"old\"', 1, 'A')", {"c": c})
+        con.execute("INSERT INTO staged_properties VALUES ($c, 1, '\"new\"', 2, 'B')", {"c": c})
+    con.execute(sql.load("apply/stored_of_batch"))
+
+
+def test_a_small_batch_is_audited_on_the_rows_it_kept_and_inserted(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    small_batch(con, 3)
+    con.execute("DELETE FROM property_values WHERE customer_key IN (1, 2, 3)")
     con.execute(
-        "INSERT INTO staged_properties SELECT i, 1, '1', 1, 'b' FROM range($n) t(i)",
-        {"n": staged},
+        "INSERT INTO property_values SELECT customer_key, 1, value, 2, 'B' FROM staged_properties"
     )
-    assert _audit_modulus(con, full_max) == modulus
+    assert audit_merged(con, 1, small_batch_id="B") == []
+    assert audit_merged(con, 1) == []  # the scan agrees
+
+
+def test_a_small_batch_audit_finds_a_missed_delete_and_a_missed_insert(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    small_batch(con, 3)
+    # Customer 1: the old row was not deleted (a duplicate beside the insert); customer 2: the
+    # new row was not inserted; customer 3: merged right.
+    con.execute("DELETE FROM property_values WHERE customer_key IN (2, 3)")
+    con.execute(
+        "INSERT INTO property_values SELECT customer_key, 1, value, 2, 'B' FROM staged_properties "
+        "WHERE customer_key <> 2"
+    )
+    expected = [
+        "1 duplicate (customer, property) keys",
+        "2 incoming updates not reflected by newer-wins",
+    ]
+    assert audit_merged(con, 1, small_batch_id="B") == expected
+    assert audit_merged(con, 1) == expected  # the scan finds the same
+
+
+def test_a_small_batch_audit_reads_back_what_is_stored_not_what_was_meant(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    small_batch(con, 2)
+    con.execute("DELETE FROM property_values")
+    # Inserted under another batch id, or with an older time than the staged one: not the batch's.
+    con.execute(
+        "INSERT INTO property_values VALUES (1, 1, '\"new\"', 2, 'other'), (2, 1, '\"new\"', 1, 'B')"
+    )
+    assert audit_merged(con, 1, small_batch_id="B") == [
+        "2 incoming updates not reflected by newer-wins"
+    ]

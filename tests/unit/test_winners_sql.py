@@ -12,7 +12,7 @@ import duckdb
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from propsync import sql
-from propsync.store.apply import batch_winners
+from propsync.store.apply import _merge_staged, batch_winners
 
 BATCH = "imp-0123456789abcdef01234567"
 Cell = tuple[str, int | None]  # value, update_ts
@@ -60,10 +60,12 @@ def _reference(stored: State, staged: State) -> set[tuple[object, ...]]:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(stored=states, staged=states)
-def test_both_winner_statements_pick_the_newer_wins_winners(stored: State, staged: State) -> None:
+@given(stored=states, staged=states, small=st.booleans())
+def test_both_winner_statements_pick_the_newer_wins_winners(
+    stored: State, staged: State, small: bool
+) -> None:
     con = _connect(stored, staged)
-    batch_winners(con)
+    batch_winners(con, small=small)
     rows = con.execute(
         "SELECT customer_key, property_id, value, update_ts, $b FROM winning_properties "
         "ORDER BY rowid",
@@ -81,6 +83,26 @@ def test_both_winner_statements_pick_the_newer_wins_winners(stored: State, stage
     con.execute(sql.load("apply/winning_properties"))
     merged = con.execute("SELECT * FROM winning_properties").fetchall()
     assert set(merged) == set(rows)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stored=states, staged=states, small=st.booleans())
+def test_the_merge_of_a_small_and_of_a_large_batch_store_the_newer_wins_state(
+    stored: State, staged: State, small: bool
+) -> None:
+    # Small: the stored rows of the batch's keys copied once, the beaten ones deleted by row id;
+    # large: the winners join the whole table and the delete joins on the keys.
+    con = _connect(stored, staged)
+    applied, in_place = _merge_staged(con, BATCH, small=small)
+    assert in_place
+    winners = _reference(stored, staged)
+    expected = {(k, p, v, ts, "old") for (k, p), (v, ts) in stored.items()}
+    expected = {row for row in expected if (row[0], row[1]) not in {w[:2] for w in winners}}
+    assert applied == len(winners)
+    assert set(con.execute("SELECT * FROM property_values").fetchall()) == expected | winners
+    assert con.execute("SELECT count(*) FROM property_values").fetchall()[0][0] == len(
+        expected | winners
+    )
 
 
 def test_a_large_batch_is_sorted_by_customer_across_threads() -> None:

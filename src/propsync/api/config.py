@@ -8,7 +8,7 @@ config file (``--config`` or ``$PROPSYNC_CONFIG``), defaults. A config file look
     api_keys = ["ui:correct-horse-battery-staple"]   # or a table: [api_keys] ui = "..."
     max_commands = 50
     max_body_bytes = 1048576
-    apply_interval_seconds = 1.0
+    apply_interval_seconds = 0.25
     publish_interval_seconds = 30.0   # optional; default: automatic (see ServiceConfig)
 
 Environment variables: ``PROPSYNC_PROJECT_TOKENS`` (comma-separated), ``PROPSYNC_API_KEYS``
@@ -75,7 +75,7 @@ class ServiceConfig(BaseModel):
     max_commands: int = Field(default=DEFAULT_MAX_COMMANDS, ge=1, le=10_000)
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024, description="bytes")
     # Seconds between background applies of the journal (``propsync serve`` without --no-apply).
-    apply_interval_seconds: float = Field(default=1.0, gt=0, description="seconds")
+    apply_interval_seconds: float = Field(default=0.25, gt=0, description="seconds")
     # Minimum seconds between two publishes of the background applier (a publish copies the
     # warehouse). None ("auto"): as long as its previous publish took
     # (propsync.journal.apply_forever); 0: publish after every apply.

@@ -162,6 +162,57 @@ def get_customer(con: sqlite3.Connection, ref: CustomerRef) -> tuple[Customer, i
 # -- the follower ----------------------------------------------------------------------------------
 
 
+class _Checkpointer:
+    """Checkpoints read models' WALs in a thread, off the follow's path (one per process, started
+    on first use, gone after a minute without work).
+
+    A follow's commit makes its rows visible; its autocheckpoint then copied every page it had
+    touched back into the database file before the follow returned: at 1M customers x 10 a run
+    of 60k rows took 0.35 s to write and 0.4 s to checkpoint. The follower's connection does not
+    checkpoint (``wal_autocheckpoint = 0``); this thread does, meanwhile (``PASSIVE``: never waits
+    for readers or the next follow). A crash before it runs leaves a longer WAL, which the next
+    checkpoint takes."""
+
+    IDLE_SECONDS = 60.0
+
+    def __init__(self) -> None:
+        self._pending: set[Path] = set()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def request(self, path: Path) -> None:
+        with self._cond:
+            self._pending.add(path)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="read-model-checkpoint", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._pending:
+                    self._cond.wait(self.IDLE_SECONDS)
+                if not self._pending:
+                    self._thread = None
+                    return
+                path = self._pending.pop()
+            try:
+                con = sqlite3.connect(path, isolation_level=None)
+                try:
+                    con.execute("PRAGMA busy_timeout = 5000")
+                    con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                finally:
+                    con.close()
+            except sqlite3.Error as exc:  # the next follow asks again
+                log.warning("checkpointing the read model %s failed: %s", path, exc)
+
+
+_checkpointer = _Checkpointer()
+
+
 class ReadModel:
     """The ``serving/read_model.sqlite`` of a warehouse (see the module docstring)."""
 
@@ -292,6 +343,7 @@ class ReadModel:
             version = v
         seconds = time.monotonic() - started
         if version > state.version:
+            _checkpointer.request(self.path)
             log.info(
                 "read model at version %d: applied %d run(s), %d rows, in %.3f s",
                 version,
@@ -312,6 +364,7 @@ class ReadModel:
             # A large follow grows the WAL by every page it touched; once checkpointed, the file
             # is cut back to this size instead of staying at its largest (readers search it).
             con.execute("PRAGMA journal_size_limit = 67108864")
+            con.execute("PRAGMA wal_autocheckpoint = 0")  # _Checkpointer does, off the path
             self._writer = con
         return self._writer
 
