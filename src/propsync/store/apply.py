@@ -162,9 +162,10 @@ def _merge_staged(
 ) -> tuple[int, bool]:
     """Newer-wins merge of ``staged_properties`` into ``properties``; returns the updates applied
     and whether the stored rows stayed in place (not when ``property_values`` was rewritten:
-    then the row ids of a small batch's copy name other rows). The winners stay in ``winning_properties`` for the batch's run file. With ``batch_id`` the
-    staged rows are the batch's own (no batch_id column); without, the merge step's (each row
-    keeps the batch id it was stored with). ``small``: the batch's stored rows are copied once
+    then the row ids of a small batch's copy name other rows). The winners stay in
+    ``winning_properties`` for the batch's run file. With ``batch_id`` the staged rows are the
+    batch's own (no batch_id column); without, the merge step's (each row keeps the batch id it
+    was stored with). ``small``: the batch's stored rows are copied once
     (``SMALL_BATCH_ROWS``)."""
     if batch_id is None:
         con.execute(sql.load("apply/winning_properties"))

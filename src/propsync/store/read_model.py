@@ -200,7 +200,8 @@ class _Checkpointer:
                     return
                 path = self._pending.pop()
             try:
-                con = sqlite3.connect(path, isolation_level=None)
+                # mode=rw: a model removed meanwhile is not created again, empty, by a checkpoint.
+                con = sqlite3.connect(f"file:{path}?mode=rw", uri=True, isolation_level=None)
                 try:
                     con.execute("PRAGMA busy_timeout = 5000")
                     con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
