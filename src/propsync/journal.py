@@ -814,6 +814,9 @@ def journal_status(root: str | os.PathLike[str]) -> JournalStatus:
 # (propsync.store.read_model), at the cost of the batch. (When publishes still built the read
 # indexes, 3x showed lags of 45-100 s on 1M x 10 on a busy host.)
 AUTO_PUBLISH_INTERVAL_FACTOR = 1.0
+# How often an idle applier (nothing applied, nothing left to publish) looks whether the published
+# files need a fold that waits while it is busy (a new base, compaction.BASE_RATIO).
+IDLE_COMPACTION_CHECK_SECONDS = 5.0
 
 
 def publish_interval_for(warehouse: Warehouse, publish_interval: float | None) -> float:
@@ -851,7 +854,8 @@ def apply_forever(
     Every apply commits to the working database. It is published at most once per
     ``publish_interval`` seconds after the previous publish (``None``: as long as this applier's
     previous publish took; ``0``: after every apply), and the published files are compacted in a
-    thread of their own when due (``store/compaction.py``). Commands applied
+    thread of their own when due (``store/compaction.py``; a new base only at its busy ratio
+    after a publish, at its own once the applier finds nothing to apply). Commands applied
     meanwhile are published as soon as the interval has passed, even if nothing new arrives, and
     when the applier stops; a publish that fails is retried at the next interval.
     ``after_publish`` runs after each publish (the server's applier brings the read model to the
@@ -860,6 +864,7 @@ def apply_forever(
     # A previous applier (or a crash between commit and publish) may have left the working
     # database ahead of the published version: publish_pending finds out and publishes it.
     unpublished = warehouse.work_path.exists()
+    idle_compaction_checked = 0.0
     while not stop.is_set():
         started = time.monotonic()
         try:
@@ -872,8 +877,16 @@ def apply_forever(
                 unpublished = False
                 if after_publish is not None:
                     after_publish()
-                if settings.auto_compact:
-                    compaction.start_thread(warehouse, settings)
+                if settings.auto_compact:  # more is coming: a new base waits (compaction.plan)
+                    compaction.start_thread(warehouse, settings, busy=True)
+            elif (
+                not n
+                and not unpublished
+                and settings.auto_compact
+                and started - idle_compaction_checked >= IDLE_COMPACTION_CHECK_SECONDS
+            ):
+                idle_compaction_checked = started
+                compaction.start_thread(warehouse, settings)
         except WarehouseLocked as exc:
             log.info("journal apply postponed: %s", exc.message)
         except Exception as exc:

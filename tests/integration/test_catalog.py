@@ -13,6 +13,8 @@ import sys
 import tempfile
 import textwrap
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
 
+from propsync import journal
 from propsync.batch import REJECTIONS_SCHEMA
 from propsync.config import Settings
 from propsync.store import catalog, compaction, runs
@@ -354,6 +357,85 @@ def test_plan_folds_same_sized_changes_and_rewrites_the_base_only_after_a_tenth_
     assert compaction.plan([base, *big_changes]) == compaction.Fold(0, 3)
     assert compaction.plan([base]) is None
     assert compaction.plan([base, seg(1, 2)], full=True) == compaction.Fold(0, 2)
+
+
+def test_plan_waits_for_a_new_base_while_writers_are_busy() -> None:
+    base = catalog.Segment(1, 1, "b", "bh", 1_000_000)
+    tenth = [seg(60_000, 2), seg(50_000, 3)]  # 11% of the base: due when idle only
+    assert compaction.plan([base, *tenth]) == compaction.Fold(0, 3)
+    assert compaction.plan([base, *tenth], busy=True) is None
+    whole = [seg(600_000, 2), seg(500_000, 3)]  # 110%: due either way
+    assert compaction.plan([base, *whole], busy=True) == compaction.Fold(0, 3)
+    # Same-sized changes are folded as before: their cost is theirs, not the warehouse's.
+    small = [seg(1, v) for v in range(2, 2 + compaction.FANOUT)]
+    assert compaction.plan([base, *small], busy=True) == compaction.Fold(1, compaction.FANOUT + 1)
+    assert compaction.plan([base, *tenth], full=True, busy=True) == compaction.Fold(0, 3)
+
+
+def test_the_applier_writes_a_new_base_when_idle_not_after_each_publish(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service's applier under sustained tracking publishes every cycle; a new base (a rewrite
+    of the whole warehouse) waits until it finds the journal empty."""
+    wh = Warehouse(tmp_path / "wh")
+    s = Settings(warehouse=wh.root, auto_compact=True)
+    apply(wh, s, "base", [({"cookie": f"c{i}"}, "n", i, float(i)) for i in range(20)])
+    manifest = wh.current_manifest()
+    assert manifest is not None and [seg.rows for seg in manifest.segments] == [40]  # ids + props
+    monkeypatch.setattr(compaction, "MIN_BASE_ROWS", 1)
+    monkeypatch.setattr(journal, "IDLE_COMPACTION_CHECK_SECONDS", 3600.0)
+    writer = journal.JournalWriter(wh.root).start()
+
+    def run_applier(until: Callable[[], bool]) -> None:
+        stop, errors = threading.Event(), []
+        thread = threading.Thread(
+            target=journal.apply_forever,
+            args=(wh, s, 0.02, stop),
+            kwargs={"on_error": errors.append, "publish_interval": 0},
+        )
+        thread.start()
+        try:
+            deadline = time.monotonic() + 60
+            while not until():
+                assert time.monotonic() < deadline, "timed out"
+                time.sleep(0.02)
+            for started in threading.enumerate():  # a fold it began runs to its commit
+                if started.name == "propsync-compaction":
+                    started.join(60)
+        finally:
+            stop.set()
+            thread.join(60)
+        assert not errors, errors
+
+    try:
+        # The first idle look finds nothing due (the base alone); it is not repeated for an hour.
+        for i in range(6):  # 6 property rows: 15% of the base, more than BASE_RATIO
+            writer.append_sync(
+                journal.Record(
+                    f"t{i}", TS, [(1, "cookie", f"c{i}")], [(1, "m", '"x"', TS)]
+                ).encode()
+            )
+        run_applier(lambda: wh.published_version() >= 2 and not journal_pending(wh))
+        manifest = wh.current_manifest()
+        assert manifest is not None and len(manifest.segments) >= 2, "a new base while busy"
+        assert compaction.due(wh) and not compaction.due(wh, busy=True)
+        # Idle at once: the applier's first look writes the new base.
+        monkeypatch.setattr(journal, "IDLE_COMPACTION_CHECK_SECONDS", 0.0)
+        run_applier(lambda: not compaction.due(wh))
+        manifest = wh.current_manifest()
+        assert manifest is not None and len(manifest.segments) == 1
+    finally:
+        writer.close()
+        compaction.stop_threads()
+    assert published(wh) == working(wh)
+
+
+TS = 1_600_000_000_000_000
+
+
+def journal_pending(wh: Warehouse) -> bool:
+    status = journal.journal_status(wh.root)
+    return bool(status.unapplied_bytes or status.pending_intent)
 
 
 def test_compact_is_skipped_while_another_runs(tmp_path: Path) -> None:

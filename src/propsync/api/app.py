@@ -453,7 +453,8 @@ class Service:
                 409, "EditRejected", "; ".join(result["errors"]), errors=result["errors"]
             )
         if self.settings.auto_compact:  # edits add files too, with or without the applier
-            compaction.start_thread(self.warehouse, self.settings)
+            # With the applier running, a new base waits for it to be idle (compaction.plan).
+            compaction.start_thread(self.warehouse, self.settings, busy=self.config.apply_enabled)
         published = applied.published_version or self.warehouse.published_version()
         return 200, render_customer(self._read_own_write(ref, published), True)
 

@@ -12,7 +12,11 @@ compaction folds them, size-tiered, as log-structured stores do:
 * **base** — when the changes hold more than ``BASE_RATIO`` of the base's rows, everything is
   folded into a new base (merges applied, merged-away customers dropped). That rewrite costs the
   warehouse, so it comes only after that many rows have changed: per changed row its cost is
-  constant.
+  constant. While writers keep publishing (``busy``: the service's applier under sustained
+  tracking) the new base waits until the changes reach ``BUSY_BASE_RATIO`` of it, and is written
+  at ``BASE_RATIO`` once the writer is idle: at 20,000 commands/s into 1M customers x 10 a new base
+  every tenth took about 20 s of CPU every 25 s, on a machine whose cores the applier and the
+  read model's follower needed (docs/benchmarks.md).
 
 It reads only published, immutable files, so it runs **outside the write lock**: writers keep
 committing while it works. One compaction at a time (``compact.lock``); it takes the write lock
@@ -54,6 +58,7 @@ from propsync.timestamps import now_us
 
 FANOUT = 8
 BASE_RATIO = 0.1
+BUSY_BASE_RATIO = 1.0
 # A base smaller than this is folded as soon as the changes reach BASE_RATIO of this: a young
 # warehouse's base is rewritten cheaply instead of piling up small files.
 MIN_BASE_ROWS = 10_000
@@ -86,12 +91,16 @@ def size_class(rows: int) -> int:
     return int(math.log(max(rows, 1), FANOUT))
 
 
-def plan(segments: Sequence[catalog.Segment], *, full: bool = False) -> Fold | None:
-    """The next fold the file list needs, if any (``full``: fold everything into a new base)."""
+def plan(
+    segments: Sequence[catalog.Segment], *, full: bool = False, busy: bool = False
+) -> Fold | None:
+    """The next fold the file list needs, if any (``full``: fold everything into a new base;
+    ``busy``: writers keep publishing, so a new base waits for ``BUSY_BASE_RATIO``)."""
     if len(segments) < 2:
         return None
     base, changes = segments[0], segments[1:]
-    if full or sum(s.rows for s in changes) > BASE_RATIO * max(base.rows, MIN_BASE_ROWS):
+    ratio = BUSY_BASE_RATIO if busy else BASE_RATIO
+    if full or sum(s.rows for s in changes) > ratio * max(base.rows, MIN_BASE_ROWS):
         return Fold(0, len(segments))
     classes = [size_class(s.rows) for s in changes]
     for cls in sorted(set(classes)):
@@ -102,10 +111,16 @@ def plan(segments: Sequence[catalog.Segment], *, full: bool = False) -> Fold | N
 
 
 def compact(
-    warehouse: Warehouse, settings: Settings, *, full: bool = False, wait: bool = False
+    warehouse: Warehouse,
+    settings: Settings,
+    *,
+    full: bool = False,
+    wait: bool = False,
+    busy: bool = False,
 ) -> CompactionResult:
     """Fold the current version's files until ``plan`` finds nothing to do (``full``: into one
-    base). Returns at once, skipped, when another compaction is running, unless ``wait``."""
+    base; ``busy``: see ``plan``). Returns at once, skipped, when another compaction is running,
+    unless ``wait``."""
     started = time.monotonic()
     before = warehouse.current_manifest()
     if before is None:
@@ -116,7 +131,7 @@ def compact(
             settings.lock_timeout_seconds if wait else 0.0,
             lambda pid: f"another compaction is running (pid {pid})",
         ):
-            folds = _compact_locked(warehouse, settings, full)
+            folds = _compact_locked(warehouse, settings, full, busy)
     except WarehouseLocked as exc:
         return CompactionResult(0, len(before.segments), len(before.segments), 0.0, str(exc))
     after = warehouse.current_manifest()
@@ -128,13 +143,13 @@ def compact(
     )
 
 
-def _compact_locked(warehouse: Warehouse, settings: Settings, full: bool) -> int:
+def _compact_locked(warehouse: Warehouse, settings: Settings, full: bool, busy: bool) -> int:
     directory = warehouse.segments_dir
     directory.mkdir(parents=True, exist_ok=True)
     _remove_partial(directory)
     folds = 0
     while (manifest := warehouse.current_manifest()) is not None:
-        fold = plan(manifest.segments, full=full and folds == 0)
+        fold = plan(manifest.segments, full=full and folds == 0, busy=busy)
         if fold is None:
             break
         folded = _write_fold(warehouse, settings, manifest, fold)
@@ -230,10 +245,10 @@ def _remove_partial(directory: Path) -> None:
                 path.unlink()
 
 
-def due(warehouse: Warehouse) -> bool:
+def due(warehouse: Warehouse, *, busy: bool = False) -> bool:
     """Whether the current version's files need a fold (cheap: reads the catalog's file list)."""
     manifest = warehouse.current_manifest()
-    return manifest is not None and plan(manifest.segments) is not None
+    return manifest is not None and plan(manifest.segments, busy=busy) is not None
 
 
 _threads: dict[Path, threading.Thread] = {}
@@ -281,19 +296,26 @@ def lower_thread_priority(step: int = COMPACTION_NICENESS_STEP) -> int:
     return nice
 
 
-def start_thread(warehouse: Warehouse, settings: Settings) -> threading.Thread | None:
+def start_thread(
+    warehouse: Warehouse, settings: Settings, *, busy: bool = False
+) -> threading.Thread | None:
     """For long-running writers (the HTTP service's applier): compact in a daemon thread of this
-    process when due and none is running for the warehouse; DuckDB releases the GIL meanwhile."""
+    process when due and none is running for the warehouse; DuckDB releases the GIL meanwhile.
+    ``busy``: the writer has more to publish soon (see ``plan``); an idle one calls again."""
     root = warehouse.root.resolve()
     with _threads_lock:
         running = _threads.get(root)
-        if _stopping.is_set() or (running is not None and running.is_alive()) or not due(warehouse):
+        if (
+            _stopping.is_set()
+            or (running is not None and running.is_alive())
+            or not due(warehouse, busy=busy)
+        ):
             return None
 
         def run() -> None:
             lower_thread_priority()
             try:
-                compact(warehouse, settings)
+                compact(warehouse, settings, busy=busy)
             except Exception:
                 if _stopping.is_set():
                     log.info("compaction stopped with the process; the next one redoes it")
