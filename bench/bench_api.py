@@ -606,10 +606,17 @@ def get_phases(
 
 
 def lag_phase(
-    port: int, duration: float, customers: int, run: str, load: float = 0.0, batch: int = 50
+    port: int,
+    duration: float,
+    customers: int,
+    run: str,
+    load: float = 0.0,
+    batch: int = 50,
+    every: float = 2.0,
 ) -> dict[str, Any]:
-    """One tracked update every 2 s for ``duration`` s; seconds from its 200 until GET shows it.
-    With ``load`` (commands/s) other tracking runs meanwhile, open loop, on 16 connections."""
+    """One tracked update every ``every`` s for ``duration`` s; seconds from its 200 until GET
+    shows it. With ``load`` (commands/s) other tracking runs meanwhile, open loop, on 16
+    connections."""
     import threading
 
     import httpx
@@ -651,7 +658,7 @@ def lag_phase(
                 r = c.post(f"/track/v2/projects/{TOKEN}/batch", json={"commands": [command]})
                 assert r.status_code == 200, r.text
                 pending[i] = (k, value, time.monotonic())
-                i, next_send = i + 1, next_send + 2.0
+                i, next_send = i + 1, next_send + every
             for j, (k, value, sent) in list(pending.items()):
                 got = c.get(f"/api/customers/registered:user{k}")
                 if got.status_code == 200 and got.json()["properties"].get("prop_1") == value:
@@ -665,7 +672,9 @@ def lag_phase(
         "updates": i,
         "visible": len(lags),
         "p50_s": round(statistics.median(lags), 2) if lags else None,
+        "p90_s": round(pct(lags, 0.90) / 1000, 2) if lags else None,
         "p99_s": round(pct(lags, 0.99) / 1000, 2) if lags else None,
+        "probe_every_s": every,
         "max_s": round(max(lags), 1) if lags else None,
         "lags_s": [round(x, 2) for x in lags],
     }
@@ -834,6 +843,9 @@ def main() -> int:
         type=float,
         default=0.0,
         help="commands/s of other tracking (open loop) during the visibility-lag probes",
+    )
+    ap.add_argument(
+        "--lag-every", type=float, default=2.0, help="seconds between two visibility-lag probes"
     )
     ap.add_argument(
         "--apply-interval", type=float, help="the server's --apply-interval (default: propsync's)"
@@ -1009,7 +1021,13 @@ def main() -> int:
         )
         print(f"visibility lag for {args.lag_duration:g} s, background applier on", flush=True)
         results["lag"] = lag_phase(
-            server.port, args.lag_duration, args.customers, run, args.lag_load, args.batch
+            server.port,
+            args.lag_duration,
+            args.customers,
+            run,
+            args.lag_load,
+            args.batch,
+            args.lag_every,
         )
         server.stop()
 

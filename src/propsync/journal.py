@@ -864,7 +864,7 @@ def apply_forever(
     # A previous applier (or a crash between commit and publish) may have left the working
     # database ahead of the published version: publish_pending finds out and publishes it.
     unpublished = warehouse.work_path.exists()
-    idle_compaction_checked = 0.0
+    idle_compaction_checked = time.monotonic()  # the first look comes after one period
     while not stop.is_set():
         started = time.monotonic()
         try:

@@ -359,6 +359,23 @@ def test_plan_folds_same_sized_changes_and_rewrites_the_base_only_after_a_tenth_
     assert compaction.plan([base, seg(1, 2)], full=True) == compaction.Fold(0, 2)
 
 
+def test_plan_folds_the_newest_files_without_refolding_a_larger_one() -> None:
+    """Tracking runs of ~40k rows after folds of 200-450k: the fold takes the runs and the files
+    of their size class back to the first larger file, never the larger ones between them."""
+    base = catalog.Segment(1, 1, "b", "bh", 11_000_000)
+    rows = [193_002, 443_205, 435_006, 277_503, 258_904, 218_002, 242_003, 25_701]
+    rows += [43_400, 41_201, 39_800, 39_001, 40_500, 62_701, 63_201, 58_100]
+    changes = [seg(n, v) for v, n in enumerate(rows, start=2)]
+    fold = compaction.plan([base, *changes], busy=True)
+    assert fold == compaction.Fold(1 + rows.index(258_904), 1 + len(rows))
+    assert all(compaction.size_class(n) <= 5 for n in rows[rows.index(258_904) :])
+    # Seven runs after the larger files: nothing yet; the eighth makes a fold of those eight.
+    runs_ = [seg(40_000, 100 + i) for i in range(compaction.FANOUT)]
+    bigger = [seg(400_000, 90 + i) for i in range(3)]
+    assert compaction.plan([base, *bigger, *runs_[:-1]], busy=True) is None
+    assert compaction.plan([base, *bigger, *runs_], busy=True) == compaction.Fold(4, 12)
+
+
 def test_plan_waits_for_a_new_base_while_writers_are_busy() -> None:
     base = catalog.Segment(1, 1, "b", "bh", 1_000_000)
     tenth = [seg(60_000, 2), seg(50_000, 3)]  # 11% of the base: due when idle only
@@ -408,7 +425,7 @@ def test_the_applier_writes_a_new_base_when_idle_not_after_each_publish(
         assert not errors, errors
 
     try:
-        # The first idle look finds nothing due (the base alone); it is not repeated for an hour.
+        # The idle applier looks only once an hour: every apply below is followed by a publish.
         for i in range(6):  # 6 property rows: 15% of the base, more than BASE_RATIO
             writer.append_sync(
                 journal.Record(
