@@ -103,6 +103,12 @@ def main() -> int:
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--no-follow", action="store_true")
+    ap.add_argument(
+        "--together", action="store_true", help="publish inside the apply's hold of the lock"
+    )
+    ap.add_argument(
+        "--no-writer-instance", action="store_true", help="a new DuckDB instance per batch"
+    )
     ap.add_argument("--cprofile-follow", action="store_true", help="the last follow under cProfile")
     args = ap.parse_args()
 
@@ -110,7 +116,8 @@ def main() -> int:
     shutil.copytree(args.template, args.work, symlinks=True)
     settings = Settings(warehouse=args.work)
     wh = Warehouse(args.work)
-    wh.keep_writer_instance(settings.duckdb_memory_limit)
+    if not args.no_writer_instance:
+        wh.keep_writer_instance(settings.duckdb_memory_limit)
     model = None if args.no_follow else read_model.ReadModel(wh)
     if model is not None:
         t = time.perf_counter()
@@ -142,9 +149,10 @@ def main() -> int:
             f"jrn-profile-{r}-{random.getrandbits(32):08x}", records, "profile"
         )
         t1 = time.perf_counter()
-        apply.apply_batch(wh, batch, settings, max_reject_ratio=1.0, publish=False)
+        apply.apply_batch(wh, batch, settings, max_reject_ratio=1.0, publish=args.together)
         t2 = time.perf_counter()
-        apply.publish_pending(wh, settings)
+        if not args.together:
+            apply.publish_pending(wh, settings)
         t3 = time.perf_counter()
         if model is not None:
             if args.cprofile_follow and r == args.rounds - 1:

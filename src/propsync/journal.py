@@ -868,13 +868,23 @@ def apply_forever(
     while not stop.is_set():
         started = time.monotonic()
         try:
-            n = apply_journal(warehouse, settings, publish=False)
+            # A publish that is due goes with the apply, in the same hold of the write lock: one
+            # attach and checkpoint of work.duckdb per cycle instead of two.
+            due = publish_due(warehouse, publish_interval)
+            n = apply_journal(warehouse, settings, publish=due)
+            published = bool(n) and due  # publishing a version publishes all committed before it
             if n:
-                unpublished = True
-                log.info("applied %d journaled commands in %.2f s", n, time.monotonic() - started)
-            if unpublished and publish_due(warehouse, publish_interval):
+                unpublished = not due
+                log.info(
+                    "applied %d journaled commands in %.2f s%s",
+                    n,
+                    time.monotonic() - started,
+                    " (published)" if due else "",
+                )
+            elif unpublished and due:
                 publish_pending(warehouse, settings)
-                unpublished = False
+                unpublished, published = False, True
+            if published:
                 if after_publish is not None:
                     after_publish()
                 if settings.auto_compact:  # more is coming: a new base waits (compaction.plan)

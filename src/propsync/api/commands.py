@@ -141,6 +141,10 @@ def _applier_main(
     _watch_parent(parent, stop)
     settings = Settings.model_validate_json(settings_json)
     warehouse = Warehouse(settings.warehouse)
+    # One DuckDB instance for every apply and publish (attached under the write lock only): a new
+    # instance per batch cost a start and a close each (about 15% of the applier's time at 1M x 10
+    # under 20,000 commands/s).
+    warehouse.keep_writer_instance(settings.duckdb_memory_limit)
     # Each version published goes into the read model at once, by a process of its own (at the
     # same niceness): the next apply runs meanwhile, and neither waits for the other's GIL (at 1M
     # customers a follow of 40k rows takes about as long as their apply; in a thread beside it
@@ -168,6 +172,7 @@ def _applier_main(
         follower.join(60)
         if follower.is_alive():
             follower.kill()
+        warehouse.close_writer_instance()
 
 
 def _follower_main(
