@@ -109,6 +109,7 @@ def main() -> int:
     ap.add_argument(
         "--no-writer-instance", action="store_true", help="a new DuckDB instance per batch"
     )
+    ap.add_argument("--checkpoint-on-detach", help="DuckDB's setting for the writer instance")
     ap.add_argument("--cprofile-follow", action="store_true", help="the last follow under cProfile")
     args = ap.parse_args()
 
@@ -117,7 +118,9 @@ def main() -> int:
     settings = Settings(warehouse=args.work)
     wh = Warehouse(args.work)
     if not args.no_writer_instance:
-        wh.keep_writer_instance(settings.duckdb_memory_limit)
+        writer = wh.keep_writer_instance(settings.duckdb_memory_limit)
+        if args.checkpoint_on_detach:
+            writer.scratch().execute(f"SET checkpoint_on_detach = '{args.checkpoint_on_detach}'")
     model = None if args.no_follow else read_model.ReadModel(wh)
     if model is not None:
         t = time.perf_counter()
