@@ -6,12 +6,12 @@ compaction folds them, size-tiered, as log-structured stores do:
 
 * **changes** — a fold takes the newest files back to the first one of a larger size class
   than c (``size_class``: rows in powers of ``FANOUT``) once ``FANOUT`` of them are of class c,
-  for the smallest such c (each property's newest change; ids and merges kept). Folds are contiguous (a newer file overrides an older
-  one), and no file of a larger class is ever rewritten to fold smaller ones. So a file's rows
-  are rewritten about log_FANOUT(rows) times before they reach the base, and the list holds at
-  most about ``FANOUT`` files per size class. (The span used to run from the oldest file of the
-  class to the newest file, so the tracking runs of 40k rows refolded, every few seconds, the
-  200-400k-row files between them.)
+  for the smallest such c (each property's newest change; ids and merges kept). Folds are
+  contiguous (a newer file overrides an older one), and no file of a larger class is ever
+  rewritten to fold smaller ones. So a file's rows are rewritten about log_FANOUT(rows) times
+  before they reach the base, and the list holds at most about ``FANOUT`` files per size class.
+  (The span used to run from the oldest file of the class to the newest file, so the tracking
+  runs of 40k rows refolded, every few seconds, the 200-400k-row files between them.)
 * **base** — when the changes hold more than ``BASE_RATIO`` of the base's rows, everything is
   folded into a new base (merges applied, merged-away customers dropped). That rewrite costs the
   warehouse, so it comes only after that many rows have changed: per changed row its cost is
