@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings as hyp_settings, strategies as st
 
 from propsync import journal
 from propsync.batch import REJECTIONS_SCHEMA
@@ -29,8 +29,8 @@ from propsync.config import Settings
 from propsync.store import catalog, compaction, runs
 from propsync.store.apply import apply_batch
 from propsync.store.warehouse import Warehouse
-from tests.helpers import apply, followed_tables, make_batch
-from tests.integration.test_order_independence import update_st
+from tests.helpers import apply, followed_tables, make_batch, published_state
+from tests.integration.test_order_independence import reference, update_st
 
 Tables = dict[str, set[tuple[Any, ...]]]
 
@@ -64,13 +64,21 @@ def settings_for(wh: Warehouse, **kw: Any) -> Settings:
 
 step_st = st.one_of(
     st.tuples(st.just("batch"), st.lists(update_st, min_size=1, max_size=6)),
-    st.tuples(st.sampled_from(["compact", "full"]), st.none()),
+    st.tuples(st.sampled_from(["compact", "busy", "full"]), st.none()),
 )
+
+
+# A fold of changes that must keep the newest of two changes of one property (found missing: a
+# fold keeping the oldest passed 40 random examples).
+_NEWEST_IN_A_FOLD = [
+    ("batch", [({"registered": "r0"}, "name", v, ts)]) for v, ts in (("x", 1.0), ("y", 2.0))
+] + [("batch", [({"registered": "r0"}, "name", "z", 3.0)]), ("compact", None), ("busy", None)]
 
 
 @hyp_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(step_st, min_size=1, max_size=12), fanout=st.sampled_from([2, 3, 8]))
-def test_the_published_views_equal_the_working_database_through_compactions(
+@example(steps=_NEWEST_IN_A_FOLD, fanout=2)
+def test_every_step_reads_the_reference_state_through_compactions_and_merges(
     steps: list[tuple[str, Any]], fanout: int
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
@@ -78,13 +86,15 @@ def test_the_published_views_equal_the_working_database_through_compactions(
         wh = Warehouse(Path(tmp) / "wh")
         s = settings_for(wh, keep_published_versions=1, file_retention_seconds=0, keep_runs=1)
         batches = 0
+        applied: list[Any] = []
         for kind, updates in steps:
             if kind == "batch":
                 batches += 1
                 assert apply(wh, s, f"b{batches}", updates).published_version == batches
+                applied += updates
             elif batches:
                 before = wh.current_manifest()
-                compaction.compact(wh, s, full=kind == "full")
+                compaction.compact(wh, s, full=kind == "full", busy=kind == "busy")
                 after = wh.current_manifest()
                 assert before is not None and after is not None
                 assert after.version == before.version
@@ -92,6 +102,9 @@ def test_the_published_views_equal_the_working_database_through_compactions(
                     assert len(after.segments) == 1 and after.segments[0].first == 1
             if batches:
                 assert published(wh) == working(wh)
+                # What a reader sees after every step: the brute-force newer-wins state of every
+                # update so far (customers merged as their ids met).
+                assert published_state(wh) == reference(applied)
                 manifest = wh.current_manifest()
                 assert manifest is not None and manifest.version == batches
                 # Contiguous, from version 1: every committed change is in exactly one file.
