@@ -74,20 +74,28 @@ class TimedConnection:
         return getattr(self._con, attr)
 
 
-def make_records(n: int, customers: int, run: str, t0: float) -> list[journal.Record]:
+def make_records(
+    n: int,
+    customers: int,
+    run: str,
+    t0: float,
+    id_type: str = "registered",
+    ids: str = "user{}",
+    props: tuple[str, str] = ("prop_0", "last_seen_app"),
+) -> list[journal.Record]:
     records, i = [], 0
     while i < n:
         k = min(50, n - i)
-        ids = []
+        id_rows = []
         cells = []
         for j in range(1, k + 1):
             s = i + j
             user = random.randrange(customers) + 1
             ts = int((t0 + s * 1e-6) * 1e6)
-            ids.append((j, "registered", f"user{user}"))
-            cells.append((j, "prop_0", f'"{run} seq {s}"', ts))
-            cells.append((j, "last_seen_app", '"bench"', ts))
-        records.append(journal.Record(f"trk-{run}-{i}", int(t0 * 1e6), ids, cells, {}, k))
+            id_rows.append((j, id_type, ids.format(user)))
+            cells.append((j, props[0], f'"{run} seq {s}"', ts))
+            cells.append((j, props[1], '"bench"', ts))
+        records.append(journal.Record(f"trk-{run}-{i}", int(t0 * 1e6), id_rows, cells, {}, k))
         i += k
     return records
 
@@ -101,6 +109,14 @@ def main() -> int:
     ap.add_argument("--commands", type=int, default=20_000)
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--customers", type=int, default=1_000_000)
+    ap.add_argument(
+        "--id",
+        default="registered:user{}",
+        help="the template's ids, {} the customer number (bench_scaling's: 'crm:c{:07d}')",
+    )
+    ap.add_argument(
+        "--props", default="prop_0,last_seen_app", help="the two properties each command sets"
+    )
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--no-follow", action="store_true")
     ap.add_argument(
@@ -146,7 +162,11 @@ def main() -> int:
     per_round_statements: list[dict[str, float]] = []
     for r in range(args.rounds):
         timer.statements = {}
-        records = make_records(args.commands, args.customers, f"r{r}", time.time())
+        id_type, _, ids = args.id.partition(":")
+        first, second = args.props.split(",")
+        records = make_records(
+            args.commands, args.customers, f"r{r}", time.time(), id_type, ids, (first, second)
+        )
         t0 = time.perf_counter()
         batch, _ = journal.build_batch(
             f"jrn-profile-{r}-{random.getrandbits(32):08x}", records, "profile"

@@ -24,6 +24,7 @@ from propsync.normalize import normalize_file
 from propsync.store import apply
 from propsync.store.apply import BatchResult, apply_batch
 from propsync.store.warehouse import Warehouse
+from tests import helpers
 from tests.conftest import write_csv, write_json
 from tests.helpers import published_state
 
@@ -194,6 +195,8 @@ def test_a_batch_that_rewrites_the_table_applies_as_one_that_deletes_in_place(
         def decide(
             con: duckdb.DuckDBPyConnection,
             winners: int,
+            *,
+            small: bool = False,
             rewrite: bool = rewrite,
             calls: list[bool] = calls,
         ) -> bool:
@@ -224,7 +227,7 @@ def test_a_batch_that_rewrites_the_table_applies_as_one_that_deletes_in_place(
     assert in_place["summary"]["properties_stale"] == 20 * 2
 
 
-def test_the_merge_rewrites_the_table_once_deleting_in_place_would_pin_a_quarter_of_memory() -> (
+def test_the_merge_rewrites_the_table_once_deleting_in_place_would_pin_its_share_of_memory() -> (
     None
 ):
     # 2,048 vectors of 2,048 rows: deleting a row in each pins 2,048 x 16 KiB = 32 MiB.
@@ -239,3 +242,62 @@ def test_the_merge_rewrites_the_table_once_deleting_in_place_would_pin_a_quarter
             assert apply.memory_limit_bytes(con) == 64 * 2**20
             assert not apply.rewrites_properties(con, 1024)
             assert apply.rewrites_properties(con, 1025)
+            # A small batch may pin three quarters of the limit: 3,072 vectors of 16 KiB, but
+            # there are only 2,048 here, so no small batch rewrites this table.
+            assert not apply.rewrites_properties(con, 10**9, small=True)
+        con.close()
+    con = duckdb.connect(config={"memory_limit": "16MiB"})  # 1,024 vectors: 768 may be pinned
+    con.execute(sql.load("schema/07_property_values"))
+    con.execute("INSERT INTO property_values SELECT i, 1, '1', 1, 'b' FROM range(2048 * 2048) t(i)")
+    assert not apply.rewrites_properties(con, 768, small=True)
+    assert apply.rewrites_properties(con, 769, small=True)
+    assert apply.rewrites_properties(con, 257)
+
+
+@pytest.mark.parametrize("consume", [False, True])
+def test_a_batch_whose_delete_in_place_runs_out_of_memory_is_retried_rewriting_the_table(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    consume: bool,
+) -> None:
+    """DuckDB pins memory for every vector a transaction deletes from. Should the delete in place
+    run out of memory anyway, the batch is applied again from the start, rewriting
+    ``property_values`` (bounded memory): the same state as a run without the fault. A small
+    imported batch (``consume``) keeps its cells for that."""
+    base = [({"crm": f"c{i}"}, "score", i, float(i)) for i in range(40)]
+    update = [({"crm": f"c{i}"}, "score", -i, 100.0 + i) for i in range(0, 40, 2)]
+    update += [({"crm": "new"}, "score", 7, 5.0)]
+    states = []
+    for fault in (False, True):
+        wh = Warehouse(tmp_path / f"wh-{fault}")
+        s = Settings(warehouse=wh.root, auto_compact=False)
+        helpers.apply(wh, s, "base", base)
+        calls: list[int] = []
+
+        def out_of_memory(
+            con: duckdb.DuckDBPyConnection,
+            winners: int,
+            *,
+            small: bool = False,
+            calls: list[int] = calls,
+        ) -> bool:
+            calls.append(winners)
+            raise duckdb.OutOfMemoryException("failed to pin block of size 256.0 KiB")
+
+        with monkeypatch.context() as m, caplog.at_level("WARNING", logger="propsync.apply"):
+            if fault:
+                m.setattr(apply, "rewrites_properties", out_of_memory)
+            result = helpers.apply(wh, s, "update", update, consume=consume)
+        assert result.status == "applied"
+        assert result.properties_applied == 21 and result.properties_stale == 0
+        if fault:
+            assert calls == [21]  # the retry rewrote without asking
+            assert "ran out of memory" in caplog.text and "retrying it" in caplog.text
+        states.append(published_state(wh))
+        work = duckdb.connect(str(wh.work_path), read_only=True)
+        assert work.execute(
+            "SELECT count(*), count(DISTINCT (customer_key, property_id)) FROM property_values"
+        ).fetchall() == [(41, 41)]
+        work.close()
+    assert states[0] == states[1]
