@@ -867,6 +867,8 @@ def main() -> int:
         help="measure nothing: rewrite the HTTP section from the results saved under --out",
     )
     args = ap.parse_args()
+    if args.wrk and shutil.which("wrk") is None:  # before minutes of other phases, not after
+        ap.error("--wrk needs wrk on PATH (apt-get install wrk)")
     if args.docs_only:
         write_docs(args.out)
         return 0
@@ -980,8 +982,6 @@ def main() -> int:
         ok = check["missing"] == 0 and not track.errors
 
     if args.wrk:
-        if shutil.which("wrk") is None:
-            raise SystemExit("--wrk needs wrk on PATH (apt-get install wrk)")
         print(f"tracking under wrk for {args.wrk:g} s, beside the bare stack", flush=True)
         results["wrk"] = wrk_phases(args, template)
 
