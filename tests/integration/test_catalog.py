@@ -31,6 +31,7 @@ from propsync.store.apply import apply_batch
 from propsync.store.warehouse import Warehouse
 from tests.helpers import apply, followed_tables, make_batch, published_state
 from tests.integration.test_order_independence import reference, update_st
+from tests.unit.test_publish_pacing import TS, applied
 
 Tables = dict[str, set[tuple[Any, ...]]]
 
@@ -445,7 +446,7 @@ def test_the_applier_writes_a_new_base_when_idle_not_after_each_publish(
                     f"t{i}", TS, [(1, "cookie", f"c{i}")], [(1, "m", '"x"', TS)]
                 ).encode()
             )
-        run_applier(lambda: wh.published_version() >= 2 and not journal_pending(wh))
+        run_applier(lambda: wh.published_version() >= 2 and applied(wh))
         manifest = wh.current_manifest()
         assert manifest is not None and len(manifest.segments) >= 2, "a new base while busy"
         assert compaction.due(wh) and not compaction.due(wh, busy=True)
@@ -458,14 +459,6 @@ def test_the_applier_writes_a_new_base_when_idle_not_after_each_publish(
         writer.close()
         compaction.stop_threads()
     assert published(wh) == working(wh)
-
-
-TS = 1_600_000_000_000_000
-
-
-def journal_pending(wh: Warehouse) -> bool:
-    status = journal.journal_status(wh.root)
-    return bool(status.unapplied_bytes or status.pending_intent)
 
 
 def test_compact_is_skipped_while_another_runs(tmp_path: Path) -> None:
