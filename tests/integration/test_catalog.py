@@ -72,8 +72,13 @@ step_st = st.one_of(
 # A fold of changes that must keep the newest of two changes of one property (found missing: a
 # fold keeping the oldest passed 40 random examples).
 _NEWEST_IN_A_FOLD = [
-    ("batch", [({"registered": "r0"}, "name", v, ts)]) for v, ts in (("x", 1.0), ("y", 2.0))
-] + [("batch", [({"registered": "r0"}, "name", "z", 3.0)]), ("compact", None), ("busy", None)]
+    *(
+        ("batch", [({"registered": "r0"}, "name", v, ts)])
+        for v, ts in (("x", 1.0), ("y", 2.0), ("z", 3.0))
+    ),
+    ("compact", None),
+    ("busy", None),
+]
 
 
 @hyp_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -87,12 +92,12 @@ def test_every_step_reads_the_reference_state_through_compactions_and_merges(
         wh = Warehouse(Path(tmp) / "wh")
         s = settings_for(wh, keep_published_versions=1, file_retention_seconds=0, keep_runs=1)
         batches = 0
-        applied: list[Any] = []
+        so_far: list[Any] = []
         for kind, updates in steps:
             if kind == "batch":
                 batches += 1
                 assert apply(wh, s, f"b{batches}", updates).published_version == batches
-                applied += updates
+                so_far += updates
             elif batches:
                 before = wh.current_manifest()
                 compaction.compact(wh, s, full=kind == "full", busy=kind == "busy")
@@ -105,7 +110,7 @@ def test_every_step_reads_the_reference_state_through_compactions_and_merges(
                 assert published(wh) == working(wh)
                 # What a reader sees after every step: the brute-force newer-wins state of every
                 # update so far (customers merged as their ids met).
-                assert published_state(wh) == reference(applied)
+                assert published_state(wh) == reference(so_far)
                 manifest = wh.current_manifest()
                 assert manifest is not None and manifest.version == batches
                 # Contiguous, from version 1: every committed change is in exactly one file.
