@@ -111,3 +111,8 @@ FOLLOWED_TABLES = {
 def followed_tables(con: Any) -> dict[str, set[tuple[Any, ...]]]:
     """``FOLLOWED_TABLES`` read through ``con`` (DuckDB or sqlite3: both have execute/fetchall)."""
     return {name: set(con.execute(query).fetchall()) for name, query in FOLLOWED_TABLES.items()}
+
+
+def without_batch_ids(tables: dict[str, set[tuple[Any, ...]]]) -> dict[str, set[tuple[Any, ...]]]:
+    """``tables`` as the HTTP service's read model holds them: properties without their batch id."""
+    return {**tables, "properties": {row[:4] for row in tables["properties"]}}

@@ -32,9 +32,10 @@ from propsync.store.compaction import compact
 from propsync.store.read import CustomerRef, get_customer, render_customer
 from propsync.store.read_model import ReadModel, connect_reader
 from propsync.store.warehouse import Warehouse
-from tests.helpers import apply, followed_tables
+from tests.helpers import FOLLOWED_TABLES as FOLLOWED, apply, without_batch_ids
+from tests.integration import test_runs
 from tests.integration.test_order_independence import update_st
-from tests.integration.test_runs import Tables, fold, stored
+from tests.integration.test_runs import Tables
 
 INDEX_LIST = "SELECT index_name, table_name FROM duckdb_indexes()"
 
@@ -42,9 +43,24 @@ INDEX_LIST = "SELECT index_name, table_name FROM duckdb_indexes()"
 def model_tables(model: ReadModel) -> Tables:
     con = connect_reader(model.path)
     try:
-        return followed_tables(con)
+        return {
+            "customer_ids": set(con.execute(FOLLOWED["customer_ids"]).fetchall()),
+            "customer_aliases": set(con.execute(FOLLOWED["customer_aliases"]).fetchall()),
+            "properties": set(
+                con.execute("SELECT customer_id, property, value, update_ts FROM properties")
+            ),
+        }
     finally:
         con.close()
+
+
+def stored(wh: Warehouse) -> Tables:
+    """The published tables as the read model holds them (no batch ids)."""
+    return without_batch_ids(test_runs.stored(wh))
+
+
+def fold(root: Path, version: int) -> Tables:
+    return without_batch_ids(test_runs.fold(root, version))
 
 
 def version_of(model: ReadModel) -> int:
@@ -361,11 +377,18 @@ def test_a_model_of_another_layout_is_rebuilt(populated: Warehouse) -> None:
     model = ReadModel(populated)
     model.follow()
     con = sqlite3.connect(model.path)
-    con.execute("UPDATE meta SET value = '0' WHERE key = 'format'")
+    # As format 1 left it: a batch id on every property.
+    con.execute("ALTER TABLE properties ADD COLUMN batch_id TEXT")
+    con.execute("UPDATE meta SET value = '1' WHERE key = 'format'")
     con.commit()
     con.close()
     result = model.follow()
-    assert result is not None and result.rebuilt and "layout" in result.reason
+    assert result is not None and result.rebuilt
+    assert result.reason == f"its layout is '1', this release's is {read_model.FORMAT!r}"
+    con = sqlite3.connect(model.path)
+    columns = [row[1] for row in con.execute("PRAGMA table_info(properties)")]
+    con.close()
+    assert columns == ["customer_id", "property", "value", "update_ts"]
     assert model_tables(model) == stored(populated)
 
 

@@ -5,6 +5,5 @@ CREATE TABLE IF NOT EXISTS properties (
     property    TEXT NOT NULL,
     value       TEXT NOT NULL,
     update_ts   INTEGER,
-    batch_id    TEXT,
     PRIMARY KEY (customer_id, property)
 ) WITHOUT ROWID
