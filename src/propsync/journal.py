@@ -54,7 +54,7 @@ from propsync.batch import CELLS_SCHEMA, IDS_SCHEMA, UpdateBatch
 from propsync.config import Settings
 from propsync.errors import PropsyncError, WarehouseLocked
 from propsync.files import fsync_directory
-from propsync.locks import exclusive_lock
+from propsync.locks import exclusive_lock, others_waiting
 from propsync.store import compaction
 from propsync.store.apply import apply_batch, publish_pending
 from propsync.store.warehouse import Warehouse
@@ -702,6 +702,7 @@ def apply_journal(
     publish: bool = True,
     max_batch_commands: int = DEFAULT_MAX_BATCH_COMMANDS,
     lock_timeout: float | None = None,
+    held: bool = False,
 ) -> int:
     """Apply everything journaled so far through ``apply_batch``; return the commands applied.
 
@@ -709,7 +710,8 @@ def apply_journal(
     and after any crash (an interrupted batch is redone under its batch id). With ``publish`` the
     result is published once at the end; without, a later ``publish_pending`` makes it visible.
     Commands rejected at apply time (hard-id conflicts) count as applied: they are recorded in the
-    warehouse's ``rejections`` table.
+    warehouse's ``rejections`` table. ``held``: the caller holds ``journal/apply.lock``
+    (``ApplierHold``).
     """
     jdir = journal_dir(warehouse.root)
     if not jdir.is_dir():
@@ -717,7 +719,7 @@ def apply_journal(
     timeout = settings.lock_timeout_seconds if lock_timeout is None else lock_timeout
     applied = 0
     unpublished = False
-    with _apply_lock(jdir, timeout):
+    with contextlib.nullcontext() if held else _apply_lock(jdir, timeout):
         state = _State.load(jdir)
         if state.pending is not None:
             pending = state.pending
@@ -837,6 +839,54 @@ def publish_due(
     return now - published_at >= publish_interval_for(warehouse, publish_interval)
 
 
+class ApplierHold:
+    """The background applier's hold on ``journal/apply.lock`` and the warehouse write lock from one
+    apply to the next, while each starts as soon as the previous one ends (the applier is behind):
+    ``work.duckdb`` stays attached, so it is not checkpointed and attached again per apply
+    (``Warehouse.hold_write_lock``). Taken only when both locks are free (journal lock first, as
+    ``apply_journal`` takes them), never waited for; let go as soon as anybody waits for either
+    (an edit, an import, a compaction's commit), so they wait at most for the apply under way.
+    """
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.warehouse = warehouse
+        self.jdir = journal_dir(warehouse.root)
+        self._journal: contextlib.ExitStack | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._journal is not None
+
+    def take(self) -> bool:
+        """Hold both locks if they are free; whether they are held."""
+        if self._journal is not None:
+            return True
+        if not self.jdir.is_dir():
+            return False
+        journal = contextlib.ExitStack()
+        try:
+            journal.enter_context(_apply_lock(self.jdir, 0.0))
+            self.warehouse.hold_write_lock(0.0)
+        except WarehouseLocked:
+            journal.close()
+            return False
+        self._journal = journal
+        return True
+
+    def wanted(self) -> bool:
+        """Whether another process or thread waits for either lock."""
+        return others_waiting(self.jdir / APPLY_LOCK) or self.warehouse.write_lock_wanted()
+
+    def release(self) -> None:
+        journal, self._journal = self._journal, None
+        if journal is None:
+            return
+        try:
+            self.warehouse.release_write_lock()
+        finally:
+            journal.close()
+
+
 def apply_forever(
     warehouse: Warehouse,
     settings: Settings,
@@ -859,19 +909,51 @@ def apply_forever(
     meanwhile are published as soon as the interval has passed, even if nothing new arrives, and
     when the applier stops; a publish that fails is retried at the next interval.
     ``after_publish`` runs after each publish (the server's applier brings the read model to the
-    new version there, so the HTTP process need not).
+    new version there, so the HTTP process need not). Between applies that follow each other
+    at once it keeps the locks and work.duckdb attached (``ApplierHold``).
     """
     # A previous applier (or a crash between commit and publish) may have left the working
     # database ahead of the published version: publish_pending finds out and publishes it.
     unpublished = warehouse.work_path.exists()
     idle_compaction_checked = time.monotonic()  # the first look comes after one period
+    hold = ApplierHold(warehouse)
+    try:
+        _apply_until_stopped(
+            warehouse,
+            settings,
+            interval,
+            stop,
+            hold,
+            on_error=on_error,
+            publish_interval=publish_interval,
+            after_publish=after_publish,
+            unpublished=unpublished,
+            idle_compaction_checked=idle_compaction_checked,
+        )
+    finally:
+        hold.release()  # compaction threads may wait for the write lock
+
+
+def _apply_until_stopped(
+    warehouse: Warehouse,
+    settings: Settings,
+    interval: float,
+    stop: threading.Event,
+    hold: ApplierHold,
+    *,
+    on_error: Callable[[BaseException], None] | None,
+    publish_interval: float | None,
+    after_publish: Callable[[], None] | None,
+    unpublished: bool,
+    idle_compaction_checked: float,
+) -> None:
     while not stop.is_set():
         started = time.monotonic()
         try:
             # A publish that is due goes with the apply, in the same hold of the write lock: one
             # attach and checkpoint of work.duckdb per cycle instead of two.
             due = publish_due(warehouse, publish_interval)
-            n = apply_journal(warehouse, settings, publish=due)
+            n = apply_journal(warehouse, settings, publish=due, held=hold.held)
             published = bool(n) and due  # publishing a version publishes all committed before it
             if n:
                 unpublished = not due
@@ -905,10 +987,18 @@ def apply_forever(
                 on_error(exc)
         else:
             # One apply per interval at most, counted from the start of this one: an apply that
-            # took longer is followed at once by the next, which takes what came meanwhile.
-            stop.wait(max(0.0, interval - (time.monotonic() - started)))
+            # took longer is followed at once by the next, which takes what came meanwhile, in
+            # the same hold of the locks unless somebody waits for them.
+            took = time.monotonic() - started
+            if n and took >= interval and not stop.is_set() and not hold.wanted():
+                hold.take()
+            else:
+                hold.release()
+            stop.wait(max(0.0, interval - took))
             continue
+        hold.release()
         stop.wait(interval)
+    hold.release()
     compaction.stop_threads()
     if unpublished:  # nothing applied stays unpublished when the applier stops
         try:

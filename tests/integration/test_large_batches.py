@@ -197,6 +197,7 @@ def test_a_batch_that_rewrites_the_table_applies_as_one_that_deletes_in_place(
             winners: int,
             *,
             small: bool = False,
+            pinned: int = 0,
             rewrite: bool = rewrite,
             calls: list[bool] = calls,
         ) -> bool:
@@ -252,6 +253,9 @@ def test_the_merge_rewrites_the_table_once_deleting_in_place_would_pin_its_share
     assert not apply.rewrites_properties(con, 768, small=True)
     assert apply.rewrites_properties(con, 769, small=True)
     assert apply.rewrites_properties(con, 257)
+    # Rows deleted in place by earlier batches of a writer that holds the lock still pin theirs.
+    assert not apply.rewrites_properties(con, 500, small=True, pinned=268)
+    assert apply.rewrites_properties(con, 500, small=True, pinned=269)
 
 
 @pytest.mark.parametrize("consume", [False, True])
@@ -280,6 +284,7 @@ def test_a_batch_whose_delete_in_place_runs_out_of_memory_is_retried_rewriting_t
             winners: int,
             *,
             small: bool = False,
+            pinned: int = 0,
             calls: list[int] = calls,
         ) -> bool:
             calls.append(winners)

@@ -23,7 +23,7 @@ from propsync.batch import CELLS_SCHEMA, IDS_SCHEMA, REJECTIONS_SCHEMA, UpdateBa
 from propsync.config import Settings
 from propsync.errors import AuditFailed
 from propsync.store import runs, views
-from propsync.store.warehouse import Warehouse
+from propsync.store.warehouse import Warehouse, WriterInstance
 from propsync.timestamps import now_us
 
 log = logging.getLogger("propsync.apply")
@@ -50,6 +50,9 @@ class BatchResult:
     # The audits covered customers with hash(customer_id) % audit_modulus = 0 (1: all of them).
     audit_modulus: int = 1
     message: str = ""
+    # Stored rows the batch deleted in place (not rewritten): each may pin its vector's delete
+    # info until the next checkpoint (_PIN_SHARE_SMALL).
+    rows_deleted_in_place: int = 0
     rejections: pl.DataFrame = field(default_factory=lambda: empty(REJECTIONS_SCHEMA))
 
     SUMMARY_KEYS = (
@@ -101,8 +104,10 @@ def apply_batch(
     ratio = settings.max_reject_ratio if max_reject_ratio is None else max_reject_ratio
     with warehouse.write_lock(settings.lock_timeout_seconds):
         con = warehouse.connect_work(settings.duckdb_memory_limit)
+        writer = warehouse.writer
         try:
-            args = (con, warehouse.root, batch, settings, ratio, progress, audit, consume)
+            pinned = 0 if writer is None else writer.rows_deleted_in_place
+            args = (con, warehouse.root, batch, settings, ratio, progress, audit, consume, pinned)
             try:
                 result = _apply_locked(*args)
             except duckdb.OutOfMemoryException as exc:
@@ -117,6 +122,8 @@ def apply_batch(
                     exc,
                 )
                 result = _apply_locked(*args, rewrite=True)
+            if writer is not None:
+                _checkpoint_pins(con, writer, result.rows_deleted_in_place)
             version = Warehouse.work_version(con)
             # Also publishes what a crash between commit and publish left behind.
             if publish and warehouse.needs_publish(version):
@@ -186,6 +193,7 @@ def _merge_staged(
     *,
     small: bool = False,
     rewrite: bool = False,
+    pinned: int = 0,
 ) -> tuple[int, bool]:
     """Newer-wins merge of ``staged_properties`` into ``properties``; returns the updates applied
     and whether the stored rows stayed in place (not when ``property_values`` was rewritten:
@@ -194,7 +202,8 @@ def _merge_staged(
     batch's own (no batch_id column); without, the merge step's (each row keeps the batch id it
     was stored with). ``small``: the batch's stored rows are copied once
     (``SMALL_BATCH_ROWS``). ``rewrite``: rewrite ``property_values`` whatever the batch's size
-    (the retry of a batch whose delete in place ran out of memory)."""
+    (the retry of a batch whose delete in place ran out of memory). ``pinned``: see
+    ``rewrites_properties``."""
     if batch_id is None:
         con.execute(sql.load("apply/winning_properties"))
     else:
@@ -202,7 +211,7 @@ def _merge_staged(
     winners = int(con.execute(sql.load("apply/count_winners")).fetchall()[0][0])
     if not winners:
         return 0, True
-    in_place = not (rewrite or rewrites_properties(con, winners, small=small))
+    in_place = not (rewrite or rewrites_properties(con, winners, small=small, pinned=pinned))
     if not in_place:
         rewrite_kept_properties(con)
     elif small:
@@ -217,16 +226,34 @@ def _merge_staged(
 
 
 def rewrites_properties(
-    con: duckdb.DuckDBPyConnection, winners: int, *, small: bool = False
+    con: duckdb.DuckDBPyConnection, winners: int, *, small: bool = False, pinned: int = 0
 ) -> bool:
     """Whether retiring ``winners`` rows in place would pin more than a share of the memory
     limit (each winner in its own vector of the stored rows, at most every vector): a quarter,
-    three quarters for a ``small`` batch."""
-    budget = int(memory_limit_bytes(con) * (_PIN_SHARE_SMALL if small else _PIN_SHARE_LARGE))
-    if winners * _DELETE_INFO_BYTES_PER_VECTOR <= budget:  # a small batch: no need to count
+    three quarters for a ``small`` batch. ``pinned``: rows deleted in place since the last
+    checkpoint (by earlier batches of a writer that holds the write lock), still pinning theirs."""
+    return _pins_exceed(con, winners + pinned, _PIN_SHARE_SMALL if small else _PIN_SHARE_LARGE)
+
+
+def _pins_exceed(con: duckdb.DuckDBPyConnection, rows: int, share: float) -> bool:
+    """Whether the delete info of ``rows`` scattered deletes from property_values may pin more than
+    ``share`` of the memory limit."""
+    budget = int(memory_limit_bytes(con) * share)
+    if rows * _DELETE_INFO_BYTES_PER_VECTOR <= budget:  # a small batch: no need to count
         return False
     stored = int(con.execute("SELECT count(*) FROM property_values").fetchall()[0][0])
-    return min(winners, -(-stored // _VECTOR_ROWS)) * _DELETE_INFO_BYTES_PER_VECTOR > budget
+    return min(rows, -(-stored // _VECTOR_ROWS)) * _DELETE_INFO_BYTES_PER_VECTOR > budget
+
+
+def _checkpoint_pins(con: duckdb.DuckDBPyConnection, writer: WriterInstance, deleted: int) -> None:
+    """Count a committed batch's deletes in place against the writer's attachment of work.duckdb;
+    past a quarter of the memory limit, checkpoint (which frees their delete info). A writer that
+    detaches after the batch checkpoints anyway; one that holds the write lock
+    (``Warehouse.hold_write_lock``) keeps the next batch's share of the limit this way."""
+    writer.rows_deleted_in_place += deleted
+    if _pins_exceed(con, writer.rows_deleted_in_place, _PIN_SHARE_LARGE):
+        con.execute("CHECKPOINT")
+        writer.rows_deleted_in_place = 0
 
 
 def rewrite_kept_properties(con: duckdb.DuckDBPyConnection) -> None:
@@ -304,6 +331,7 @@ def _apply_locked(
     progress: Progress,
     audit: AuditHook | None = None,
     consume: bool = False,
+    pinned: int = 0,
     rewrite: bool = False,
 ) -> BatchResult:
     previous = con.execute(
@@ -371,7 +399,10 @@ def _apply_locked(
             ):
                 con.execute(sql.load(f"apply/{name}"), params if name == "insert_aliases" else None)
             con.execute(sql.load("apply/stage_merged_properties"))
-            _merge_staged(con, rewrite=rewrite)
+            merged, merged_in_place = _merge_staged(con, rewrite=rewrite, pinned=pinned)
+            if merged_in_place:
+                result.rows_deleted_in_place += merged
+                pinned += merged
             con.execute(sql.load("apply/keep_merged_winners"))
             con.execute(sql.load("apply/delete_merged_properties"))
         else:
@@ -387,8 +418,10 @@ def _apply_locked(
             con.unregister("batch_cells")
             batch.cells = batch.cells.clear()
         result.properties_applied, in_place = _merge_staged(
-            con, batch.batch_id, small=small, rewrite=rewrite
+            con, batch.batch_id, small=small, rewrite=rewrite, pinned=pinned
         )
+        if in_place:
+            result.rows_deleted_in_place += result.properties_applied
         result.properties_stale = valid_cells - result.properties_applied
 
         progress("auditing", 0.85)
