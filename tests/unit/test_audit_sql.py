@@ -126,6 +126,24 @@ def test_a_small_batch_is_audited_on_the_rows_it_kept_and_inserted(
     assert audit_merged(con, 1) == []  # the scan agrees
 
 
+def test_a_small_batch_reads_back_its_inserts_from_the_first_row_id_they_got(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    small_batch(con, 3)
+    con.execute("DELETE FROM property_values WHERE customer_key IN (1, 2, 3)")
+    first = con.execute(sql.load("apply/stored_row_estimate")).fetchall()[0][0]
+    con.execute(
+        "INSERT INTO property_values SELECT customer_key, 1, value, 2, 'B' FROM staged_properties"
+    )
+    inserted = con.execute("SELECT min(rowid), max(rowid) FROM property_values").fetchall()[0]
+    assert first <= inserted[0] and inserted[1] - inserted[0] == 2
+    assert audit_merged(con, 1, small_batch_id="B", first_new_row=first) == []
+    # Rows before first_new_row are not read back: an insert there counts as missing.
+    assert audit_merged(con, 1, small_batch_id="B", first_new_row=inserted[0] + 1) == [
+        "1 incoming updates not reflected by newer-wins"
+    ]
+
+
 def test_a_small_batch_audit_finds_a_missed_delete_and_a_missed_insert(
     con: duckdb.DuckDBPyConnection,
 ) -> None:

@@ -241,7 +241,9 @@ def _pins_exceed(con: duckdb.DuckDBPyConnection, rows: int, share: float) -> boo
     budget = int(memory_limit_bytes(con) * share)
     if rows * _DELETE_INFO_BYTES_PER_VECTOR <= budget:  # a small batch: no need to count
         return False
-    stored = int(con.execute("SELECT count(*) FROM property_values").fetchall()[0][0])
+    # The table's rows as stored, deleted ones included (they keep their vectors until a
+    # checkpoint).
+    stored = int(con.execute(sql.load("apply/stored_row_estimate")).fetchall()[0][0])
     return min(rows, -(-stored // _VECTOR_ROWS)) * _DELETE_INFO_BYTES_PER_VECTOR > budget
 
 
@@ -285,17 +287,24 @@ def batch_winners(con: duckdb.DuckDBPyConnection, *, small: bool = False) -> Non
 
 
 def audit_merged(
-    con: duckdb.DuckDBPyConnection, modulus: int, small_batch_id: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    modulus: int,
+    small_batch_id: str | None = None,
+    first_new_row: int = 0,
 ) -> list[str]:
     """The built-in post-merge checks over ``staged_properties`` (sampled by ``modulus``, see
     ``_audit_modulus``); returns the problems found, empty when all hold. ``small_batch_id``: the
     batch was merged through its copy of the stored rows (``SMALL_BATCH_ROWS``), so what is
-    stored now is read back by row id and batch id instead of by a scan."""
+    stored now is read back by row id and batch id instead of by a scan; the rows it inserted
+    have row ids from ``first_new_row`` on."""
     con.execute(sql.load("audit/01_sample_incoming"), {"modulus": modulus})
     if small_batch_id is None:
         con.execute(sql.load("audit/02_sample_stored"))
     else:
-        con.execute(sql.load("audit/02_stored_rows_of_batch"), {"batch_id": small_batch_id})
+        con.execute(
+            sql.load("audit/02_stored_rows_of_batch"),
+            {"batch_id": small_batch_id, "first_row": first_new_row},
+        )
     try:
         checks = (
             ("audit/duplicate_keys", "duplicate (customer, property) keys"),
@@ -417,6 +426,8 @@ def _apply_locked(
         if consume and batch.spool is None and not small:  # a small one stays retryable
             con.unregister("batch_cells")
             batch.cells = batch.cells.clear()
+        # Rows inserted from here on have row ids past those stored (sql/audit/02_...).
+        first_new_row = int(con.execute(sql.load("apply/stored_row_estimate")).fetchall()[0][0])
         result.properties_applied, in_place = _merge_staged(
             con, batch.batch_id, small=small, rewrite=rewrite, pinned=pinned
         )
@@ -427,7 +438,7 @@ def _apply_locked(
         progress("auditing", 0.85)
         result.audit_modulus = _audit_modulus(staged, settings.audit_full_max_updates)
         problems = audit_merged(
-            con, result.audit_modulus, batch.batch_id if small and in_place else None
+            con, result.audit_modulus, batch.batch_id if small and in_place else None, first_new_row
         )
         if not problems and audit is not None:
             problems = audit(con, result)

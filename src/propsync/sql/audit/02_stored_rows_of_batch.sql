@@ -1,7 +1,8 @@
 -- audit/02_sample_stored.sql for a small batch, without a scan of every stored value: what is now
 -- stored under the audited keys is what the merge kept of the rows it found (read back by row id)
--- and what the batch inserted (read back by its batch id: its rows are the newest, so DuckDB
--- skips the row groups whose batch_id range misses it).
+-- and what the batch inserted (read back by row id from $first_row, where its inserts began
+-- (apply/stored_row_estimate.sql), and its batch id: DuckDB reads only the row groups from there, where
+-- the batch id alone read the batch_id column of every row group: 30 ms at 1M x 10).
 CREATE OR REPLACE TEMP TABLE audit_stored AS
 WITH found_rows AS (
     SELECT batch_stored.stored_row
@@ -18,7 +19,7 @@ kept AS (
 inserted AS (
     SELECT customer_key, property_id, value, update_ts
     FROM property_values
-    WHERE batch_id = $batch_id
+    WHERE rowid >= $first_row AND batch_id = $batch_id
 )
 
 SELECT * FROM kept
