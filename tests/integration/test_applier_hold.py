@@ -185,24 +185,33 @@ def test_the_applier_holds_the_locks_while_behind_and_lets_an_edit_in(tmp_path: 
 def test_deletes_in_place_are_checkpointed_past_a_quarter_of_the_memory_limit(
     tmp_path: Path,
 ) -> None:
-    # 2,048 vectors of 2,048 rows; under 64 MiB a quarter is 16 MiB: 1,024 vectors of 16 KiB.
-    writer = WriterInstance(tmp_path / "tmp", "64MiB")
-    path = tmp_path / "work.duckdb"
-    con = writer.connect(path, "64MiB")
-    con.execute(sql.load("schema/07_property_values"))
-    con.execute("INSERT INTO property_values SELECT i, 1, '1', 1, 'b' FROM range(2048 * 2048) t(i)")
-    wal = Path(f"{path}.wal")
-    assert wal.exists() and wal.stat().st_size > 0
-    apply_module._checkpoint_pins(con, writer, 1000)
-    apply_module._checkpoint_pins(con, writer, 24)
-    assert writer.rows_deleted_in_place == 1024
-    assert wal.exists() and wal.stat().st_size > 0  # not checkpointed yet
-    apply_module._checkpoint_pins(con, writer, 1)
-    assert writer.rows_deleted_in_place == 0
-    assert not wal.exists() or wal.stat().st_size == 0
-    con.close()
-    writer.detach()
-    writer.close()
+    # 2,048 vectors of 2,048 rows (32 MiB of delete info if every one is pinned). Under 64 MiB
+    # that fits in a small batch's three quarters: no checkpoint for pins, however many deletes.
+    # Under 16 MiB it does not, and a quarter is 4 MiB: 256 vectors of 16 KiB.
+    for limit, checkpoint_after in (("64MiB", None), ("16MiB", 257)):
+        writer = WriterInstance(tmp_path / "tmp", limit)
+        path = tmp_path / f"work-{limit}.duckdb"
+        con = writer.connect(path, limit)
+        con.execute(sql.load("schema/07_property_values"))
+        con.execute(
+            "INSERT INTO property_values SELECT i, 1, '1', 1, 'b' FROM range(2048 * 2048) t(i)"
+        )
+        wal = Path(f"{path}.wal")
+        assert wal.exists() and wal.stat().st_size > 0
+        apply_module._checkpoint_pins(con, writer, 200)
+        apply_module._checkpoint_pins(con, writer, 56)
+        assert writer.rows_deleted_in_place == 256
+        assert wal.exists() and wal.stat().st_size > 0  # not checkpointed yet
+        apply_module._checkpoint_pins(con, writer, 1 if checkpoint_after else 100_000)
+        if checkpoint_after:
+            assert writer.rows_deleted_in_place == 0
+            assert not wal.exists() or wal.stat().st_size == 0
+        else:
+            assert writer.rows_deleted_in_place == 100_256
+            assert wal.exists() and wal.stat().st_size > 0
+        con.close()
+        writer.detach()
+        writer.close()
 
 
 @pytest.mark.parametrize("held", [False, True])
