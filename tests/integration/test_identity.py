@@ -192,3 +192,30 @@ def test_id_hashes_tail_is_sorted_when_due_and_every_id_stays_found(
     merged = props_of(warehouse, "cookie", "c1-1")
     assert merged["n"][0] == 10 and props_of(warehouse, "registered", "u") == merged
     assert props_of(warehouse, "cookie", "c0-0") == merged
+
+
+def test_an_id_whose_hash_collides_with_another_customers_id_is_not_theirs(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    """Ids are looked up by a 64-bit hash and confirmed by their text: a hash shared with another
+    customer's id (forged, or by chance) must not hand that customer's profile to the new id."""
+    apply(warehouse, settings, "b1", [({"registered": "a"}, "p", "of a", 10)])
+    con = duckdb.connect(str(warehouse.work_path))
+    try:
+        key_of_a = con.execute(
+            "SELECT customer_key FROM id_keys WHERE id_type = 'registered' AND id_value = 'a'"
+        ).fetchall()[0][0]
+        # As if id_hash('registered', 'b') were also the hash of a's id.
+        con.execute(
+            "INSERT INTO id_hashes VALUES (id_hash('registered', 'b'), $key)", {"key": key_of_a}
+        )
+    finally:
+        con.close()
+    r = apply(warehouse, settings, "b2", [({"registered": "b"}, "p", "of b", 20)])
+    assert (r.customers_created, r.customers_merged) == (1, 0)
+    assert sorted(map(sorted, ids_sets(warehouse))) == [
+        [("registered", "a")],
+        [("registered", "b")],
+    ]
+    assert props_of(warehouse, "registered", "a") == {"p": ("of a", 10_000000)}
+    assert props_of(warehouse, "registered", "b") == {"p": ("of b", 20_000000)}

@@ -60,12 +60,12 @@ def _reference(stored: State, staged: State) -> set[tuple[object, ...]]:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(stored=states, staged=states, small=st.booleans())
+@given(stored=states, staged=states, small=st.booleans(), few=st.booleans())
 def test_both_winner_statements_pick_the_newer_wins_winners(
-    stored: State, staged: State, small: bool
+    stored: State, staged: State, small: bool, few: bool
 ) -> None:
     con = _connect(stored, staged)
-    batch_winners(con, small=small)
+    batch_winners(con, small=small, few_customers=few)
     rows = con.execute(
         "SELECT customer_key, property_id, value, update_ts, $b FROM winning_properties "
         "ORDER BY rowid",
@@ -86,14 +86,15 @@ def test_both_winner_statements_pick_the_newer_wins_winners(
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(stored=states, staged=states, small=st.booleans())
+@given(stored=states, staged=states, small=st.booleans(), few=st.booleans())
 def test_the_merge_of_a_small_and_of_a_large_batch_store_the_newer_wins_state(
-    stored: State, staged: State, small: bool
+    stored: State, staged: State, small: bool, few: bool
 ) -> None:
-    # Small: the stored rows of the batch's keys copied once, the beaten ones deleted by row id;
-    # large: the winners join the whole table and the delete joins on the keys.
+    # Small: the stored rows of the batch's keys copied once (through its customers first when
+    # they are few), the beaten ones deleted by row id; large: the winners join the whole table
+    # and the delete joins on the keys.
     con = _connect(stored, staged)
-    applied, in_place = _merge_staged(con, BATCH, small=small)
+    applied, in_place = _merge_staged(con, BATCH, small=small, few_customers=few)
     assert in_place
     winners = _reference(stored, staged)
     expected = {(k, p, v, ts, "old") for (k, p), (v, ts) in stored.items()}
@@ -124,3 +125,14 @@ def test_a_large_batch_is_sorted_by_customer_across_threads() -> None:
         " FROM winning_properties)"
     ).fetchall()[0]
     assert (out_of_order, total) == (0, 400000)
+
+
+def test_a_small_batch_goes_through_its_customers_when_they_are_one_in_eight_or_fewer() -> None:
+    con = _connect({}, {})
+    con.execute("INSERT INTO customer_keys SELECT i, 'c' || i FROM range(80) t(i)")
+    con.execute("CREATE TEMP TABLE batch_customers (customer_id VARCHAR, customer_key BIGINT)")
+    few = sql.load("apply/few_batch_customers")
+    con.execute("INSERT INTO batch_customers SELECT 'c' || i, i FROM range(10) t(i)")
+    assert con.execute(few).fetchall() == [(True,)]
+    con.execute("INSERT INTO batch_customers VALUES ('new', 80)")
+    assert con.execute(few).fetchall() == [(False,)]

@@ -195,6 +195,7 @@ def _merge_staged(
     small: bool = False,
     rewrite: bool = False,
     pinned: int = 0,
+    few_customers: bool = False,
 ) -> tuple[int, bool]:
     """Newer-wins merge of ``staged_properties`` into ``properties``; returns the updates applied
     and whether the stored rows stayed in place (not when ``property_values`` was rewritten:
@@ -204,11 +205,11 @@ def _merge_staged(
     was stored with). ``small``: the batch's stored rows are copied once
     (``SMALL_BATCH_ROWS``). ``rewrite``: rewrite ``property_values`` whatever the batch's size
     (the retry of a batch whose delete in place ran out of memory). ``pinned``: see
-    ``rewrites_properties``."""
+    ``rewrites_properties``; ``few_customers``: see ``batch_winners``."""
     if batch_id is None:
         con.execute(sql.load("apply/winning_properties"))
     else:
-        batch_winners(con, small=small)
+        batch_winners(con, small=small, few_customers=few_customers)
     winners = int(con.execute(sql.load("apply/count_winners")).fetchall()[0][0])
     if not winners:
         return 0, True
@@ -280,13 +281,21 @@ def memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> int:
     return int(float(number) * _MEMORY_UNITS[unit])
 
 
-def batch_winners(con: duckdb.DuckDBPyConnection, *, small: bool = False) -> None:
+def batch_winners(
+    con: duckdb.DuckDBPyConnection, *, small: bool = False, few_customers: bool = False
+) -> None:
     """``winning_properties`` of the batch's own ``staged_properties``: the winners sorted by
     customer, without a batch_id column (``sql/apply/winning_batch_properties.sql``; the rows tied
     in time with the stored ones are settled by their values only when there are any). ``small``:
     against a copy of the batch's stored rows, with the row id each winner beats
-    (``SMALL_BATCH_ROWS``)."""
-    con.execute(sql.load("apply/stored_of_batch" if small else "apply/stored_of_large_batch"))
+    (``SMALL_BATCH_ROWS``), found through the batch's customers first when they are
+    ``few_customers`` (``sql/apply/stored_of_few_customers.sql``)."""
+    if not small:
+        con.execute(sql.load("apply/stored_of_large_batch"))
+    elif few_customers:
+        con.execute(sql.load("apply/stored_of_few_customers"))
+    else:
+        con.execute(sql.load("apply/stored_of_batch"))
     con.execute(sql.load("apply/winning_batch_properties"))
     if con.execute(sql.load("apply/count_tied_winners")).fetchall()[0][0]:
         con.execute(sql.load("apply/drop_tied_losers"))
@@ -434,8 +443,16 @@ def _apply_locked(
             batch.cells = batch.cells.clear()
         # Rows inserted from here on have row ids past those stored (sql/audit/02_...).
         first_new_row = int(con.execute(sql.load("apply/stored_row_estimate")).fetchall()[0][0])
+        few_customers = small and bool(
+            con.execute(sql.load("apply/few_batch_customers")).fetchall()[0][0]
+        )
         result.properties_applied, in_place = _merge_staged(
-            con, batch.batch_id, small=small, rewrite=rewrite, pinned=pinned
+            con,
+            batch.batch_id,
+            small=small,
+            rewrite=rewrite,
+            pinned=pinned,
+            few_customers=few_customers,
         )
         if in_place:
             result.rows_deleted_in_place += result.properties_applied
