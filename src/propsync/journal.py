@@ -918,87 +918,61 @@ def apply_forever(
     idle_compaction_checked = time.monotonic()  # the first look comes after one period
     hold = ApplierHold(warehouse)
     try:
-        _apply_until_stopped(
-            warehouse,
-            settings,
-            interval,
-            stop,
-            hold,
-            on_error=on_error,
-            publish_interval=publish_interval,
-            after_publish=after_publish,
-            unpublished=unpublished,
-            idle_compaction_checked=idle_compaction_checked,
-        )
-    finally:
-        hold.release()  # compaction threads may wait for the write lock
-
-
-def _apply_until_stopped(
-    warehouse: Warehouse,
-    settings: Settings,
-    interval: float,
-    stop: threading.Event,
-    hold: ApplierHold,
-    *,
-    on_error: Callable[[BaseException], None] | None,
-    publish_interval: float | None,
-    after_publish: Callable[[], None] | None,
-    unpublished: bool,
-    idle_compaction_checked: float,
-) -> None:
-    while not stop.is_set():
-        started = time.monotonic()
-        try:
-            # A publish that is due goes with the apply, in the same hold of the write lock: one
-            # attach and checkpoint of work.duckdb per cycle instead of two.
-            due = publish_due(warehouse, publish_interval)
-            n = apply_journal(warehouse, settings, publish=due, held=hold.held)
-            published = bool(n) and due  # publishing a version publishes all committed before it
-            if n:
-                unpublished = not due
-                log.info(
-                    "applied %d journaled commands in %.2f s%s",
-                    n,
-                    time.monotonic() - started,
-                    " (published)" if due else "",
-                )
-            elif unpublished and due:
-                publish_pending(warehouse, settings)
-                unpublished, published = False, True
-            if published:
-                if after_publish is not None:
-                    after_publish()
-                if settings.auto_compact:  # more is coming: a new base waits (compaction.plan)
-                    compaction.start_thread(warehouse, settings, busy=True)
-            elif (
-                not n
-                and not unpublished
-                and settings.auto_compact
-                and started - idle_compaction_checked >= IDLE_COMPACTION_CHECK_SECONDS
-            ):
-                idle_compaction_checked = started
-                compaction.start_thread(warehouse, settings)
-        except WarehouseLocked as exc:
-            log.info("journal apply postponed: %s", exc.message)
-        except Exception as exc:
-            log.exception("journal apply failed; retrying in %g s", interval)
-            if on_error is not None:
-                on_error(exc)
-        else:
-            # One apply per interval at most, counted from the start of this one: an apply that
-            # took longer is followed at once by the next, which takes what came meanwhile, in
-            # the same hold of the locks unless somebody waits for them.
-            took = time.monotonic() - started
-            if n and took >= interval and not stop.is_set() and not hold.wanted():
-                hold.take()
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                # A publish that is due goes with the apply, in the same hold of the write lock: one
+                # attach and checkpoint of work.duckdb per cycle instead of two.
+                due = publish_due(warehouse, publish_interval)
+                n = apply_journal(warehouse, settings, publish=due, held=hold.held)
+                published = (
+                    bool(n) and due
+                )  # publishing a version publishes all committed before it
+                if n:
+                    unpublished = not due
+                    log.info(
+                        "applied %d journaled commands in %.2f s%s",
+                        n,
+                        time.monotonic() - started,
+                        " (published)" if due else "",
+                    )
+                elif unpublished and due:
+                    publish_pending(warehouse, settings)
+                    unpublished, published = False, True
+                if published:
+                    if after_publish is not None:
+                        after_publish()
+                    if settings.auto_compact:  # more is coming: a new base waits (compaction.plan)
+                        compaction.start_thread(warehouse, settings, busy=True)
+                elif (
+                    not n
+                    and not unpublished
+                    and settings.auto_compact
+                    and started - idle_compaction_checked >= IDLE_COMPACTION_CHECK_SECONDS
+                ):
+                    idle_compaction_checked = started
+                    compaction.start_thread(warehouse, settings)
+            except WarehouseLocked as exc:
+                log.info("journal apply postponed: %s", exc.message)
+            except Exception as exc:
+                log.exception("journal apply failed; retrying in %g s", interval)
+                if on_error is not None:
+                    on_error(exc)
             else:
-                hold.release()
-            stop.wait(max(0.0, interval - took))
-            continue
-        hold.release()
-        stop.wait(interval)
-    hold.release()
+                # One apply per interval at most, counted from the start of this one: an apply that
+                # took longer is followed at once by the next, which takes what came meanwhile, in
+                # the same hold of the locks unless somebody waits for them.
+                took = time.monotonic() - started
+                if n and took >= interval and not stop.is_set() and not hold.wanted():
+                    hold.take()
+                else:
+                    hold.release()
+                stop.wait(max(0.0, interval - took))
+                continue
+            hold.release()
+            stop.wait(interval)
+    finally:
+        hold.release()  # before stopping compaction threads: they may wait for the write lock
     compaction.stop_threads()
     if unpublished:  # nothing applied stays unpublished when the applier stops
         try:

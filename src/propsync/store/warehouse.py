@@ -322,7 +322,7 @@ class Warehouse:
         between applies that follow each other at once. Each detach checkpoints work.duckdb, and
         at 1M customers x 10 that was a fifth of a 20k-command apply (more in larger warehouses:
         the checkpoint writes the delete info of every row group a batch touched); held, DuckDB
-        checkpoints when its WAL passes ``checkpoint_threshold`` (or ``WriterInstance`` does, for
+        checkpoints when its WAL passes ``checkpoint_threshold`` (or ``store/apply.py`` does, for
         the memory its deletes pin). The holder lets go when ``write_lock_wanted``."""
         if self._hold is not None:
             return
