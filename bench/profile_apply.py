@@ -127,6 +127,12 @@ def main() -> int:
     )
     ap.add_argument("--checkpoint-on-detach", help="DuckDB's setting for the writer instance")
     ap.add_argument("--cprofile-follow", action="store_true", help="the last follow under cProfile")
+    ap.add_argument(
+        "--hold",
+        action="store_true",
+        help="keep the write lock and work.duckdb attached across rounds, as the applier does "
+        "while it is behind (journal.ApplierHold); without: detached after each round",
+    )
     args = ap.parse_args()
 
     shutil.rmtree(args.work, ignore_errors=True)
@@ -137,6 +143,8 @@ def main() -> int:
         writer = wh.keep_writer_instance(settings.duckdb_memory_limit)
         if args.checkpoint_on_detach:
             writer.scratch().execute(f"SET checkpoint_on_detach = '{args.checkpoint_on_detach}'")
+    if args.hold:
+        wh.hold_write_lock(60)
     model = None if args.no_follow else read_model.ReadModel(wh)
     if model is not None:
         t = time.perf_counter()
@@ -216,6 +224,7 @@ def main() -> int:
         : args.top
     ]:
         print(f"  {seconds * 1000:8.1f} ms  {name}")
+    wh.release_write_lock()
     return 0
 
 
