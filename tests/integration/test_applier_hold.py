@@ -17,7 +17,7 @@ import pytest
 from propsync import sql
 from propsync.config import Settings
 from propsync.errors import WarehouseLocked
-from propsync.journal import JournalWriter, Record, apply_forever
+from propsync.journal import JournalWriter, Record, apply_forever, apply_journal
 from propsync.locks import exclusive_lock, others_waiting
 from propsync.store import apply as apply_module
 from propsync.store.warehouse import Warehouse, WriterInstance
@@ -111,7 +111,9 @@ def record(n: int, user: str) -> bytes:
     ).encode()
 
 
-def test_the_applier_holds_the_locks_while_behind_and_lets_an_edit_in(tmp_path: Path) -> None:
+def test_the_applier_holds_the_locks_while_behind_and_lets_an_edit_and_an_apply_in(
+    tmp_path: Path,
+) -> None:
     root = tmp_path / "wh"
     warehouse = Warehouse(root)
     settings = Settings(warehouse=root, lock_timeout_seconds=60)
@@ -148,6 +150,13 @@ def test_the_applier_holds_the_locks_while_behind_and_lets_an_edit_in(tmp_path: 
         assert edit.status == "applied"
         waited = time.monotonic() - started
         wait_for(lambda: warehouse.holds_write_lock)  # and the applier holds them again
+        # So does `propsync apply` (another process's apply_journal), which waits for the
+        # journal's apply lock first.
+        started = time.monotonic()
+        other_applied = apply_journal(Warehouse(root), settings)
+        waited = max(waited, time.monotonic() - started)
+        assert other_applied >= 0
+        wait_for(lambda: warehouse.holds_write_lock)
     finally:
         feeding.set()
         feeder.join(10)
