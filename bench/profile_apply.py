@@ -168,10 +168,10 @@ def main() -> int:
 
     rounds: list[dict[str, float]] = []
     per_round_statements: list[dict[str, float]] = []
+    id_type, _, ids = args.id.partition(":")
+    first, second = args.props.split(",")
     for r in range(args.rounds):
         timer.statements = {}
-        id_type, _, ids = args.id.partition(":")
-        first, second = args.props.split(",")
         records = make_records(
             args.commands, args.customers, f"r{r}", time.time(), id_type, ids, (first, second)
         )

@@ -6,7 +6,7 @@ import duckdb
 import pytest
 
 from propsync import sql
-from propsync.store.apply import _audit_modulus, audit_merged
+from propsync.store.apply import _audit_modulus, audit_merged, stored_rows
 
 
 @pytest.fixture
@@ -131,7 +131,7 @@ def test_a_small_batch_reads_back_its_inserts_from_the_first_row_id_they_got(
 ) -> None:
     small_batch(con, 3)
     con.execute("DELETE FROM property_values WHERE customer_key IN (1, 2, 3)")
-    first = con.execute(sql.load("apply/stored_row_estimate")).fetchall()[0][0]
+    first = stored_rows(con, "property_values")
     con.execute(
         "INSERT INTO property_values SELECT customer_key, 1, value, 2, 'B' FROM staged_properties"
     )

@@ -12,7 +12,7 @@ import duckdb
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from propsync import sql
-from propsync.store.apply import _merge_staged, batch_winners
+from propsync.store.apply import _merge_staged, batch_winners, few_batch_customers
 
 BATCH = "imp-0123456789abcdef01234567"
 Cell = tuple[str, int | None]  # value, update_ts
@@ -131,8 +131,7 @@ def test_a_small_batch_goes_through_its_customers_when_they_are_one_in_eight_or_
     con = _connect({}, {})
     con.execute("INSERT INTO customer_keys SELECT i, 'c' || i FROM range(80) t(i)")
     con.execute("CREATE TEMP TABLE batch_customers (customer_id VARCHAR, customer_key BIGINT)")
-    few = sql.load("apply/few_batch_customers")
     con.execute("INSERT INTO batch_customers SELECT 'c' || i, i FROM range(10) t(i)")
-    assert con.execute(few).fetchall() == [(True,)]
+    assert few_batch_customers(con) is True
     con.execute("INSERT INTO batch_customers VALUES ('new', 80)")
-    assert con.execute(few).fetchall() == [(False,)]
+    assert few_batch_customers(con) is False

@@ -1,5 +1,5 @@
 -- stored_of_batch.sql for a batch whose customers are few among the stored ones
--- (apply/few_batch_customers.sql): first every stored row of the batch's customers, by a join on
+-- (store/apply.py, few_batch_customers): first every stored row of the batch's customers, by a join on
 -- the customer key alone, then those of its (customer, property) keys. Probing one integer column
 -- costs a fraction of probing two: at 5M x 10, 40k staged rows, 242 -> 121 ms; at 1M x 10,
 -- 60 -> 45 ms. The first step's rows grow with the batch's share of the customers, so a batch of
