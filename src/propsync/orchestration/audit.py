@@ -51,7 +51,7 @@ ANTI JOIN customer_ids USING (customer_id)
 PROPERTIES_STORED = "SELECT count(*) FROM properties WHERE batch_id = $batch_id"
 
 # Published properties of touched customers (followed through merges) whose stored successor is
-# missing or older: newer-wins order is (update_ts, legacy lowest) then the canonical value text.
+# missing or older in the newer-wins order (sql/schema/17_newer_wins.sql).
 WENT_BACKWARDS = """
 WITH previous AS (
     SELECT coalesce(alias.customer_id, p.customer_id) AS customer_id, p.property, p.value, p.update_ts
@@ -64,9 +64,7 @@ LEFT JOIN properties AS current USING (customer_id, property)
 WHERE previous.customer_id IN (SELECT customer_id FROM audit_touched)
   AND (
       current.customer_id IS NULL
-      OR coalesce(current.update_ts, -1) < coalesce(previous.update_ts, -1)
-      OR (coalesce(current.update_ts, -1) = coalesce(previous.update_ts, -1)
-          AND current.value < previous.value)
+      OR newer_wins(previous.update_ts, previous.value, current.update_ts, current.value)
   )
 ORDER BY 1, 2
 """

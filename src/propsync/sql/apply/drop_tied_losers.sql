@@ -6,4 +6,4 @@ USING property_values AS stored
 WHERE incoming.tied
     AND stored.customer_key = incoming.customer_key
     AND stored.property_id = incoming.property_id
-    AND (incoming.value > stored.value) IS NOT TRUE
+    AND newer_wins(incoming.update_ts, incoming.value, stored.update_ts, stored.value) IS NOT TRUE

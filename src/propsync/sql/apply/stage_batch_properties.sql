@@ -37,7 +37,7 @@ customers_with_several_rows AS (
     SELECT
         customer_key,
         property_id,
-        arg_max({'value': value, 'update_ts': update_ts}, {'ts': coalesce(update_ts, -1), 'value': value}) AS winner
+        arg_max({'value': value, 'update_ts': update_ts}, newer_wins_key(update_ts, value)) AS winner
     FROM keyed_cells
     WHERE shared
     GROUP BY customer_key, property_id

@@ -1,5 +1,5 @@
 -- Properties of customers merged away, re-keyed to the survivor and reduced to one winner per
--- property by the newer-wins order: (update_ts, legacy lowest) then canonical value text.
+-- property by the newer-wins order (sql/schema/16_newer_wins_key.sql).
 CREATE OR REPLACE TEMP TABLE staged_properties AS
 WITH rekeyed AS (
     SELECT
@@ -16,5 +16,5 @@ SELECT customer_key, property_id, value, update_ts, batch_id
 FROM rekeyed
 QUALIFY row_number() OVER (
     PARTITION BY customer_key, property_id
-    ORDER BY coalesce(update_ts, -1) DESC, value DESC
+    ORDER BY newer_wins_key(update_ts, value) DESC
 ) = 1

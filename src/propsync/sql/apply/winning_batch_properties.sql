@@ -21,12 +21,12 @@ SELECT
     incoming.value,
     incoming.update_ts,
     stored.customer_key IS NOT NULL
-        AND coalesce(incoming.update_ts, -1) = coalesce(stored.update_ts, -1) AS tied,
+        AND newer_wins_ts(incoming.update_ts) = newer_wins_ts(stored.update_ts) AS tied,
     stored.stored_row
 FROM staged_properties AS incoming
 LEFT JOIN batch_stored AS stored
     ON stored.customer_key = incoming.customer_key
     AND stored.property_id = incoming.property_id
 WHERE stored.customer_key IS NULL
-    OR coalesce(incoming.update_ts, -1) >= coalesce(stored.update_ts, -1)
+    OR newer_wins_ts(incoming.update_ts) >= newer_wins_ts(stored.update_ts)
 ORDER BY incoming.customer_key, incoming.property_id

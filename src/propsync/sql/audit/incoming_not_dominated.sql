@@ -4,8 +4,4 @@ SELECT count(*) AS violations
 FROM audit_incoming AS incoming
 LEFT JOIN audit_stored AS stored USING (customer_key, property_id)
 WHERE stored.customer_key IS NULL
-   OR coalesce(incoming.update_ts, -1) > coalesce(stored.update_ts, -1)
-   OR (
-       coalesce(incoming.update_ts, -1) = coalesce(stored.update_ts, -1)
-       AND incoming.value > stored.value
-   )
+   OR newer_wins(incoming.update_ts, incoming.value, stored.update_ts, stored.value)
