@@ -256,7 +256,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from propsync.store.migrations import migrate
 
     settings = _settings(args)
-    result = migrate(Warehouse(settings.warehouse), settings.lock_timeout_seconds)
+    result = migrate(Warehouse(settings.warehouse), settings)
     if result.applied:
         print(
             f"upgraded warehouse {settings.warehouse} from schema version {result.from_version} "

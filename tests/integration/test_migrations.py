@@ -130,11 +130,11 @@ def test_a_crash_inside_an_upgrade_is_redone_by_the_next_writer(
     )
     warehouse = Warehouse(legacy)
     with pytest.raises(KeyboardInterrupt), warehouse.write_lock(5):
-        warehouse.connect_work()
+        warehouse.connect_work(None)
     assert recorded_version(legacy) == 0
 
     monkeypatch.setitem(migrations.MIGRATIONS, 0, step)
-    result = migrations.migrate(Warehouse(legacy), 5)
+    result = migrations.migrate(Warehouse(legacy), Settings(lock_timeout_seconds=5))
     assert (result.from_version, result.to_version) == (0, migrations.SCHEMA_VERSION)
     assert recorded_version(legacy) == migrations.SCHEMA_VERSION
     assert set(published_modes(legacy).values()) == {0o444}
@@ -285,11 +285,14 @@ def test_a_crash_inside_the_integer_keys_upgrade_leaves_layout1_whole(
     )
     warehouse = Warehouse(layout1)
     with pytest.raises(KeyboardInterrupt), warehouse.write_lock(5):
-        warehouse.connect_work()
+        warehouse.connect_work(None)
     assert recorded_version(layout1) == 1
     assert reader_rows(layout1 / "work.duckdb") == before
     monkeypatch.setitem(migrations.MIGRATIONS, 1, step)
-    assert migrations.migrate(Warehouse(layout1), 5).to_version == migrations.SCHEMA_VERSION
+    assert (
+        migrations.migrate(Warehouse(layout1), Settings(lock_timeout_seconds=5)).to_version
+        == migrations.SCHEMA_VERSION
+    )
     assert reader_rows(layout1 / "work.duckdb") == before
 
 

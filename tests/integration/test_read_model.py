@@ -146,7 +146,7 @@ def test_published_versions_and_the_work_database_carry_no_indexes(
         with duckdb.connect(str(version), read_only=True) as con:
             assert con.execute(INDEX_LIST).fetchall() == []
     with populated.write_lock(settings.lock_timeout_seconds):
-        con = populated.connect_work()
+        con = populated.connect_work(None)
         try:
             assert con.execute(INDEX_LIST).fetchall() == []
         finally:

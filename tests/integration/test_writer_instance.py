@@ -72,7 +72,7 @@ def test_attached_only_under_the_lock(tmp_path: Path) -> None:
     apply(warehouse, settings, "b1", [({"registered": "a"}, "p", 1, 1_600_000_000)])
     assert writer.attached is None and writer.attaches == 1
     with warehouse.write_lock(5):
-        con = warehouse.connect_work()
+        con = warehouse.connect_work(None)
         try:
             assert writer.attached == warehouse.work_path
             assert con.execute("SELECT current_database()").fetchall() == [("work",)]
@@ -96,7 +96,7 @@ def test_detached_when_the_batch_fails(tmp_path: Path) -> None:
     writer = warehouse.keep_writer_instance()
     apply(warehouse, settings, "b1", [({"registered": "a"}, "p", 1, 1_600_000_000)])
     with pytest.raises(RuntimeError), warehouse.write_lock(5):
-        con = warehouse.connect_work()
+        con = warehouse.connect_work(None)
         con.execute("BEGIN TRANSACTION")
         con.execute("DELETE FROM property_values")
         raise RuntimeError("a writer fails inside its transaction")  # con is never closed
@@ -161,7 +161,7 @@ def test_in_use_elsewhere_is_database_in_use(tmp_path: Path) -> None:
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with pytest.raises(DatabaseInUse) as caught, warehouse.write_lock(5):
-            warehouse.connect_work()
+            warehouse.connect_work(None)
         assert caught.value.to_dict()["pid"] == holder.pid
         assert writer.attached is None
     finally:

@@ -10,6 +10,7 @@ config file (``--config`` or ``$PROPSYNC_CONFIG``), defaults. A config file look
     max_body_bytes = 1048576
     apply_interval_seconds = 0.25
     publish_interval_seconds = 30.0   # optional; default: automatic (see ServiceConfig)
+    duckdb_memory_limit = "1GB"       # and every core setting of propsync.config.Settings
 
 Environment variables: ``PROPSYNC_PROJECT_TOKENS`` (comma-separated), ``PROPSYNC_API_KEYS``
 (comma-separated ``id:secret`` pairs), ``PROPSYNC_MAX_COMMANDS``, ``PROPSYNC_MAX_BODY_BYTES``,
@@ -30,7 +31,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from propsync.config import Settings, shown, validated
+from propsync.config import ENV_VARS, Settings, shown, validated
 from propsync.errors import UsageError
 from propsync.tracking import MAX_COMMANDS
 
@@ -51,13 +52,9 @@ _ENV = {
     "retry_after_seconds": "PROPSYNC_RETRY_AFTER",
     "fast_paths": "PROPSYNC_FAST_PATHS",
 }
-# Keys of the config file that belong to the core settings (propsync.config.Settings).
-_CORE_KEYS = {
-    "warehouse": "PROPSYNC_WAREHOUSE",
-    "hard_id_types": "PROPSYNC_HARD_ID_TYPES",
-    "max_future_skew_seconds": "PROPSYNC_MAX_FUTURE_SKEW",
-    "lock_timeout_seconds": "PROPSYNC_LOCK_TIMEOUT",
-}
+# Keys of the config file that belong to the core settings (propsync.config.Settings): every one
+# of them, named as the model names it (duckdb_memory_limit, auto_compact, ...).
+_CORE_KEYS = ENV_VARS
 
 
 def _split(text: str) -> list[str]:

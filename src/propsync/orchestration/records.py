@@ -110,7 +110,7 @@ def record_failure(
         rejections=rejected,
     )
     with warehouse.write_lock(settings.lock_timeout_seconds):
-        con = warehouse.connect_work()
+        con = warehouse.connect_work(settings.duckdb_memory_limit)
         try:
             applied = con.execute(
                 "SELECT count(*) FROM batches WHERE batch_id = $b AND status = 'applied'",
@@ -131,7 +131,7 @@ def record_quality(
     warehouse: Warehouse, settings: Settings, batch_id: str, runs: Iterable[SuiteRun]
 ) -> None:
     with warehouse.write_lock(settings.lock_timeout_seconds):
-        con = warehouse.connect_work()
+        con = warehouse.connect_work(settings.duckdb_memory_limit)
         try:
             con.execute("BEGIN TRANSACTION")
             insert_quality(con, batch_id, runs)

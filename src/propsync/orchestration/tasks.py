@@ -342,7 +342,7 @@ def audit(payload: Payload) -> Payload:
     warehouse = Warehouse(s.warehouse)
     batch_id = payload["batch_id"]
     with warehouse.write_lock(s.lock_timeout_seconds):
-        con = warehouse.connect_work()
+        con = warehouse.connect_work(s.duckdb_memory_limit)
         try:
             row = con.execute(
                 "SELECT status, version, message FROM batches WHERE batch_id = $b", {"b": batch_id}
@@ -430,7 +430,7 @@ def _work_ahead(s: Settings) -> bool:
     with warehouse.write_lock(s.lock_timeout_seconds):
         if not warehouse.work_path.exists():
             return False
-        con = warehouse.connect_work()
+        con = warehouse.connect_work(s.duckdb_memory_limit)
         try:
             version = Warehouse.work_version(con)
         finally:

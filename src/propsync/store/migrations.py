@@ -34,6 +34,7 @@ from propsync.errors import UsageError
 from propsync.store import meta, views
 
 if TYPE_CHECKING:
+    from propsync.config import Settings
     from propsync.store.warehouse import Warehouse
 
 log = logging.getLogger("propsync.migrations")
@@ -170,7 +171,7 @@ def stamp_current(con: duckdb.DuckDBPyConnection) -> None:
     _set_schema_version(con, SCHEMA_VERSION)
 
 
-def migrate(warehouse: Warehouse, lock_timeout: float) -> MigrationResult:
+def migrate(warehouse: Warehouse, settings: Settings) -> MigrationResult:
     """``propsync migrate``: take the write lock and run the pending upgrades, if any."""
     if not warehouse.work_path.is_file():
         raise UsageError(
@@ -178,8 +179,8 @@ def migrate(warehouse: Warehouse, lock_timeout: float) -> MigrationResult:
             f"({warehouse.work_path.name}): nothing to migrate",
             warehouse=str(warehouse.root),
         )
-    with warehouse.write_lock(lock_timeout):
-        con = warehouse.connect_work()
+    with warehouse.write_lock(settings.lock_timeout_seconds):
+        con = warehouse.connect_work(settings.duckdb_memory_limit)
         try:
             version = warehouse.work_version(con)
             if version and warehouse.needs_publish(version):  # a copy of an older layout

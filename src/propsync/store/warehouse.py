@@ -361,8 +361,10 @@ class Warehouse:
         finally:
             shutil.rmtree(path, ignore_errors=True)
 
-    def connect_work(self, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-        """Open the working database (call only while holding the write lock)."""
+    def connect_work(self, memory_limit: str | None) -> duckdb.DuckDBPyConnection:
+        """Open the working database (call only while holding the write lock) under DuckDB's
+        ``memory_limit`` (``Settings.duckdb_memory_limit``; None: DuckDB's default). No default
+        here: every writer passes the one it was configured with."""
         self._make_root()
         if self.writer is not None:
             con = self.writer.connect(self.work_path, memory_limit)
