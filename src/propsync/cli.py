@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from propsync import __version__, jsonlimits
 from propsync.config import Settings
 from propsync.errors import PropsyncError, UnknownCustomer, UsageError
-from propsync.store.apply import BatchResult, apply_batch, publish_pending
+from propsync.store.apply import BatchResult, publish_pending
 from propsync.store.read import CustomerRef, get_customer, render_customer
 from propsync.store.warehouse import Warehouse
 from propsync.timestamps import now_us, parse_timestamp_value
@@ -138,30 +138,23 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_track(args: argparse.Namespace) -> int:
     from propsync.api.config import max_commands
-    from propsync.tracking import (
-        BatchShapeError,
-        check_batch,
-        finish_results,
-        parse_commands,
-        response,
-    )
+    from propsync.operations.track import track_now
+    from propsync.tracking import BatchShapeError, response
 
     settings = _settings(args)
-    limit = max_commands()
     what = "stdin" if args.file == "-" else args.file
     body = _loads(_read_text(args.file), what)
     try:
-        check_batch(body, limit)  # the HTTP service's check and limit, word for word
+        tb = track_now(
+            Warehouse(settings.warehouse),
+            settings,
+            body,
+            max_commands=max_commands(),
+            receive_us=now_us(),
+            source=args.file,
+        )
     except BatchShapeError as exc:
         raise UsageError(f"{what}: {exc}") from None
-    tb = parse_commands(
-        body,
-        receive_us=now_us(),
-        max_future_skew_us=round(settings.max_future_skew_seconds * 1e6),
-        source=args.file,
-    )
-    result = apply_batch(Warehouse(settings.warehouse), tb.batch, settings, max_reject_ratio=1.0)
-    finish_results(tb, result.rejections)
     _compact_later(settings)
     print(json.dumps(response(tb, now_us())))
     return 0
@@ -177,33 +170,34 @@ def _parse_assignment(text: str) -> tuple[str, Any]:
 
 
 def cmd_set(args: argparse.Namespace) -> int:
-    from propsync.tracking import finish_results, parse_commands
+    from propsync.operations.edit import EditError, apply_edit, prepare_edit, write_ids
 
     settings = _settings(args)
     warehouse = Warehouse(settings.warehouse)
     ref = _customer_ref(args.customer)
-    if ref.id_type is None:
+    customer = None
+    if ref.id_type is None:  # by internal id: written under one of its ids
         with warehouse.connect_published() as con:
             customer = get_customer(con, ref)
-        ids = {t: values[0] for t, values in customer.ids.items()}
-    else:
-        ids = {ref.id_type: ref.value}
     props = dict(_parse_assignment(a) for a in args.assignments)
     stamp = now_us()
-    tb = parse_commands(
-        {"commands": [{"name": "customers", "data": {"customer_ids": ids, "properties": props}}]},
-        receive_us=stamp,
-        source="propsync set",
-    )
-    tb.batch.kind = "edit"
-    tb.batch.batch_id = "edit-" + tb.batch.batch_id.removeprefix("trk-")
-    if not tb.results[0]["success"]:
-        raise UsageError("; ".join(tb.results[0]["errors"]))
-    result = apply_batch(warehouse, tb.batch, settings, max_reject_ratio=1.0)
-    finish_results(tb, result.rejections)
+    try:
+        edit = prepare_edit(
+            write_ids(ref, customer, settings.hard_id_types),
+            props,
+            settings,
+            stamp_us=stamp,
+            source="propsync set",
+        )
+    except EditError as exc:
+        raise UsageError(exc.message) from None
+    try:
+        result: BatchResult | None = apply_edit(warehouse, edit, settings)
+    except EditError as exc:  # rejected at apply time: quarantined, and published as such
+        result, rejected = None, exc.message
     _compact_later(settings)
-    if not tb.results[0]["success"]:
-        print(f"propsync: rejected: {'; '.join(tb.results[0]['errors'])}", file=sys.stderr)
+    if result is None:
+        print(f"propsync: rejected: {rejected}", file=sys.stderr)
         return 1
     print(
         f"set {len(props)} propert{'y' if len(props) == 1 else 'ies'} of {ref} "

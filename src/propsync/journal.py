@@ -55,8 +55,9 @@ from propsync.config import Settings
 from propsync.errors import PropsyncError, WarehouseLocked
 from propsync.files import fsync_directory
 from propsync.locks import exclusive_lock, others_waiting
+from propsync.operations.track import apply_commands
 from propsync.store import compaction
-from propsync.store.apply import apply_batch, publish_pending
+from propsync.store.apply import publish_pending
 from propsync.store.warehouse import Warehouse
 from propsync.tracking import TrackingBatch, Validated
 
@@ -615,8 +616,7 @@ def _apply_chunk(
     if chunk.records:
         source = "journal " + " ".join(f"{k}@{s}-{e}" for k, (s, e) in sorted(chunk.ranges.items()))
         batch, origin = build_batch(batch_id, chunk.records, source)
-        # Tracking never fails a whole batch for some bad rows: rejections are quarantined.
-        result = apply_batch(warehouse, batch, settings, max_reject_ratio=1.0, publish=publish)
+        result = apply_commands(warehouse, batch, settings, publish=publish)
         if result.status == "applied":
             applied = batch.rows_read
             for rej in result.rejections.filter(pl.col("scope") == "row").iter_rows(named=True):

@@ -24,7 +24,6 @@ import os
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -59,11 +58,10 @@ from propsync.journal import (
     JournalUnavailable,
     JournalWriter,
     journal_status,
-    record_from_tracking,
     record_of,
 )
+from propsync.operations.edit import EditError, apply_edit, prepare_edit, write_ids
 from propsync.store import compaction
-from propsync.store.apply import apply_batch
 from propsync.store.read import Customer, CustomerRef, render_customer
 from propsync.store.warehouse import Warehouse
 from propsync.timestamps import now_us
@@ -71,7 +69,6 @@ from propsync.tracking import (
     BatchShapeError,
     Receipt,
     check_batch,
-    finish_results,
     new_batch_id,
     parse_commands,
     response,
@@ -89,6 +86,14 @@ _PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 _AUTHENTICATE = {"WWW-Authenticate": 'Basic realm="propsync", charset="UTF-8"'}
+
+
+# An edit's refusal (operations.edit.EditError.stage) -> HTTP status and error name.
+_EDIT_ERRORS = {
+    "invalid": (400, "InvalidEdit"),
+    "rejected": (409, "EditRejected"),
+    "no_ids": (409, "NoIds"),
+}
 
 
 class ApiError(Exception):
@@ -396,20 +401,6 @@ class Service:
 
     # -- edits
 
-    def _write_ids(self, ref: CustomerRef, customer: Customer) -> dict[str, str]:
-        """The one id an edit is tracked under: the reference's own, else a hard id if any."""
-        if ref.id_type is not None:
-            return {ref.id_type: ref.value}
-        for id_type in self.settings.hard_id_types:
-            if customer.ids.get(id_type):
-                return {id_type: customer.ids[id_type][0]}
-        if not customer.ids:
-            raise ApiError(
-                409, "NoIds", f"customer {customer.customer_id} has no ids to edit through"
-            )
-        id_type = sorted(customer.ids)[0]
-        return {id_type: customer.ids[id_type][0]}
-
     def edit(self, ref_text: str, properties: dict[str, Any], key_id: str) -> tuple[int, Any]:
         """Apply an edit synchronously (or journal it when the warehouse is busy).
 
@@ -417,41 +408,30 @@ class Service:
         """
         ref = CustomerRef.parse(ref_text)
         customer, _ = self.reader.customer(ref)
-        ids = self._write_ids(ref, customer)
-        stamp = now_us()
-        commands = [{"name": "customers", "data": {"customer_ids": ids, "properties": properties}}]
-        tb = parse_commands(
-            {"commands": commands},
-            receive_us=stamp,
-            max_future_skew_us=self.max_future_skew_us,
-            batch_id=f"edit-{uuid.uuid4().hex}",
-            source=f"api edit by key {key_id}",
-        )
-        tb.batch.kind = "edit"
-        result = tb.results[0]
-        if not result["success"]:
-            raise ApiError(400, "InvalidEdit", "; ".join(result["errors"]), errors=result["errors"])
-        edit_settings = self.settings.model_copy(
-            update={"lock_timeout_seconds": self.config.edit_lock_timeout_seconds}
-        )
         try:
-            applied = apply_batch(self.warehouse, tb.batch, edit_settings, max_reject_ratio=1.0)
+            edit = prepare_edit(
+                write_ids(ref, customer, self.settings.hard_id_types),
+                properties,
+                self.settings,
+                stamp_us=now_us(),
+                source=f"api edit by key {key_id}",
+            )
+            edit_settings = self.settings.model_copy(
+                update={"lock_timeout_seconds": self.config.edit_lock_timeout_seconds}
+            )
+            applied = apply_edit(self.warehouse, edit, edit_settings)
+        except EditError as exc:
+            status, name = _EDIT_ERRORS[exc.stage]
+            raise ApiError(status, name, exc.message, errors=exc.errors) from None
         except WarehouseLocked:
-            record = record_from_tracking(tb, commands, kind="edit")
-            assert record is not None
-            self.journal.append_sync(record.encode())
+            self.journal.append_sync(edit.record().encode())
             return 202, {
                 "status": "queued",
-                "batch_id": tb.batch.batch_id,
-                "update_timestamp": stamp / 1_000_000,
+                "batch_id": edit.batch_id,
+                "update_timestamp": edit.stamp_us / 1_000_000,
                 "message": "the warehouse is busy (an import or apply is running): the edit is "
                 "journaled and becomes visible after the next apply",
             }
-        finish_results(tb, applied.rejections)
-        if not result["success"]:
-            raise ApiError(
-                409, "EditRejected", "; ".join(result["errors"]), errors=result["errors"]
-            )
         if self.settings.auto_compact:  # edits add files too, with or without the applier
             # With the applier running, a new base waits for it to be idle (compaction.plan).
             compaction.start_thread(self.warehouse, self.settings, busy=self.config.apply_enabled)
