@@ -25,8 +25,8 @@ import sys
 import time
 from pathlib import Path
 
-from propsync.api.app import Service
 from propsync.api.config import ServiceConfig
+from propsync.api.service import Service
 from propsync.config import Settings
 
 

@@ -235,4 +235,14 @@ def test_healthz_and_docs(server: ServerProcess) -> None:
             "/TrackingBatchBody"
         )
         assert "TrackingCommand" in spec["components"]["schemas"]
+        # The data routes and the page declare HTTP Basic API keys; tracking routes do not.
+        assert spec["components"]["securitySchemes"] == {
+            "apiKey": {"type": "http", "scheme": "basic"}
+        }
+        customer_routes = spec["paths"]["/api/customers/{customer}"]
+        assert customer_routes["get"]["security"] == [{"apiKey": []}]
+        assert customer_routes["patch"]["security"] == [{"apiKey": []}]
+        assert spec["paths"]["/customers/{customer}"]["get"]["security"] == [{"apiKey": []}]
+        tracking = spec["paths"]["/track/v2/projects/{project_token}/batch"]["post"]
+        assert "security" not in tracking
         assert c.get("/nothing-here").status_code == 404

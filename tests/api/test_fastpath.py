@@ -18,8 +18,9 @@ import httpx
 import pytest
 import uvicorn
 
-from propsync.api.app import Service, create_app
+from propsync.api.app import create_app
 from propsync.api.config import ServiceConfig
+from propsync.api.service import Service
 from propsync.config import Settings
 from propsync.journal import journal_status
 from propsync.store.read_model import ReadModel

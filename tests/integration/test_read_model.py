@@ -22,8 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
 
 from propsync import sql
-from propsync.api.app import Service
 from propsync.api.config import ServiceConfig
+from propsync.api.service import Service
 from propsync.config import Settings
 from propsync.errors import NotPublished, UnknownCustomer
 from propsync.store import read_model, runs

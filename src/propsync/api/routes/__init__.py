@@ -1,0 +1,1 @@
+"""One APIRouter per resource: tracking, customers, the profile page, operations."""
