@@ -419,7 +419,7 @@ def test_the_applier_writes_a_new_base_when_idle_not_after_each_publish(
     manifest = wh.current_manifest()
     assert manifest is not None and [seg.rows for seg in manifest.segments] == [40]  # ids + props
     monkeypatch.setattr(compaction, "MIN_BASE_ROWS", 1)
-    monkeypatch.setattr(journal, "IDLE_COMPACTION_CHECK_SECONDS", 3600.0)
+    monkeypatch.setattr(journal.applier, "IDLE_COMPACTION_CHECK_SECONDS", 3600.0)
     writer = journal.JournalWriter(wh.root).start()
 
     def run_applier(until: Callable[[], bool]) -> None:
@@ -456,7 +456,7 @@ def test_the_applier_writes_a_new_base_when_idle_not_after_each_publish(
         assert manifest is not None and len(manifest.segments) >= 2, "a new base while busy"
         assert compaction.due(wh) and not compaction.due(wh, busy=True)
         # Idle at once: the applier's first look writes the new base.
-        monkeypatch.setattr(journal, "IDLE_COMPACTION_CHECK_SECONDS", 0.0)
+        monkeypatch.setattr(journal.applier, "IDLE_COMPACTION_CHECK_SECONDS", 0.0)
         run_applier(lambda: not compaction.due(wh))
         manifest = wh.current_manifest()
         assert manifest is not None and len(manifest.segments) == 1

@@ -1,0 +1,192 @@
+"""The background applier: applies as the journal fills, publishes at a pace, keeps the write lock
+while it is behind."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from propsync.config import Settings
+from propsync.errors import WarehouseLocked
+from propsync.journal.apply import apply_journal
+from propsync.journal.layout import APPLY_LOCK, journal_dir
+from propsync.journal.state import apply_lock
+from propsync.locks import others_waiting
+from propsync.store import compaction
+from propsync.store.apply import publish_pending
+from propsync.store.warehouse import Warehouse
+
+log = logging.getLogger("propsync.journal")
+
+
+AUTO_PUBLISH_INTERVAL_FACTOR = 1.0
+# How often an idle applier (nothing applied, nothing left to publish) looks whether the published
+# files need a fold that waits while it is busy (a new base, compaction.BASE_RATIO).
+IDLE_COMPACTION_CHECK_SECONDS = 5.0
+
+
+def publish_interval_for(warehouse: Warehouse, publish_interval: float | None) -> float:
+    """The minimum seconds between two background publishes (``None``: automatic, see above)."""
+    if publish_interval is not None:
+        return publish_interval
+    return AUTO_PUBLISH_INTERVAL_FACTOR * (warehouse.last_publish_seconds or 0.0)
+
+
+def publish_due(
+    warehouse: Warehouse, publish_interval: float | None, now: float | None = None
+) -> bool:
+    """Whether the minimum interval since the current version was published (by anyone) passed."""
+    published_at = warehouse.published_at()
+    if published_at is None:
+        return True
+    now = time.time() if now is None else now
+    return now - published_at >= publish_interval_for(warehouse, publish_interval)
+
+
+class ApplierHold:
+    """The background applier's hold on ``journal/apply.lock`` and the warehouse write lock from one
+    apply to the next, while each starts as soon as the previous one ends (the applier is behind):
+    ``work.duckdb`` stays attached, so it is not checkpointed and attached again per apply
+    (``Warehouse.hold_write_lock``). Taken only when both locks are free (journal lock first, as
+    ``apply_journal`` takes them), never waited for; let go as soon as anybody waits for either
+    (an edit, an import, a compaction's commit), so they wait at most for the apply under way.
+    """
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.warehouse = warehouse
+        self.jdir = journal_dir(warehouse.root)
+        self._journal: contextlib.ExitStack | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._journal is not None
+
+    def take(self) -> bool:
+        """Hold both locks if they are free; whether they are held."""
+        if self._journal is not None:
+            return True
+        if not self.jdir.is_dir():
+            return False
+        journal = contextlib.ExitStack()
+        try:
+            journal.enter_context(apply_lock(self.jdir, 0.0))
+            self.warehouse.hold_write_lock(0.0)
+        except WarehouseLocked:
+            journal.close()
+            return False
+        self._journal = journal
+        return True
+
+    def wanted(self) -> bool:
+        """Whether another process or thread waits for either lock."""
+        return others_waiting(self.jdir / APPLY_LOCK) or self.warehouse.write_lock_wanted()
+
+    def release(self) -> None:
+        journal, self._journal = self._journal, None
+        if journal is None:
+            return
+        try:
+            self.warehouse.release_write_lock()
+        finally:
+            journal.close()
+
+
+def apply_forever(
+    warehouse: Warehouse,
+    settings: Settings,
+    interval: float,
+    stop: threading.Event,
+    *,
+    on_error: Callable[[BaseException], None] | None = None,
+    publish_interval: float | None = None,
+    after_publish: Callable[[], None] | None = None,
+) -> None:
+    """Apply the journal until ``stop`` is set (the server's applier): an apply starts every
+    ``interval`` seconds, or at once when the previous one took longer (it then takes what came
+    meanwhile); a look at an idle journal costs well under a millisecond.
+
+    Every apply commits to the working database. It is published at most once per
+    ``publish_interval`` seconds after the previous publish (``None``: as long as this applier's
+    previous publish took; ``0``: after every apply), and the published files are compacted in a
+    thread of their own when due (``store/compaction.py``; a new base only at its busy ratio
+    after a publish, at its own once the applier finds nothing to apply). Commands applied
+    meanwhile are published as soon as the interval has passed, even if nothing new arrives, and
+    when the applier stops; a publish that fails is retried at the next interval.
+    ``after_publish`` runs after each publish (the server's applier brings the read model to the
+    new version there, so the HTTP process need not). Between applies that follow each other
+    at once it keeps the locks and work.duckdb attached (``ApplierHold``).
+    """
+    # A previous applier (or a crash between commit and publish) may have left the working
+    # database ahead of the published version: publish_pending finds out and publishes it.
+    unpublished = warehouse.work_path.exists()
+    idle_compaction_checked = time.monotonic()  # the first look comes after one period
+    hold = ApplierHold(warehouse)
+    try:
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                # A publish that is due goes with the apply, in the same hold of the write lock: one
+                # attach and checkpoint of work.duckdb per cycle instead of two.
+                due = publish_due(warehouse, publish_interval)
+                n = apply_journal(warehouse, settings, publish=due, held=hold.held)
+                published = (
+                    bool(n) and due
+                )  # publishing a version publishes all committed before it
+                if n:
+                    unpublished = not due
+                    log.info(
+                        "applied %d journaled commands in %.2f s%s",
+                        n,
+                        time.monotonic() - started,
+                        " (published)" if due else "",
+                    )
+                elif unpublished and due:
+                    publish_pending(warehouse, settings)
+                    unpublished, published = False, True
+                if published:
+                    if after_publish is not None:
+                        after_publish()
+                    if settings.auto_compact:  # more is coming: a new base waits (compaction.plan)
+                        compaction.start_thread(warehouse, settings, busy=True)
+                elif (
+                    not n
+                    and not unpublished
+                    and settings.auto_compact
+                    and started - idle_compaction_checked >= IDLE_COMPACTION_CHECK_SECONDS
+                ):
+                    idle_compaction_checked = started
+                    compaction.start_thread(warehouse, settings)
+            except WarehouseLocked as exc:
+                log.info("journal apply postponed: %s", exc.message)
+            except Exception as exc:
+                log.exception("journal apply failed; retrying in %g s", interval)
+                if on_error is not None:
+                    on_error(exc)
+            else:
+                # One apply per interval at most, counted from the start of this one: an apply that
+                # took longer is followed at once by the next, which takes what came meanwhile, in
+                # the same hold of the locks unless somebody waits for them.
+                took = time.monotonic() - started
+                if n and took >= interval and not stop.is_set() and not hold.wanted():
+                    hold.take()
+                else:
+                    hold.release()
+                stop.wait(max(0.0, interval - took))
+                continue
+            hold.release()
+            stop.wait(interval)
+    finally:
+        hold.release()  # before stopping compaction threads: they may wait for the write lock
+    compaction.stop_threads()
+    if unpublished:  # nothing applied stays unpublished when the applier stops
+        try:
+            publish_pending(warehouse, settings)
+        except Exception as exc:
+            log.exception(
+                "publishing on stop failed: the next apply, edit or `propsync publish` publishes"
+            )
+            if on_error is not None:
+                on_error(exc)
