@@ -110,7 +110,13 @@ def test_the_audit_sees_a_timestamp_that_went_backwards(env: Env) -> None:
         )
         metrics, examples = merge_metrics(
             con,
-            BatchResult("bug", "applied", rows_read=3, properties_applied=3),
+            BatchResult(
+                "bug",
+                "applied",
+                rows_read=3,
+                properties_applied=3,
+                audit_counts={"duplicate_keys": 0, "customers_without_id": 0},
+            ),
             published=warehouse.published_file(),
             source_rows=3,
             n_properties=1,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import duckdb
 import pytest
 
 from propsync import sql
-from propsync.store.apply import _audit_modulus, audit_merged, stored_rows
+from propsync.store.apply import _audit_modulus, audit_merged, audit_problems, stored_rows
 
 
 @pytest.fixture
@@ -19,6 +21,11 @@ def con() -> duckdb.DuckDBPyConnection:
         "(customer_key BIGINT, property_id INTEGER, value VARCHAR, update_ts BIGINT, batch_id VARCHAR)"
     )
     return c
+
+
+def audit(con: duckdb.DuckDBPyConnection, *args: Any, **kwargs: Any) -> list[str]:
+    """The problems ``audit_merged``'s counts make, as ``apply_batch`` words them."""
+    return audit_problems(audit_merged(con, *args, **kwargs))
 
 
 def customers_in_and_out_of_sample(con: duckdb.DuckDBPyConnection, modulus: int) -> tuple[int, int]:
@@ -38,7 +45,7 @@ def test_a_consistent_merge_passes_in_full_and_sampled(con: duckdb.DuckDBPyConne
         add_id(con, i)
         con.execute("INSERT INTO property_values VALUES ($c, 1, '\"new\"', 2, 'b')", {"c": i})
         con.execute("INSERT INTO staged_properties VALUES ($c, 1, '\"old\"', 1, 'b')", {"c": i})
-    assert audit_merged(con, 1) == audit_merged(con, 3) == []
+    assert audit(con, 1) == audit(con, 3) == []
     # The audit's own temp tables are gone: nothing of it stays in the transaction.
     assert not con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'audit_%'"
@@ -58,13 +65,13 @@ def test_a_stale_stored_value_is_found_in_full_and_in_a_sample_that_holds_it(
         con.execute(
             "INSERT INTO staged_properties VALUES ($c, 1, '\"new\"', 2, 'b')", {"c": customer}
         )
-    assert audit_merged(con, 1) == ["2 incoming updates not reflected by newer-wins"]
-    assert audit_merged(con, 4) == ["1 incoming updates not reflected by newer-wins"]
+    assert audit(con, 1) == ["2 incoming updates not reflected by newer-wins"]
+    assert audit(con, 4) == ["1 incoming updates not reflected by newer-wins"]
     con.execute("DELETE FROM property_values WHERE customer_key = $c", {"c": inside})
-    assert audit_merged(con, 4) == ["1 incoming updates not reflected by newer-wins"]  # missing
+    assert audit(con, 4) == ["1 incoming updates not reflected by newer-wins"]  # missing
     con.execute("INSERT INTO property_values VALUES ($c, 1, '\"new\"', 2, 'b')", {"c": inside})
-    assert audit_merged(con, 4) == []  # the error outside the sample is unseen
-    assert audit_merged(con, 1) == ["1 incoming updates not reflected by newer-wins"]
+    assert audit(con, 4) == []  # the error outside the sample is unseen
+    assert audit(con, 1) == ["1 incoming updates not reflected by newer-wins"]
 
 
 def test_duplicate_keys_and_orphans_are_counted_for_sampled_customers(
@@ -78,18 +85,23 @@ def test_duplicate_keys_and_orphans_are_counted_for_sampled_customers(
         )
         con.execute("INSERT INTO staged_properties VALUES ($c, 1, '2', 5, 'b')", {"c": customer})
     # The duplicate's lower value ('1' < '2' at the same time) also fails newer-wins.
-    assert audit_merged(con, 1) == [
+    assert audit_merged(con, 1) == {
+        "duplicate_keys": 2,
+        "incoming_not_dominated": 2,
+        "customers_without_id": 2,
+    }
+    assert audit(con, 1) == [
         "2 duplicate (customer, property) keys",
         "2 incoming updates not reflected by newer-wins",
         "2 customers without any id",
     ]
-    assert audit_merged(con, 3) == [
+    assert audit(con, 3) == [
         "1 duplicate (customer, property) keys",
         "1 incoming updates not reflected by newer-wins",
         "1 customers without any id",
     ]
     add_id(con, inside)
-    assert audit_merged(con, 3) == [
+    assert audit(con, 3) == [
         "1 duplicate (customer, property) keys",
         "1 incoming updates not reflected by newer-wins",
     ]
@@ -122,8 +134,8 @@ def test_a_small_batch_is_audited_on_the_rows_it_kept_and_inserted(
     con.execute(
         "INSERT INTO property_values SELECT customer_key, 1, value, 2, 'B' FROM staged_properties"
     )
-    assert audit_merged(con, 1, small_batch_id="B") == []
-    assert audit_merged(con, 1) == []  # the scan agrees
+    assert audit(con, 1, small_batch_id="B") == []
+    assert audit(con, 1) == []  # the scan agrees
 
 
 def test_a_small_batch_reads_back_its_inserts_from_the_first_row_id_they_got(
@@ -137,9 +149,9 @@ def test_a_small_batch_reads_back_its_inserts_from_the_first_row_id_they_got(
     )
     inserted = con.execute("SELECT min(rowid), max(rowid) FROM property_values").fetchall()[0]
     assert first <= inserted[0] and inserted[1] - inserted[0] == 2
-    assert audit_merged(con, 1, small_batch_id="B", first_new_row=first) == []
+    assert audit(con, 1, small_batch_id="B", first_new_row=first) == []
     # Rows before first_new_row are not read back: an insert there counts as missing.
-    assert audit_merged(con, 1, small_batch_id="B", first_new_row=inserted[0] + 1) == [
+    assert audit(con, 1, small_batch_id="B", first_new_row=inserted[0] + 1) == [
         "1 incoming updates not reflected by newer-wins"
     ]
 
@@ -159,8 +171,8 @@ def test_a_small_batch_audit_finds_a_missed_delete_and_a_missed_insert(
         "1 duplicate (customer, property) keys",
         "2 incoming updates not reflected by newer-wins",
     ]
-    assert audit_merged(con, 1, small_batch_id="B") == expected
-    assert audit_merged(con, 1) == expected  # the scan finds the same
+    assert audit(con, 1, small_batch_id="B") == expected
+    assert audit(con, 1) == expected  # the scan finds the same
 
 
 def test_a_small_batch_audit_reads_back_what_is_stored_not_what_was_meant(
@@ -172,6 +184,4 @@ def test_a_small_batch_audit_reads_back_what_is_stored_not_what_was_meant(
     con.execute(
         "INSERT INTO property_values VALUES (1, 1, '\"new\"', 2, 'other'), (2, 1, '\"new\"', 1, 'B')"
     )
-    assert audit_merged(con, 1, small_batch_id="B") == [
-        "2 incoming updates not reflected by newer-wins"
-    ]
+    assert audit(con, 1, small_batch_id="B") == ["2 incoming updates not reflected by newer-wins"]

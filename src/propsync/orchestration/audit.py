@@ -1,9 +1,11 @@
 """The post-merge audit, run inside the batch's transaction before COMMIT (``apply_batch(audit=)``).
 
 The metrics are SQL over the merged, not yet committed state and the previously published
-version (attached read-only). They cover the customers the batch touched: a batch changes no other
-customer, and the state before it already passed its own audit. A failed check rolls the batch
-back, so the working database never holds a batch that failed its audit and nothing can publish it.
+version (attached read-only, ``sql/merge_audit/``), beside the counts of ``apply_batch``'s own
+audit of the same transaction (``BatchResult.audit_counts``, not computed twice). They cover the
+customers the batch touched: a batch changes no other customer, and the state before it already
+passed its own audit. A failed check rolls the batch back, so the working database never holds a
+batch that failed its audit and nothing can publish it.
 """
 
 from __future__ import annotations
@@ -16,65 +18,10 @@ from typing import Any
 
 import duckdb
 
+from propsync import sql
 from propsync.batch import UpdateBatch
 from propsync.quality import frames, runner
 from propsync.store.apply import BatchResult
-
-TOUCHED = """
-CREATE OR REPLACE TEMP TABLE audit_touched AS
-SELECT customer_id FROM properties WHERE batch_id = $batch_id
-UNION
-SELECT customer_id FROM customer_aliases WHERE batch_id = $batch_id
-UNION
-SELECT customer_id FROM customer_ids WHERE batch_id = $batch_id
-"""
-
-DUPLICATE_KEYS = """
-SELECT count(*) FROM (
-    SELECT customer_id, property
-    FROM properties
-    WHERE customer_id IN (SELECT customer_id FROM audit_touched)
-    GROUP BY ALL
-    HAVING count(*) > 1
-)
-"""
-
-CUSTOMERS_WITHOUT_ID = """
-SELECT count(*) FROM (
-    SELECT DISTINCT customer_id
-    FROM properties
-    WHERE customer_id IN (SELECT customer_id FROM audit_touched)
-) AS touched
-ANTI JOIN customer_ids USING (customer_id)
-"""
-
-PROPERTIES_STORED = "SELECT count(*) FROM properties WHERE batch_id = $batch_id"
-
-# Published properties of touched customers (followed through merges) whose stored successor is
-# missing or older in the newer-wins order (sql/schema/17_newer_wins.sql).
-WENT_BACKWARDS = """
-WITH previous AS (
-    SELECT coalesce(alias.customer_id, p.customer_id) AS customer_id, p.property, p.value, p.update_ts
-    FROM audit_published.properties AS p
-    LEFT JOIN customer_aliases AS alias ON alias.old_customer_id = p.customer_id
-)
-SELECT previous.customer_id, previous.property, previous.update_ts, current.update_ts
-FROM previous
-LEFT JOIN properties AS current USING (customer_id, property)
-WHERE previous.customer_id IN (SELECT customer_id FROM audit_touched)
-  AND (
-      current.customer_id IS NULL
-      OR newer_wins(previous.update_ts, previous.value, current.update_ts, current.value)
-  )
-ORDER BY 1, 2
-"""
-
-
-def _scalar(
-    con: duckdb.DuckDBPyConnection, query: str, params: dict[str, Any] | None = None
-) -> int:
-    row = con.execute(query, params).fetchone()
-    return int(row[0]) if row else 0
 
 
 def merge_metrics(
@@ -91,12 +38,12 @@ def merge_metrics(
     ``batch``: the merged batch, for its blank lines and absent cells (``frames.source_cells``).
     """
     params = {"batch_id": result.batch_id}
-    con.execute(TOUCHED, params)
+    con.execute(sql.load("merge_audit/touched"), params)
     backwards: list[tuple[Any, ...]] = []
     if published is not None:
         con.execute(f"ATTACH '{_literal(str(published))}' AS audit_published (READ_ONLY)")
         try:
-            backwards = con.execute(WENT_BACKWARDS).fetchall()
+            backwards = con.execute(sql.load("merge_audit/went_backwards")).fetchall()
         finally:
             con.execute("DETACH audit_published")
     absent = None if batch is None else batch.absent_cells
@@ -104,11 +51,13 @@ def merge_metrics(
     data_rows, source_cells = source_rows, source_rows * n_properties
     if batch is not None:
         data_rows, source_cells = frames.source_cells(batch, source_rows, n_properties)
-    stored = _scalar(con, PROPERTIES_STORED, params)
+    stored = int(con.execute(sql.load("merge_audit/properties_stored"), params).fetchall()[0][0])
     metrics: dict[str, Any] = {
-        "duplicate_keys": _scalar(con, DUPLICATE_KEYS),
+        # Counted by apply_batch's own audit of the same transaction (store.apply.audit_merged),
+        # over the customers it audited; reported here beside the checks only this audit makes.
+        "duplicate_keys": result.audit_counts["duplicate_keys"],
         "timestamps_went_backwards": len(backwards),
-        "customers_without_id": _scalar(con, CUSTOMERS_WITHOUT_ID),
+        "customers_without_id": result.audit_counts["customers_without_id"],
         "cells_incoming": source_cells,
         "properties_applied": result.properties_applied,
         "properties_stored": stored,

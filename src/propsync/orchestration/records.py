@@ -12,12 +12,29 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from propsync import frames, sql
 from propsync.batch import UpdateBatch
 from propsync.config import Settings
 from propsync.quality.runner import Check, Outcome
 from propsync.store import apply as core_apply
 from propsync.store.warehouse import Warehouse
 from propsync.timestamps import now_us
+
+# The columns of quality_results (sql/schema/11_quality_results.sql), as insert_quality builds them.
+QUALITY_ROW_SCHEMA = {
+    "batch_id": pl.String,
+    "stage": pl.String,
+    "suite": pl.String,
+    "check_name": pl.String,
+    "expectation": pl.String,
+    "column_name": pl.String,
+    "success": pl.Boolean,
+    "element_count": pl.Int64,
+    "unexpected_count": pl.Int64,
+    "observed": pl.String,
+    "report": pl.String,
+    "recorded_at_us": pl.Int64,
+}
 
 
 @dataclass(frozen=True)
@@ -50,38 +67,39 @@ class SuiteRun:
 def insert_quality(con: duckdb.DuckDBPyConnection, batch_id: str, runs: Iterable[SuiteRun]) -> None:
     """Replace the batch's results for each stage given (call inside a transaction)."""
     stamp = now_us()
-    rows: list[tuple[Any, ...]] = []
+    rows: list[dict[str, Any]] = []
     # The next run's history file carries the batch's record again, with these results.
-    con.execute("INSERT INTO history_pending VALUES ($b)", {"b": batch_id})
+    con.execute(sql.load("record/pend_history"), {"batch_id": batch_id})
     for run in runs:
         con.execute(
-            "DELETE FROM quality_results WHERE batch_id = $b AND stage = $s AND suite = $suite",
-            {"b": batch_id, "s": run.stage, "suite": run.suite},
+            sql.load("record/delete_quality_results"),
+            {"batch_id": batch_id, "stage": run.stage, "suite": run.suite},
         )
-        for c in run.checks:
-            observed = json.dumps(
-                {"observed_value": c.observed_value, "examples": c.examples}, default=str
-            )
-            rows.append(
-                (
-                    batch_id,
-                    run.stage,
-                    run.suite,
-                    c.check,
-                    c.expectation,
-                    c.column,
-                    c.success,
-                    c.element_count,
-                    c.unexpected_count,
-                    observed,
-                    run.report,
-                    stamp,
-                )
-            )
+        rows.extend(
+            {
+                "batch_id": batch_id,
+                "stage": run.stage,
+                "suite": run.suite,
+                "check_name": c.check,
+                "expectation": c.expectation,
+                "column_name": c.column,
+                "success": c.success,
+                "element_count": c.element_count,
+                "unexpected_count": c.unexpected_count,
+                "observed": json.dumps(
+                    {"observed_value": c.observed_value, "examples": c.examples}, default=str
+                ),
+                "report": run.report,
+                "recorded_at_us": stamp,
+            }
+            for c in run.checks
+        )
     if rows:
-        con.executemany(
-            "INSERT INTO quality_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
-        )
+        frames.register(con, "quality_rows", pl.DataFrame(rows, schema=QUALITY_ROW_SCHEMA))
+        try:
+            con.execute(sql.load("record/insert_quality_results"))
+        finally:
+            con.unregister("quality_rows")
 
 
 def record_failure(
@@ -112,11 +130,8 @@ def record_failure(
     with warehouse.write_lock(settings.lock_timeout_seconds):
         con = warehouse.connect_work(settings.duckdb_memory_limit)
         try:
-            applied = con.execute(
-                "SELECT count(*) FROM batches WHERE batch_id = $b AND status = 'applied'",
-                {"b": batch.batch_id},
-            ).fetchone()
-            if applied and applied[0]:
+            key = {"batch_id": batch.batch_id}
+            if con.execute(sql.load("record/applied_version"), key).fetchall():
                 return  # never overwrite the record of a batch that is in the warehouse
             con.execute("BEGIN TRANSACTION")
             core_apply.record_batch(con, batch, result, version=None, in_transaction=True)

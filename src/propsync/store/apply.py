@@ -47,8 +47,10 @@ class BatchResult:
     default_timestamp_rows: int = 0
     customers_created: int = 0
     customers_merged: int = 0
-    # The audits covered customers with hash(customer_id) % audit_modulus = 0 (1: all of them).
+    # The audits covered customers with hash(customer_id) % audit_modulus = 0 (1: all of them),
+    # and found these counts (audit_merged: all 0 in a batch that was not rolled back).
     audit_modulus: int = 1
+    audit_counts: dict[str, int] = field(default_factory=dict)
     message: str = ""
     # Stored rows the batch deleted in place (not rewritten): each may pin its vector's delete
     # info until the next checkpoint (_PIN_SHARE_SMALL).
@@ -321,14 +323,23 @@ def batch_winners(
         con.execute(sql.load("apply/drop_tied_losers"))
 
 
+# The built-in post-merge checks (sql/audit/): the count each reports, and what it counts.
+AUDIT_CHECKS = {
+    "duplicate_keys": "duplicate (customer, property) keys",
+    "incoming_not_dominated": "incoming updates not reflected by newer-wins",
+    "customers_without_id": "customers without any id",
+}
+
+
 def audit_merged(
     con: duckdb.DuckDBPyConnection,
     modulus: int,
     small_batch_id: str | None = None,
     first_new_row: int = 0,
-) -> list[str]:
+) -> dict[str, int]:
     """The built-in post-merge checks over ``staged_properties`` (sampled by ``modulus``, see
-    ``_audit_modulus``); returns the problems found, empty when all hold. ``small_batch_id``: the
+    ``_audit_modulus``): the count of each of ``AUDIT_CHECKS`` (all 0: every check holds). The
+    orchestration's merge audit reports them too, beside its own. ``small_batch_id``: the
     batch was merged through its copy of the stored rows (``SMALL_BATCH_ROWS``), so what is
     stored now is read back by row id and batch id instead of by a scan; the rows it inserted
     have row ids from ``first_new_row`` on."""
@@ -341,18 +352,18 @@ def audit_merged(
             {"batch_id": small_batch_id, "first_row": first_new_row},
         )
     try:
-        checks = (
-            ("audit/duplicate_keys", "duplicate (customer, property) keys"),
-            ("audit/incoming_not_dominated", "incoming updates not reflected by newer-wins"),
-            ("audit/orphan_properties", "customers without any id"),
-        )
-        counts = [
-            (int(con.execute(sql.load(name)).fetchall()[0][0]), what) for name, what in checks
-        ]
-        return [f"{n} {what}" for n, what in counts if n]
+        return {
+            name: int(con.execute(sql.load(f"audit/{name}")).fetchall()[0][0])
+            for name in AUDIT_CHECKS
+        }
     finally:
         con.execute("DROP TABLE IF EXISTS audit_incoming")
         con.execute("DROP TABLE IF EXISTS audit_stored")
+
+
+def audit_problems(counts: dict[str, int]) -> list[str]:
+    """The checks of ``audit_merged`` that failed, in words (empty: all hold)."""
+    return [f"{n} {AUDIT_CHECKS[name]}" for name, n in counts.items() if n]
 
 
 def _audit_modulus(staged: int, full_max_updates: int) -> int:
@@ -379,8 +390,7 @@ def _apply_locked(
     rewrite: bool = False,
 ) -> BatchResult:
     previous = con.execute(
-        "SELECT version FROM batches WHERE batch_id = $id AND status = 'applied'",
-        {"id": batch.batch_id},
+        sql.load("record/applied_version"), {"batch_id": batch.batch_id}
     ).fetchall()
     if previous:
         # What this run did: read the rows, changed nothing (the first run's counts are in the
@@ -478,9 +488,10 @@ def _apply_locked(
 
         progress("auditing", 0.85)
         result.audit_modulus = _audit_modulus(staged, settings.audit_full_max_updates)
-        problems = audit_merged(
+        result.audit_counts = audit_merged(
             con, result.audit_modulus, batch.batch_id if small and in_place else None, first_new_row
         )
+        problems = audit_problems(result.audit_counts)
         if not problems and audit is not None:
             problems = audit(con, result)
         if problems:
@@ -578,40 +589,34 @@ def record_batch(
     """Keep the batch's counts and its quarantine (failed batches: after the rollback, on their own)."""
     if not in_transaction:
         con.execute("BEGIN TRANSACTION")
-    con.execute("DELETE FROM batches WHERE batch_id = $id", {"id": batch.batch_id})
-    con.execute("INSERT INTO history_pending VALUES ($id)", {"id": batch.batch_id})
-    con.execute("DELETE FROM rejections WHERE batch_id = $id", {"id": batch.batch_id})
+    key = {"batch_id": batch.batch_id}
+    for statement in ("delete_batch", "pend_history", "delete_rejections"):
+        con.execute(sql.load(f"record/{statement}"), key)
     con.execute(
-        "INSERT INTO batches VALUES ($batch_id, $kind, $source, $status, $message, $started, $applied, "
-        "$rows_read, $cells_incoming, $properties_applied, $properties_stale, $rows_rejected, "
-        "$cells_rejected, $default_rows, $created, $merged, $version)",
+        sql.load("record/insert_batch"),
         {
-            "batch_id": batch.batch_id,
+            **key,
             "kind": batch.kind,
             "source": batch.source,
             "status": result.status,
             "message": result.message or None,
-            "started": batch.started_at_us,
-            "applied": now_us(),
+            "started_at_us": batch.started_at_us,
+            "applied_at_us": now_us(),
             "rows_read": batch.rows_read,
             "cells_incoming": batch.cells_incoming,
             "properties_applied": result.properties_applied,
             "properties_stale": result.properties_stale,
             "rows_rejected": result.rows_rejected,
             "cells_rejected": result.cells_rejected,
-            "default_rows": result.default_timestamp_rows,
-            "created": result.customers_created,
-            "merged": result.customers_merged,
+            "default_timestamp_rows": result.default_timestamp_rows,
+            "customers_created": result.customers_created,
+            "customers_merged": result.customers_merged,
             "version": version,
         },
     )
     if result.rejections.height:
         frames.register(con, "batch_rejections", result.rejections)
-        con.execute(
-            'INSERT INTO rejections SELECT $id, row_nr, scope, "column", raw_value, reason '
-            "FROM batch_rejections ORDER BY row_nr",
-            {"id": batch.batch_id},
-        )
+        con.execute(sql.load("record/insert_rejections"), key)
         con.unregister("batch_rejections")
     if not in_transaction:
         con.execute("COMMIT")

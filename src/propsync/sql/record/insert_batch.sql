@@ -1,0 +1,20 @@
+-- A batch's record: what it read, applied, found stale and refused, and the version it made.
+INSERT INTO batches BY NAME
+SELECT
+    $batch_id                AS batch_id,
+    $kind                    AS kind,
+    $source                  AS source,
+    $status                  AS status,
+    $message                 AS message,
+    $started_at_us           AS started_at_us,
+    $applied_at_us           AS applied_at_us,
+    $rows_read               AS rows_read,
+    $cells_incoming          AS cells_incoming,
+    $properties_applied      AS properties_applied,
+    $properties_stale        AS properties_stale,
+    $rows_rejected           AS rows_rejected,
+    $cells_rejected          AS cells_rejected,
+    $default_timestamp_rows  AS default_timestamp_rows,
+    $customers_created       AS customers_created,
+    $customers_merged        AS customers_merged,
+    $version                 AS version
