@@ -997,7 +997,7 @@ def profile_main(argv: list[str]) -> int:
         model.check_columns(normalize_mod.source_columns(source))
         start = now_us()
         enter("file digest (sha256)")
-        digest = normalize_mod.file_digest(source)
+        digest = normalize_mod.scan_file(source).sha256
         bid = normalize_mod.import_batch_id(digest, model, False, None)
         enter("read + normalize (Polars, in chunks: convert + unpivot)")
         batch = normalize_mod.normalize_file(

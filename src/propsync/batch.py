@@ -36,6 +36,12 @@ def one_id_per_row(ids: pl.DataFrame) -> bool:
     return ids.height == ids["row_nr"].n_unique()
 
 
+def rejected_row_count(rejections: pl.DataFrame) -> int:
+    """Rows refused whole (scope ``row``) in a rejections frame: the ``rows_rejected`` of every
+    summary (a row may be refused for several reasons; rows with only cells refused are not)."""
+    return int(rejections.filter(pl.col("scope") == "row")["row_nr"].n_unique())
+
+
 @dataclass
 class Spool:
     """The ids and cells of a batch too large to hold in memory, as Parquet files in
@@ -103,8 +109,7 @@ class UpdateBatch:
         return one_id_per_row(self.ids)
 
     def rejected_rows(self) -> int:
-        rows = self.rejections.filter(pl.col("scope") == "row")
-        return int(rows["row_nr"].n_unique()) if len(rows) else 0
+        return rejected_row_count(self.rejections)
 
     _META = (
         "batch_id",

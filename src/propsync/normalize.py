@@ -306,10 +306,6 @@ def scan_file(path: Path) -> FileScan:
     return FileScan(h.hexdigest(), newlines)
 
 
-def file_digest(path: Path) -> str:
-    return scan_file(path).sha256
-
-
 def estimate_rows(path: Path, scan: FileScan | None = None) -> int:
     """Rows in the source, for progress only: Parquet's count, else the number of lines (from
     ``scan`` when the caller has read the file already)."""

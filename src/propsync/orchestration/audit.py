@@ -41,7 +41,7 @@ def merge_metrics(
     con.execute(sql.load("merge_audit/touched"), params)
     backwards: list[tuple[Any, ...]] = []
     if published is not None:
-        con.execute(f"ATTACH '{_literal(str(published))}' AS audit_published (READ_ONLY)")
+        con.execute(f"ATTACH {sql.literal(str(published))} AS audit_published (READ_ONLY)")
         try:
             backwards = con.execute(sql.load("merge_audit/went_backwards")).fetchall()
         finally:
@@ -74,10 +74,6 @@ def merge_metrics(
     ]
     con.execute("DROP TABLE IF EXISTS audit_touched")
     return metrics, examples
-
-
-def _literal(text: str) -> str:
-    return text.replace("'", "''")
 
 
 @dataclass

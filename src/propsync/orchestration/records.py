@@ -13,7 +13,7 @@ import duckdb
 import polars as pl
 
 from propsync import frames, sql
-from propsync.batch import UpdateBatch
+from propsync.batch import UpdateBatch, rejected_row_count
 from propsync.config import Settings
 from propsync.quality.runner import Check, Outcome
 from propsync.store import apply as core_apply
@@ -121,7 +121,7 @@ def record_failure(
         batch.batch_id,
         "failed",
         rows_read=batch.rows_read,
-        rows_rejected=int(rejected.filter(pl.col("scope") == "row")["row_nr"].n_unique()),
+        rows_rejected=rejected_row_count(rejected),
         cells_rejected=batch.cells_incoming - batch.cells.height,
         default_timestamp_rows=batch.default_timestamp_rows,
         message=message,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from propsync.errors import SourceError, UsageError
+from propsync.sql import quote_ident
 
 CHUNK = 1 << 20
 FORMATS = {
@@ -145,7 +146,7 @@ def quote_table(table: str) -> str:
         raise UsageError(
             f"table {table!r} is not a plain [schema.]table name; use the query parameter instead"
         )
-    return ".".join(f'"{p}"' for p in parts)
+    return ".".join(quote_ident(p) for p in parts)
 
 
 def stage_query(

@@ -66,7 +66,7 @@ def source_cells(batch: UpdateBatch, source_rows: int, n_properties: int) -> tup
 
 def staged_summary(batch: UpdateBatch, *, source_rows: int, n_properties: int) -> pl.DataFrame:
     """One row of counts that must reconcile: rows and cells are either staged or quarantined."""
-    rejected_rows = batch.rejections.filter(pl.col("scope") == "row")["row_nr"].n_unique()
+    rejected_rows = batch.rejected_rows()
     accepted_rows = batch.ids["row_nr"].n_unique()
     with_rejections = batch.rejections["row_nr"].n_unique()
     rows_read = batch.rows_read

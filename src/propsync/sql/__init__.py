@@ -1,4 +1,8 @@
-"""SQL statements, one per file. ``load("apply/insert_newer_properties")`` returns the text."""
+"""SQL statements, one per file. ``load("apply/insert_newer_properties")`` returns the text.
+
+Values are bound as parameters. Where DuckDB takes none (file paths of ``ATTACH`` and of a
+view's ``read_parquet``, names that become columns), text enters SQL only through ``literal`` and
+``quote_ident``."""
 
 from __future__ import annotations
 
@@ -50,3 +54,13 @@ def schema_statements() -> tuple[str, ...]:
 def schema_digest() -> str:
     """Identifies the working database's schema statements of this release."""
     return hashlib.sha256("\x00".join(schema_statements()).encode()).hexdigest()[:16]
+
+
+def literal(text: str) -> str:
+    """``text`` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def quote_ident(name: str) -> str:
+    """``name`` as a quoted SQL identifier (a property name as a column of ``customers_wide``)."""
+    return '"' + name.replace('"', '""') + '"'

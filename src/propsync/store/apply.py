@@ -19,7 +19,14 @@ import duckdb
 import polars as pl
 
 from propsync import frames, identity, sql
-from propsync.batch import CELLS_SCHEMA, IDS_SCHEMA, REJECTIONS_SCHEMA, UpdateBatch, empty
+from propsync.batch import (
+    CELLS_SCHEMA,
+    IDS_SCHEMA,
+    REJECTIONS_SCHEMA,
+    UpdateBatch,
+    empty,
+    rejected_row_count,
+)
 from propsync.config import Settings
 from propsync.errors import AuditFailed
 from propsync.store import runs, views
@@ -408,8 +415,7 @@ def _apply_locked(
         _register_inputs(con, batch)
         res = identity.resolve(con, batch.one_id_per_row(), settings.hard_id_types)
         rejections = pl.concat([batch.rejections, res.rejections])
-        row_rejections = rejections.filter(pl.col("scope") == "row")
-        rows_rejected = row_rejections["row_nr"].n_unique()
+        rows_rejected = rejected_row_count(rejections)
         rows_with_rejections = rejections["row_nr"].n_unique()
         valid_cells, used_names = _valid_cells(con, batch, res.rejections)
         result = BatchResult(

@@ -41,7 +41,6 @@ import duckdb
 
 from propsync import sql
 from propsync.files import READ_ONLY_MODE, fsync_directory, fsync_file
-from propsync.store.views import quote_ident
 
 LAYOUT = 3  # the schema version whose published versions are catalogs
 CATALOG_FILE = re.compile(r"^v(\d{6,})(?:\.c(\d+))?\.duckdb$")
@@ -102,14 +101,10 @@ def parse_catalog_name(name: str) -> tuple[int, int] | None:
     return (int(m.group(1)), int(m.group(2) or 0)) if m else None
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _source(root: Path, paths: Sequence[str], empty: str) -> str:
     if not paths:
         return empty
-    files = ", ".join(_literal(str(root / p)) for p in paths)
+    files = ", ".join(sql.literal(str(root / p)) for p in paths)
     return f"SELECT * FROM read_parquet([{files}])"
 
 
@@ -183,7 +178,7 @@ def wide_view(property_names: Iterable[str], create: str = "CREATE") -> str:
     A view cannot bind parameters, so property names (user data) are quoted as identifiers and as
     string literals, never pasted raw."""
     columns = "".join(
-        f",\n    any_value(value::JSON) FILTER (WHERE property = {_literal(n)}) AS {quote_ident(n)}"
+        f",\n    any_value(value::JSON) FILTER (WHERE property = {sql.literal(n)}) AS {sql.quote_ident(n)}"
         for n in sorted(property_names)
     )
     return (

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import duckdb
 
+from propsync.sql import quote_ident
+
 # The customer key inside the view's query; a property may be called anything else.
 _KEY = '"__propsync_customer_key"'
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def refresh_wide_view(con: duckdb.DuckDBPyConnection) -> None:

@@ -161,9 +161,8 @@ class WriterInstance:
         """A connection to ``path`` (call only while holding the write lock)."""
         db = self._instance(memory_limit)
         if self.attached is None:
-            quoted = str(path).replace("'", "''")
             try:
-                db.execute(f"ATTACH '{quoted}' AS {self.ALIAS}")
+                db.execute(f"ATTACH {sql.literal(str(path))} AS {self.ALIAS}")
             except duckdb.IOException as exc:
                 raise _in_use_error(exc, str(path), read_only=False) from None
             self.attached = path
@@ -185,8 +184,7 @@ class WriterInstance:
         """A connection to another DuckDB file of the warehouse (a new catalog) for the duration
         of the ``with``, then detached (checkpointed, closed); call holding the write lock."""
         db = self._instance(self.memory_limit)
-        quoted = str(path).replace("'", "''")
-        db.execute(f"ATTACH '{quoted}' AS {self.FILE_ALIAS}")
+        db.execute(f"ATTACH {sql.literal(str(path))} AS {self.FILE_ALIAS}")
         try:
             con = db.cursor()
             try:
