@@ -1,4 +1,4 @@
-"""Durable file operations shared by the store, the runs and the journal."""
+"""Durable file operations shared by the store, the runs, the journal and the orchestration."""
 
 from __future__ import annotations
 
@@ -24,3 +24,37 @@ def fsync_directory(path: Path) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def replace_durably(
+    tmp: Path, final: Path, *, mode: int | None = None, sync_directory: bool = True
+) -> None:
+    """Give ``tmp``, written completely, the name ``final`` in one step: readers see the old file
+    or the whole new one, and after a crash the new one is there whole or not at all. ``mode``
+    first (e.g. ``READ_ONLY_MODE``); the directory is fsync'd unless the caller does that once
+    for several renames (``sync_directory=False``)."""
+    if mode is not None:
+        os.chmod(tmp, mode)
+    fsync_file(tmp)
+    os.replace(tmp, final)
+    if sync_directory:
+        fsync_directory(final.parent)
+
+
+def temporary_name(path: Path) -> Path:
+    """Where ``path`` is written before ``replace_durably`` names it: a hidden sibling."""
+    return path.with_name(f".{path.name}.tmp")
+
+
+def atomic_write_text(
+    path: Path, text: str, *, mode: int | None = None, sync_directory: bool = True
+) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through ``temporary_name`` and ``replace_durably``."""
+    tmp = temporary_name(path)
+    tmp.unlink(missing_ok=True)  # a crashed attempt's, possibly read-only already
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        replace_durably(tmp, path, mode=mode, sync_directory=sync_directory)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -6,14 +6,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from propsync.errors import PropsyncError
-from propsync.files import fsync_directory
-from propsync.journal.layout import APPLY_LOCK, STATE_FILE, TMP_PREFIX
+from propsync.files import atomic_write_text
+from propsync.journal.layout import APPLY_LOCK, STATE_FILE
 from propsync.locks import exclusive_lock
 
 log = logging.getLogger("propsync.journal")
@@ -41,14 +40,8 @@ class ApplyState:
         return cls(path, cursors, data.get("pending"))
 
     def save(self) -> None:
-        tmp = self.path.with_name(f"{TMP_PREFIX}{STATE_FILE}")
         data = json.dumps({"cursors": self.cursors, "pending": self.pending}, indent=1)
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-        fsync_directory(self.path.parent)
+        atomic_write_text(self.path, data)
 
 
 def apply_lock(jdir: Path, timeout: float) -> contextlib.AbstractContextManager[None]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from propsync.errors import SourceError, UsageError
+from propsync.files import READ_ONLY_MODE, atomic_write_text, replace_durably
 from propsync.sql import quote_ident
 
 CHUNK = 1 << 20
@@ -79,8 +80,7 @@ def _finish(tmp: Path, directory: Path, stem: str, digest: str, suffix: str) -> 
     if final.exists() and sha256_file(final) == digest:
         tmp.unlink()
     else:
-        os.chmod(tmp, 0o444)
-        os.replace(tmp, final)
+        replace_durably(tmp, final, mode=READ_ONLY_MODE)
     return final
 
 
@@ -202,9 +202,7 @@ def stage_query(
 
 def _write_manifest(directory: Path, stem: str, digest: str, manifest: Mapping[str, Any]) -> None:
     target = directory / f"{stem}-{digest[:16]}.manifest.json"
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, target)
+    atomic_write_text(target, json.dumps(manifest, indent=2, sort_keys=True))
 
 
 def verified(manifest: Mapping[str, Any]) -> Path:

@@ -17,6 +17,8 @@ from typing import Any
 
 import polars as pl
 
+from propsync.files import atomic_write_text
+
 MAX_EXAMPLES = 20
 _SUM_KEYS = ("element_count", "unexpected_count", "missing_count")
 
@@ -106,15 +108,9 @@ class Outcome:
         """``<stem>.json`` (the validation result) and ``<stem>.html`` (its Data Docs page)."""
         directory.mkdir(parents=True, exist_ok=True)
         paths = {"json": directory / f"{stem}.json", "html": directory / f"{stem}.html"}
-        _atomic_write(paths["json"], json.dumps(self.to_json(), indent=2, default=str))
-        _atomic_write(paths["html"], self.html())
+        atomic_write_text(paths["json"], json.dumps(self.to_json(), indent=2, default=str))
+        atomic_write_text(paths["html"], self.html())
         return {k: str(v) for k, v in paths.items()}
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _merge_into(target: dict[str, Any], extra: Mapping[str, Any]) -> None:

@@ -40,7 +40,12 @@ from pathlib import Path
 import duckdb
 
 from propsync import sql
-from propsync.files import READ_ONLY_MODE, fsync_directory, fsync_file
+from propsync.files import (
+    READ_ONLY_MODE,
+    atomic_write_text,
+    replace_durably,
+    temporary_name,
+)
 
 LAYOUT = 3  # the schema version whose published versions are catalogs
 CATALOG_FILE = re.compile(r"^v(\d{6,})(?:\.c(\d+))?\.duckdb$")
@@ -255,16 +260,14 @@ def write_catalog(
     directory.mkdir(parents=True, exist_ok=True)
     manifest = replace(manifest, views=views_digest())
     final = directory / catalog_name(manifest.version, manifest.generation)
-    tmp = directory / f".{final.name}.tmp"
+    tmp = temporary_name(final)
     remove_partial(directory)
     listing = manifest_path(final)
-    listing_tmp = directory / f".{listing.name}.tmp"
     base = previous if previous is not None and _continues(previous[1], manifest) else None
     try:
-        listing_tmp.write_text(_manifest_json(manifest), encoding="utf-8")
-        os.chmod(listing_tmp, READ_ONLY_MODE)
-        fsync_file(listing_tmp)
-        os.replace(listing_tmp, listing)
+        atomic_write_text(
+            listing, _manifest_json(manifest), mode=READ_ONLY_MODE, sync_directory=False
+        )
         if base is not None:
             shutil.copyfile(base[0], tmp)
             os.chmod(tmp, 0o644)
@@ -282,10 +285,7 @@ def write_catalog(
                     con.execute(f"DELETE FROM internal.{table}")
             _fill_tables(con, manifest)
             con.execute("COMMIT")
-        os.chmod(tmp, READ_ONLY_MODE)
-        fsync_file(tmp)
-        os.replace(tmp, final)
-        fsync_directory(directory)
+        replace_durably(tmp, final, mode=READ_ONLY_MODE)
     except BaseException:
         remove_partial(directory)
         raise

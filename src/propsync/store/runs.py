@@ -30,7 +30,7 @@ import polars as pl
 
 from propsync import sql
 from propsync.errors import PropsyncError
-from propsync.files import READ_ONLY_MODE, fsync_directory, fsync_file
+from propsync.files import READ_ONLY_MODE, fsync_directory, replace_durably, temporary_name
 
 RUN_FILE = re.compile(r"^r(\d{6,})\.parquet$")
 HISTORY_FILE = re.compile(r"^r(\d{6,})\.history\.parquet$")
@@ -116,14 +116,12 @@ def write_file(
 ) -> int:
     """Run the ``COPY ... TO $path`` ``statement`` into ``final``: a temporary name, read-only,
     fsync'd, renamed (the caller fsyncs the directory). Returns the rows written."""
-    tmp = final.with_name(f".{final.name}.tmp")
+    tmp = temporary_name(final)
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
     try:
         written = con.execute(statement, {**params, "path": str(tmp)}).fetchall()
-        os.chmod(tmp, READ_ONLY_MODE)
-        fsync_file(tmp)
-        os.replace(tmp, final)
+        replace_durably(tmp, final, mode=READ_ONLY_MODE, sync_directory=False)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
