@@ -29,7 +29,7 @@ from typing import Any
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from propsync.orchestration.assets import PUBLISHED_WAREHOUSE
+from propsync.orchestration.chain import import_chain
 from propsync.orchestration.settings import ScheduleSettings
 
 CONFIG = ScheduleSettings.from_env()
@@ -103,37 +103,7 @@ def customer_import() -> None:
         context = get_current_context()
         return tasks.run(tasks.extract_import, context, dict(context["params"]))
 
-    @task
-    def normalise(payload: dict[str, Any]) -> dict[str, Any]:
-        from propsync.orchestration import tasks
-
-        return tasks.run(tasks.normalise, payload)
-
-    @task
-    def validate(payload: dict[str, Any]) -> dict[str, Any]:
-        from propsync.orchestration import tasks
-
-        return tasks.run(tasks.validate, payload, EXPECTATIONS)
-
-    @task(pool=CONFIG.pool)
-    def merge(payload: dict[str, Any]) -> dict[str, Any]:
-        from propsync.orchestration import tasks
-
-        return tasks.run(tasks.merge, payload, EXPECTATIONS)
-
-    @task
-    def audit(payload: dict[str, Any]) -> dict[str, Any]:
-        from propsync.orchestration import tasks
-
-        return tasks.run(tasks.audit, payload)
-
-    @task(pool=CONFIG.pool, outlets=[PUBLISHED_WAREHOUSE])
-    def publish(payload: dict[str, Any]) -> dict[str, Any]:
-        from propsync.orchestration import tasks
-
-        return tasks.run(tasks.publish, get_current_context(), payload)
-
-    publish(audit(merge(validate(normalise(extract())))))
+    import_chain(extract(), pool=CONFIG.pool, expectations=EXPECTATIONS)
 
 
 customer_import()

@@ -29,7 +29,7 @@ from typing import Any
 
 from airflow.sdk import CronTriggerTimetable, PokeReturnValue, dag, get_current_context, task
 
-from propsync.orchestration.assets import PUBLISHED_WAREHOUSE
+from propsync.orchestration.chain import import_chain
 from propsync.orchestration.settings import ScheduleSettings
 
 CONFIG = ScheduleSettings.from_env()
@@ -67,37 +67,7 @@ def customer_snapshots() -> None:
 
         return tasks.run(tasks.extract_snapshot, get_current_context(), location)
 
-    @task
-    def normalise(payload: dict[str, Any]) -> dict[str, Any]:
-        from propsync.orchestration import tasks
-
-        return tasks.run(tasks.normalise, payload)
-
-    @task
-    def validate(payload: dict[str, Any]) -> dict[str, Any]:
-        from propsync.orchestration import tasks
-
-        return tasks.run(tasks.validate, payload, EXPECTATIONS)
-
-    @task(pool=CONFIG.pool)
-    def merge(payload: dict[str, Any]) -> dict[str, Any]:
-        from propsync.orchestration import tasks
-
-        return tasks.run(tasks.merge, payload, EXPECTATIONS)
-
-    @task
-    def audit(payload: dict[str, Any]) -> dict[str, Any]:
-        from propsync.orchestration import tasks
-
-        return tasks.run(tasks.audit, payload)
-
-    @task(pool=CONFIG.pool, outlets=[PUBLISHED_WAREHOUSE])
-    def publish(payload: dict[str, Any]) -> dict[str, Any]:
-        from propsync.orchestration import tasks
-
-        return tasks.run(tasks.publish, get_current_context(), payload)
-
-    publish(audit(merge(validate(normalise(extract(wait_for_snapshot()))))))
+    import_chain(extract(wait_for_snapshot()), pool=CONFIG.pool, expectations=EXPECTATIONS)
 
 
 customer_snapshots()

@@ -83,6 +83,11 @@ def test_import_pipelines_have_the_contract_shape(airflow_db: Path, dag_id: str)
     assert dag.get_task("publish").pool == "propsync_warehouse"
     assert [o.name for o in dag.get_task("publish").outlets] == ["propsync_published_warehouse"]
     assert dag.get_task("validate").pool == "default_pool"
+    # Both import DAGs run one shared chain after their own extract (orchestration/chain.py).
+    shared = {t for t in PIPELINE if t != "extract"}
+    assert {t for t in dag.task_ids if dag.get_task(t).task_group.group_id == "import_chain"} == (
+        shared
+    )
 
 
 def test_snapshot_schedule_is_daily_with_a_timed_wait(airflow_db: Path) -> None:
