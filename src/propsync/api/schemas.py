@@ -1,22 +1,48 @@
 """Request and response shapes, for the OpenAPI documentation at ``/docs``.
 
-The routes validate bodies with the core (``propsync.tracking.parse_commands``), which reports
-errors per command; these models only describe the contract.
+The routes validate bodies with the core (``propsync.tracking.validate_commands``: plain Python,
+errors per command); these models describe the same contract, with the core's limits, and
+``tests/api/test_schemas.py`` holds the two to the same verdict on every case a JSON schema can
+express (not: lone surrogates, a value's size as canonical JSON, a timestamp's text or range).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from propsync.tracking import (
+    MAX_COMMANDS,
+    MAX_ID_CHARS,
+    MAX_IDS,
+    MAX_NAME_CHARS,
+    MAX_PROPERTIES,
+    MAX_VALUE_BYTES,
+)
+
+IdValue = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)] | int
+PropertyName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS)]
 
 
 class CustomersData(BaseModel):
-    customer_ids: dict[str, str] = Field(
-        description='id type to id value, e.g. {"registered": "mgalik"}; at least one'
+    model_config = ConfigDict(extra="forbid")
+
+    customer_ids: dict[str, IdValue] = Field(
+        min_length=1,
+        max_length=MAX_IDS,
+        # Id types: non-empty, no ":" (the CLI and GET split "ID_TYPE:ID_VALUE" at the first).
+        json_schema_extra={
+            "propertyNames": {"minLength": 1, "maxLength": MAX_ID_CHARS, "pattern": "^[^:]*$"}
+        },
+        description='id type (no ":") to id value (text, or a whole number taken as its text), '
+        'e.g. {"registered": "mgalik"}; at least one',
     )
-    properties: dict[str, Any] = Field(
-        default_factory=dict, description="property name to JSON value"
+    properties: dict[PropertyName, Any] = Field(
+        default_factory=dict,
+        max_length=MAX_PROPERTIES,
+        description=f"property name to JSON value, each at most {MAX_VALUE_BYTES // 1024} KB as "
+        "canonical JSON",
     )
     update_timestamp: float | str | None = Field(
         default=None,
@@ -33,7 +59,9 @@ class TrackingCommand(BaseModel):
 
 
 class TrackingBatchBody(BaseModel):
-    commands: list[TrackingCommand] = Field(description="at most max_commands (default 50)")
+    commands: list[TrackingCommand] = Field(
+        description=f"at most max_commands (default {MAX_COMMANDS}); each answered on its own"
+    )
 
     model_config = {
         "json_schema_extra": {

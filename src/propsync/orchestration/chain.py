@@ -51,6 +51,9 @@ def publish(payload: dict[str, Any]) -> dict[str, Any]:
 def import_chain(extracted: Any, *, pool: str, expectations: str | None = None) -> Any:
     """The extracted snapshot's payload through every check to a published version. ``pool``:
     the one-slot pool of the warehouse's writers (merge and publish take it)."""
-    validated = validate(normalise(extracted), expectations)
-    merged = merge.override(pool=pool)(validated, expectations)
-    return publish.override(pool=pool)(audit(merged))
+    # Each call returns the task's XComArg, which the next task receives as its payload.
+    normalised: Any = normalise(extracted)
+    validated: Any = validate(normalised, expectations)
+    merged: Any = merge.override(pool=pool)(validated, expectations)
+    audited: Any = audit(merged)
+    return publish.override(pool=pool)(audited)
