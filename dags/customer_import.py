@@ -24,7 +24,6 @@ A failed check fails the run, keeps the quarantine in the warehouse and publishe
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import Param, dag, get_current_context, task
@@ -33,7 +32,6 @@ from propsync.orchestration.chain import import_chain
 from propsync.orchestration.settings import ScheduleSettings
 
 CONFIG = ScheduleSettings.from_env()
-EXPECTATIONS = str(Path(__file__).resolve().parent.parent / "expectations")
 
 
 @dag(
@@ -103,7 +101,7 @@ def customer_import() -> None:
         context = get_current_context()
         return tasks.run(tasks.extract_import, context, dict(context["params"]))
 
-    import_chain(extract(), pool=CONFIG.pool, expectations=EXPECTATIONS)
+    import_chain(extract(), pool=CONFIG.pool)
 
 
 customer_import()

@@ -24,7 +24,6 @@ it newer-wins into the warehouse and publishes the result.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import CronTriggerTimetable, PokeReturnValue, dag, get_current_context, task
@@ -33,7 +32,6 @@ from propsync.orchestration.chain import import_chain
 from propsync.orchestration.settings import ScheduleSettings
 
 CONFIG = ScheduleSettings.from_env()
-EXPECTATIONS = str(Path(__file__).resolve().parent.parent / "expectations")
 
 
 @dag(
@@ -67,7 +65,7 @@ def customer_snapshots() -> None:
 
         return tasks.run(tasks.extract_snapshot, get_current_context(), location)
 
-    import_chain(extract(wait_for_snapshot()), pool=CONFIG.pool, expectations=EXPECTATIONS)
+    import_chain(extract(wait_for_snapshot()), pool=CONFIG.pool)
 
 
 customer_snapshots()

@@ -1,4 +1,4 @@
-"""Suite files: ``expectations/<name>.json``, in GX 1.x ``ExpectationSuite`` JSON.
+"""Suite files: ``quality/expectations/<name>.json`` (package data), in GX 1.x ``ExpectationSuite`` JSON.
 
 An expectation may carry ``meta.check`` (the rule in words, shown in failures) and
 ``meta.unless`` (a flag such as ``legacy`` under which it does not apply).
@@ -20,13 +20,14 @@ MERGED_AUDIT = "merged_audit"
 
 
 def expectations_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """``explicit``, else ``$PROPSYNC_EXPECTATIONS``, else ``expectations/`` of this checkout."""
+    """``explicit``, else ``$PROPSYNC_EXPECTATIONS``, else the suites shipped in the package
+    (``propsync/quality/expectations/``)."""
     if explicit:
         return Path(explicit)
     env = os.environ.get("PROPSYNC_EXPECTATIONS", "").strip()
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3] / "expectations"
+    return Path(__file__).resolve().parent / "expectations"
 
 
 def load_suite(
