@@ -1447,7 +1447,7 @@ def render_profile(prof: dict[str, Any]) -> list[str]:
         f"#### Where propsync's time and memory go ({prof['rows']:,} rows, in-process profile, "
         f"memory_limit {limit_text(prof.get('memory_limit'))})",
         "",
-        f"`--profile` runs the steps of `import_file` in one child process on a fresh warehouse copy "
+        f"`--profile` runs the steps of `import_snapshot` in one child process on a fresh warehouse copy "
         f"(progress callback, a timing proxy around the DuckDB connection, RSS sampled every 10 ms): "
         f"{prof['total_s']:.1f} s without interpreter start and imports, peak RSS "
         f"{prof['peak_rss_mib']:,.0f} MiB. The normalised batch (cells + ids frames) is "

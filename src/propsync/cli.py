@@ -112,7 +112,7 @@ def _print_summary(result: BatchResult, source: str, warehouse: Warehouse) -> No
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from propsync.importer import import_file
+    from propsync.operations.imports import import_snapshot
 
     settings = _settings(args)
     started = None
@@ -120,7 +120,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         started = parse_timestamp_value(args.started_at)
         if started is None or started < 0:
             raise UsageError(f"--started-at {args.started_at!r} is not a timestamp")
-    result = import_file(
+    result = import_snapshot(
         args.source,
         args.mapping,
         settings,

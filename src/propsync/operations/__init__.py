@@ -5,6 +5,8 @@ the DAG tasks translate their input into these calls and their results into outp
 assemble the steps (validate, resolve ids, apply, report per command) themselves.
 
 * ``track`` — tracking commands applied now (``propsync track``) or as the applier's batches.
+* ``imports`` — a snapshot file and a mapping model through normalisation to the apply path
+  (``propsync import``; the import DAGs run the same steps as tasks).
 * ``edit`` — a user's edit of one customer (``propsync set``, ``PATCH /api/customers/...``, the
   profile page): which id it is written under, its batch, its apply.
 """
