@@ -412,129 +412,211 @@ def _apply_locked(
     con.execute("BEGIN TRANSACTION")
     try:
         progress("resolving customer ids", 0.5)
-        _register_inputs(con, batch)
-        res = identity.resolve(con, batch.one_id_per_row(), settings.hard_id_types)
-        rejections = pl.concat([batch.rejections, res.rejections])
-        rows_rejected = rejected_row_count(rejections)
-        rows_with_rejections = rejections["row_nr"].n_unique()
-        valid_cells, used_names = _valid_cells(con, batch, res.rejections)
-        result = BatchResult(
-            batch.batch_id,
-            "applied",
-            rows_read=batch.rows_read,
-            rows_rejected=rows_rejected,
-            cells_rejected=batch.cells_incoming - valid_cells,
-            default_timestamp_rows=batch.default_timestamp_rows,
-            customers_created=res.customers_created,
-            customers_merged=res.customers_merged,
-            rejections=rejections,
-        )
-        if batch.rows_read and rows_with_rejections / batch.rows_read > max_reject_ratio:
-            con.execute("ROLLBACK")
-            result.status = "failed"
-            result.customers_created = result.customers_merged = 0
-            result.message = (
-                f"{rows_with_rejections} of {batch.rows_read} rows have rejections "
-                f"({rows_with_rejections / batch.rows_read:.1%}), more than max_reject_ratio "
-                f"{max_reject_ratio:.1%}: nothing was applied"
-            )
-            record_batch(con, batch, result, version=None)
+        result, res, valid_cells, used_names = _resolve(con, batch, settings)
+        if _too_many_rejections(con, batch, result, max_reject_ratio):
             return result
-
         progress("merging customers", 0.6)
-        params = {"batch_id": batch.batch_id}
-        con.execute(sql.load("apply/batch_customers"))
-        con.execute(sql.load("apply/insert_new_customers"))
-        con.execute(sql.load("apply/insert_new_ids"), params)
-        con.execute(sql.load("apply/insert_new_id_hashes"))
-        if res.ids_added:
-            identity.sort_id_hashes(con)
-        if res.customers_merged:
-            con.execute(sql.load("apply/merge_keys"))
-            for name in (
-                "repoint_merged_ids",
-                "repoint_merged_id_hashes",
-                "repoint_aliases",
-                "insert_aliases",
-            ):
-                con.execute(sql.load(f"apply/{name}"), params if name == "insert_aliases" else None)
-            con.execute(sql.load("apply/stage_merged_properties"))
-            merged, merged_in_place = _merge_staged(con, rewrite=rewrite, pinned=pinned)
-            if merged_in_place:
-                result.rows_deleted_in_place += merged
-                pinned += merged
-            con.execute(sql.load("apply/keep_merged_winners"))
-            con.execute(sql.load("apply/delete_merged_properties"))
-        else:
-            con.execute(sql.load("apply/no_merged_winners"))
-
+        pinned = _store_customers(con, batch, res, result, rewrite=rewrite, pinned=pinned)
         progress("merging properties", 0.7)
-        inserted = con.execute(sql.load("apply/insert_property_names"), {"names": used_names})
-        names_added = int(inserted.fetchall()[0][0])
-        con.execute(sql.load("apply/stage_batch_properties"))
-        staged = int(con.execute("SELECT count(*) FROM staged_properties").fetchall()[0][0])
-        small = staged <= SMALL_BATCH_ROWS
-        if consume and batch.spool is None and not small:  # a small one stays retryable
-            con.unregister("batch_cells")
-            batch.cells = batch.cells.clear()
-        # Rows inserted from here on have row ids past those stored (sql/audit/02_...).
-        first_new_row = stored_rows(con, "property_values") if small else 0
-        few_customers = small and few_batch_customers(con)
-        result.properties_applied, in_place = _merge_staged(
-            con,
-            batch.batch_id,
-            small=small,
-            rewrite=rewrite,
-            pinned=pinned,
-            few_customers=few_customers,
+        merge = _merge_properties(
+            con, batch, result, used_names, consume=consume, rewrite=rewrite, pinned=pinned
         )
-        if in_place:
-            result.rows_deleted_in_place += result.properties_applied
         result.properties_stale = valid_cells - result.properties_applied
-
         progress("auditing", 0.85)
-        result.audit_modulus = _audit_modulus(staged, settings.audit_full_max_updates)
-        result.audit_counts = audit_merged(
-            con, result.audit_modulus, batch.batch_id if small and in_place else None, first_new_row
-        )
-        problems = audit_problems(result.audit_counts)
-        if not problems and audit is not None:
-            problems = audit(con, result)
-        if problems:
-            con.execute("ROLLBACK")
-            result.status = "failed"
-            result.message = "audit failed, batch rolled back: " + "; ".join(problems)
-            record_batch(con, batch, result, version=None)
-            raise AuditFailed(result.message, batch_id=batch.batch_id)
-
-        version = Warehouse.work_version(con) + 1
-        Warehouse.set_work_version(con, version)
-        record_batch(con, batch, result, version=version, in_transaction=True)
-        if names_added:  # its columns are the property names; its text changes only with them
-            views.refresh_wide_view(con)
+        _audit(con, batch, result, merge, settings, audit)
         progress("writing the run", 0.9)
-        runs.write_run(con, root, version, batch.batch_id)
-        con.execute("COMMIT")
+        _commit(con, root, batch, result, names_added=merge.names_added)
         return result
     except BaseException:
         with contextlib.suppress(duckdb.Error):  # already rolled back or committed
             con.execute("ROLLBACK")
         raise
     finally:
-        _drop_inputs(con)
-        for name in (
-            *identity.RESOLVED_TABLES,
-            "staged_properties",
-            "batch_stored",
-            "winning_properties",
-            "merged_winners",
-            "batch_customers",
-            "merge_keys",
-        ):
-            with contextlib.suppress(duckdb.Error):
-                con.execute(f"DROP TABLE IF EXISTS {name}")
+        _drop_batch_tables(con)
+
+
+def _resolve(
+    con: duckdb.DuckDBPyConnection, batch: UpdateBatch, settings: Settings
+) -> tuple[BatchResult, identity.Resolution, int, list[str]]:
+    """The batch's rows to customers (``identity.resolve``), its rejections so far, and its valid
+    cells and the property names they use."""
+    _register_inputs(con, batch)
+    res = identity.resolve(con, batch.one_id_per_row(), settings.hard_id_types)
+    rejections = pl.concat([batch.rejections, res.rejections])
+    valid_cells, used_names = _valid_cells(con, batch, res.rejections)
+    result = BatchResult(
+        batch.batch_id,
+        "applied",
+        rows_read=batch.rows_read,
+        rows_rejected=rejected_row_count(rejections),
+        cells_rejected=batch.cells_incoming - valid_cells,
+        default_timestamp_rows=batch.default_timestamp_rows,
+        customers_created=res.customers_created,
+        customers_merged=res.customers_merged,
+        rejections=rejections,
+    )
+    return result, res, valid_cells, used_names
+
+
+def _too_many_rejections(
+    con: duckdb.DuckDBPyConnection,
+    batch: UpdateBatch,
+    result: BatchResult,
+    max_reject_ratio: float,
+) -> bool:
+    """Roll back and record the batch as failed when more of its rows have rejections than
+    ``max_reject_ratio`` allows."""
+    rows_with_rejections = result.rejections["row_nr"].n_unique()
+    if not batch.rows_read or rows_with_rejections / batch.rows_read <= max_reject_ratio:
+        return False
+    con.execute("ROLLBACK")
+    result.status = "failed"
+    result.customers_created = result.customers_merged = 0
+    result.message = (
+        f"{rows_with_rejections} of {batch.rows_read} rows have rejections "
+        f"({rows_with_rejections / batch.rows_read:.1%}), more than max_reject_ratio "
+        f"{max_reject_ratio:.1%}: nothing was applied"
+    )
+    record_batch(con, batch, result, version=None)
+    return True
+
+
+def _store_customers(
+    con: duckdb.DuckDBPyConnection,
+    batch: UpdateBatch,
+    res: identity.Resolution,
+    result: BatchResult,
+    *,
+    rewrite: bool,
+    pinned: int,
+) -> int:
+    """Store the new customers and ids, and merge customers (their properties through the
+    newer-wins merge); returns ``pinned`` plus the rows the merges deleted in place."""
+    params = {"batch_id": batch.batch_id}
+    con.execute(sql.load("apply/batch_customers"))
+    con.execute(sql.load("apply/insert_new_customers"))
+    con.execute(sql.load("apply/insert_new_ids"), params)
+    con.execute(sql.load("apply/insert_new_id_hashes"))
+    if res.ids_added:
+        identity.sort_id_hashes(con)
+    if not res.customers_merged:
+        con.execute(sql.load("apply/no_merged_winners"))
+        return pinned
+    con.execute(sql.load("apply/merge_keys"))
+    for name in ("repoint_merged_ids", "repoint_merged_id_hashes", "repoint_aliases"):
+        con.execute(sql.load(f"apply/{name}"))
+    con.execute(sql.load("apply/insert_aliases"), params)
+    con.execute(sql.load("apply/stage_merged_properties"))
+    merged, merged_in_place = _merge_staged(con, rewrite=rewrite, pinned=pinned)
+    if merged_in_place:
+        result.rows_deleted_in_place += merged
+        pinned += merged
+    con.execute(sql.load("apply/keep_merged_winners"))
+    con.execute(sql.load("apply/delete_merged_properties"))
+    return pinned
+
+
+@dataclass(frozen=True)
+class _PropertyMerge:
+    """What the audit and the commit need to know about the batch's property merge."""
+
+    staged: int  # staged updates (after in-batch duplicates collapsed)
+    small: bool  # merged through its copy of the stored rows (SMALL_BATCH_ROWS)
+    in_place: bool  # the beaten rows were deleted in place (not rewritten)
+    first_new_row: int  # the row id its inserts begin at (small batches)
+    names_added: int  # property names new to the warehouse
+
+
+def _merge_properties(
+    con: duckdb.DuckDBPyConnection,
+    batch: UpdateBatch,
+    result: BatchResult,
+    used_names: list[str],
+    *,
+    consume: bool,
+    rewrite: bool,
+    pinned: int,
+) -> _PropertyMerge:
+    """Stage the batch's cells by key and merge them newer-wins (``_merge_staged``)."""
+    inserted = con.execute(sql.load("apply/insert_property_names"), {"names": used_names})
+    names_added = int(inserted.fetchall()[0][0])
+    con.execute(sql.load("apply/stage_batch_properties"))
+    staged = int(con.execute("SELECT count(*) FROM staged_properties").fetchall()[0][0])
+    small = staged <= SMALL_BATCH_ROWS
+    if consume and batch.spool is None and not small:  # a small one stays retryable
+        con.unregister("batch_cells")
+        batch.cells = batch.cells.clear()
+    # Rows inserted from here on have row ids past those stored (sql/audit/02_...).
+    first_new_row = stored_rows(con, "property_values") if small else 0
+    result.properties_applied, in_place = _merge_staged(
+        con,
+        batch.batch_id,
+        small=small,
+        rewrite=rewrite,
+        pinned=pinned,
+        few_customers=small and few_batch_customers(con),
+    )
+    if in_place:
+        result.rows_deleted_in_place += result.properties_applied
+    return _PropertyMerge(staged, small, in_place, first_new_row, names_added)
+
+
+def _audit(
+    con: duckdb.DuckDBPyConnection,
+    batch: UpdateBatch,
+    result: BatchResult,
+    merge: _PropertyMerge,
+    settings: Settings,
+    audit: AuditHook | None,
+) -> None:
+    """The built-in audit, then ``audit``'s; any problem rolls the batch back (``AuditFailed``)."""
+    result.audit_modulus = _audit_modulus(merge.staged, settings.audit_full_max_updates)
+    read_back = batch.batch_id if merge.small and merge.in_place else None
+    result.audit_counts = audit_merged(con, result.audit_modulus, read_back, merge.first_new_row)
+    problems = audit_problems(result.audit_counts)
+    if not problems and audit is not None:
+        problems = audit(con, result)
+    if problems:
+        con.execute("ROLLBACK")
+        result.status = "failed"
+        result.message = "audit failed, batch rolled back: " + "; ".join(problems)
+        record_batch(con, batch, result, version=None)
+        raise AuditFailed(result.message, batch_id=batch.batch_id)
+
+
+def _commit(
+    con: duckdb.DuckDBPyConnection,
+    root: Path,
+    batch: UpdateBatch,
+    result: BatchResult,
+    *,
+    names_added: int,
+) -> None:
+    """The next version: the batch's record, the wide view, its run file, then COMMIT."""
+    version = Warehouse.work_version(con) + 1
+    Warehouse.set_work_version(con, version)
+    record_batch(con, batch, result, version=version, in_transaction=True)
+    if names_added:  # its columns are the property names; its text changes only with them
+        views.refresh_wide_view(con)
+    runs.write_run(con, root, version, batch.batch_id)
+    con.execute("COMMIT")
+
+
+def _drop_batch_tables(con: duckdb.DuckDBPyConnection) -> None:
+    _drop_inputs(con)
+    for name in (
+        *identity.RESOLVED_TABLES,
+        "staged_properties",
+        "batch_stored",
+        "winning_properties",
+        "merged_winners",
+        "batch_customers",
+        "merge_keys",
+    ):
         with contextlib.suppress(duckdb.Error):
-            con.execute("DROP VIEW IF EXISTS batch_stored")  # stored_of_large_batch.sql
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+    with contextlib.suppress(duckdb.Error):
+        con.execute("DROP VIEW IF EXISTS batch_stored")  # stored_of_large_batch.sql
 
 
 def _register_inputs(con: duckdb.DuckDBPyConnection, batch: UpdateBatch) -> None:
