@@ -10,27 +10,29 @@ from fastapi.openapi.utils import get_openapi
 
 from propsync.api import schemas
 
-PROJECT_TOKEN = {
-    "name": "project_token",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string"},
-    "description": "a configured project token",
-}
-CUSTOMER = {
-    "name": "customer",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string"},
-    "description": "an internal id or ID_TYPE:ID_VALUE (percent-encode / ? # and spaces)",
-}
-INCLUDE_TIMESTAMPS = {
-    "name": "include_timestamps",
-    "in": "query",
-    "required": False,
-    "schema": {"type": "string", "enum": ["0", "1"], "default": "0"},
-    "description": "1: every property as {value, last_update}",
-}
+
+def parameter(name: str, where: str, description: str, **schema: Any) -> dict[str, Any]:
+    """An OpenAPI parameter of type string (path parameters are required)."""
+    return {
+        "name": name,
+        "in": where,
+        "required": where == "path",
+        "schema": {"type": "string", **schema},
+        "description": description,
+    }
+
+
+PROJECT_TOKEN = parameter("project_token", "path", "a configured project token")
+CUSTOMER = parameter(
+    "customer", "path", "an internal id or ID_TYPE:ID_VALUE (percent-encode / ? # and spaces)"
+)
+INCLUDE_TIMESTAMPS = parameter(
+    "include_timestamps",
+    "query",
+    "1: every property as {value, last_update}",
+    enum=["0", "1"],
+    default="0",
+)
 
 
 def body(model: str) -> dict[str, Any]:
