@@ -1,4 +1,5 @@
-"""Orchestration settings from ``PROPSYNC_*`` environment variables (parse-time safe: stdlib only).
+"""Orchestration settings from ``PROPSYNC_*`` environment variables (parse-time safe: pydantic,
+which Airflow has loaded already, and the settings' shared error messages).
 
 DAG files read the scheduling settings when they are parsed; task functions read the data
 settings (landing, staging) when they run, so a worker sees its own environment.
@@ -8,41 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from propsync.config import validated
 
 POOL_NAME = "propsync_warehouse"
 POOL_DESCRIPTION = "propsync: one writer at a time on the warehouse (merge, tracking ingest)"
 SNAPSHOT_EXTENSIONS = (".csv", ".parquet", ".jsonl")
-
-
-def _env(name: str, default: str) -> str:
-    value = os.environ.get(name, "").strip()
-    return value or default
-
-
-def _float_env(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number") from None
-    if value < 0:
-        raise ValueError(f"{name}={raw!r} must not be negative")
-    return value
-
-
-def _bool_env(name: str, default: bool) -> bool:
-    raw = os.environ.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"{name}={raw!r} is not a boolean (true/false)")
 
 
 _PRESET_INTERVALS = {
@@ -53,68 +30,111 @@ _PRESET_INTERVALS = {
 }
 
 
-@dataclass(frozen=True)
-class ScheduleSettings:
-    """What the DAG files need at parse time."""
+def _from_env(variables: Mapping[str, str], env: Mapping[str, str] | None) -> dict[str, object]:
+    """The values ``env`` (the process's) sets, by field (``variables``: field -> variable)."""
+    env = os.environ if env is None else env
+    values: dict[str, object] = {}
+    for field, var in variables.items():
+        raw = env.get(var, "").strip()
+        if raw:
+            values[field] = raw
+    return values
 
-    snapshot_schedule: str
-    snapshot_interval: dt.timedelta
-    snapshot_start_date: dt.datetime
-    snapshot_catchup: bool
-    snapshot_wait_timeout: float
-    snapshot_poke_interval: float
-    snapshot_max_active_runs: int
-    tracking_interval: dt.timedelta
-    retry_delay: dt.timedelta
-    pool: str
+
+def _sources(variables: Mapping[str, str], values: Mapping[str, object]) -> dict[str, str]:
+    return {field: f"{variables[field]}={values[field]}" for field in values}
+
+
+class ScheduleSettings(BaseModel):
+    """What the DAG files need at parse time (``PROPSYNC_*`` variables, docs/orchestration.md);
+    a bad value is a ``UsageError`` naming the variable, as for every other setting."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    snapshot_schedule: str = "@daily"
+    # 0: the interval of the schedule's preset (@hourly, @daily, @weekly), else a day.
+    snapshot_interval_hours: float = Field(default=0.0, ge=0, description="hours")
+    snapshot_start_date: dt.datetime = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    snapshot_catchup: bool = False
+    snapshot_wait_timeout: float = Field(default=6 * 3600.0, ge=0, description="seconds")
+    snapshot_poke_interval: float = Field(default=300.0, ge=0, description="seconds")
+    snapshot_max_active_runs: int = Field(default=1, ge=1)
+    tracking_interval_seconds: float = Field(default=60.0, gt=0, description="seconds")
+    retry_delay_seconds: float = Field(default=60.0, ge=0, description="seconds")
+    pool: str = Field(default=POOL_NAME, min_length=1)
+
+    ENV: ClassVar[dict[str, str]] = {
+        "snapshot_schedule": "PROPSYNC_SNAPSHOT_SCHEDULE",
+        "snapshot_interval_hours": "PROPSYNC_SNAPSHOT_INTERVAL_HOURS",
+        "snapshot_start_date": "PROPSYNC_SNAPSHOT_START_DATE",
+        "snapshot_catchup": "PROPSYNC_SNAPSHOT_CATCHUP",
+        "snapshot_wait_timeout": "PROPSYNC_SNAPSHOT_WAIT_TIMEOUT",
+        "snapshot_poke_interval": "PROPSYNC_SNAPSHOT_POKE_INTERVAL",
+        "snapshot_max_active_runs": "PROPSYNC_SNAPSHOT_MAX_ACTIVE_RUNS",
+        "tracking_interval_seconds": "PROPSYNC_TRACKING_INTERVAL",
+        "retry_delay_seconds": "PROPSYNC_RETRY_DELAY",
+        "pool": "PROPSYNC_AIRFLOW_POOL",
+    }
+
+    @field_validator("snapshot_start_date", mode="before")
+    @classmethod
+    def _iso_date(cls, v: object) -> object:
+        if isinstance(v, str):
+            try:
+                v = dt.datetime.fromisoformat(v)
+            except ValueError:
+                raise ValueError("must be an ISO date or date-time, e.g. 2024-01-01") from None
+        if isinstance(v, dt.datetime) and v.tzinfo is None:
+            return v.replace(tzinfo=dt.UTC)
+        return v
+
+    @property
+    def snapshot_interval(self) -> dt.timedelta:
+        if self.snapshot_interval_hours:
+            return dt.timedelta(hours=self.snapshot_interval_hours)
+        return _PRESET_INTERVALS.get(self.snapshot_schedule, dt.timedelta(days=1))
+
+    @property
+    def tracking_interval(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.tracking_interval_seconds)
+
+    @property
+    def retry_delay(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.retry_delay_seconds)
 
     @classmethod
-    def from_env(cls) -> ScheduleSettings:
-        start = _env("PROPSYNC_SNAPSHOT_START_DATE", "2024-01-01")
-        try:
-            start_date = dt.datetime.fromisoformat(start)
-        except ValueError:
-            raise ValueError(f"PROPSYNC_SNAPSHOT_START_DATE={start!r} is not an ISO date") from None
-        if start_date.tzinfo is None:
-            start_date = start_date.replace(tzinfo=dt.UTC)
-        schedule = _env("PROPSYNC_SNAPSHOT_SCHEDULE", "@daily")
-        hours = _float_env("PROPSYNC_SNAPSHOT_INTERVAL_HOURS", 0.0)
-        interval = (
-            dt.timedelta(hours=hours)
-            if hours
-            else _PRESET_INTERVALS.get(schedule, dt.timedelta(days=1))
-        )
-        return cls(
-            snapshot_schedule=schedule,
-            snapshot_interval=interval,
-            snapshot_start_date=start_date,
-            snapshot_catchup=_bool_env("PROPSYNC_SNAPSHOT_CATCHUP", False),
-            snapshot_wait_timeout=_float_env("PROPSYNC_SNAPSHOT_WAIT_TIMEOUT", 6 * 3600.0),
-            snapshot_poke_interval=_float_env("PROPSYNC_SNAPSHOT_POKE_INTERVAL", 300.0),
-            snapshot_max_active_runs=int(_float_env("PROPSYNC_SNAPSHOT_MAX_ACTIVE_RUNS", 1)) or 1,
-            tracking_interval=dt.timedelta(
-                seconds=_float_env("PROPSYNC_TRACKING_INTERVAL", 60.0) or 60.0
-            ),
-            retry_delay=dt.timedelta(seconds=_float_env("PROPSYNC_RETRY_DELAY", 60.0)),
-            pool=_env("PROPSYNC_AIRFLOW_POOL", POOL_NAME),
-        )
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ScheduleSettings:
+        values = _from_env(cls.ENV, env)
+        return validated(cls, values, _sources(cls.ENV, values))
 
 
-@dataclass(frozen=True)
-class DataSettings:
-    """Where snapshots land and where runs stage their files (read when a task runs)."""
+class DataSettings(BaseModel):
+    """What tasks read when they run: where snapshots land, where runs stage their files."""
 
-    landing: str
-    snapshot_source: str
-    snapshot_mapping: str
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    landing: str = "landing"
+    snapshot_source: str = "{landing}/customers/{date}"
+    snapshot_mapping: str = "{landing}/customers/mapping.json"
     staging: Path
+    # Rows of staged cells per Great Expectations validation chunk (memory against overhead).
+    gx_chunk_rows: int = Field(default=250_000, ge=1)
+
+    ENV: ClassVar[dict[str, str]] = {
+        "landing": "PROPSYNC_LANDING",
+        "snapshot_source": "PROPSYNC_SNAPSHOT_SOURCE",
+        "snapshot_mapping": "PROPSYNC_SNAPSHOT_MAPPING",
+        "staging": "PROPSYNC_STAGING",
+        "gx_chunk_rows": "PROPSYNC_GX_CHUNK_ROWS",
+    }
+
+    @field_validator("landing")
+    @classmethod
+    def _no_trailing_slash(cls, v: str) -> str:
+        return v.rstrip("/")
 
     @classmethod
-    def from_env(cls, warehouse: Path) -> DataSettings:
-        landing = _env("PROPSYNC_LANDING", "landing").rstrip("/")
-        return cls(
-            landing=landing,
-            snapshot_source=_env("PROPSYNC_SNAPSHOT_SOURCE", "{landing}/customers/{date}"),
-            snapshot_mapping=_env("PROPSYNC_SNAPSHOT_MAPPING", "{landing}/customers/mapping.json"),
-            staging=Path(_env("PROPSYNC_STAGING", str(warehouse / "staging"))),
-        )
+    def from_env(cls, warehouse: Path, env: Mapping[str, str] | None = None) -> DataSettings:
+        given = _from_env(cls.ENV, env)
+        values = {"staging": warehouse / "staging", **given}
+        return validated(cls, values, _sources(cls.ENV, given))

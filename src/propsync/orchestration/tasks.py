@@ -47,11 +47,6 @@ def run(fn: Callable[..., T], *args: Any) -> T:
         raise AirflowFailException(f"{type(exc).__name__}: {exc.message}") from exc
 
 
-def _float_env(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    return float(raw) if raw else default
-
-
 def settings() -> Settings:
     """Core settings from the environment; the warehouse must be named explicitly."""
     if not os.environ.get("PROPSYNC_WAREHOUSE", "").strip():
@@ -62,9 +57,7 @@ def settings() -> Settings:
 
 def _data(s: Settings) -> DataSettings:
     data = DataSettings.from_env(s.warehouse)
-    return DataSettings(
-        data.landing, data.snapshot_source, data.snapshot_mapping, data.staging.resolve()
-    )
+    return data.model_copy(update={"staging": data.staging.resolve()})
 
 
 # -- extract ------------------------------------------------------------------------------------
@@ -230,7 +223,7 @@ def validate(payload: Payload, expectations: str | None = None) -> Payload:
     flags = {"legacy"} if meta["legacy"] else set()
     ratio = payload.get("max_reject_ratio")
     ratio = s.max_reject_ratio if ratio is None else float(ratio)
-    chunk_rows = int(_float_env("PROPSYNC_GX_CHUNK_ROWS", 250_000)) or 250_000
+    chunk_rows = _data(s).gx_chunk_rows
     cells = runner.validate(
         suites.load_suite(suites.STAGED_CELLS, expectations, flags),
         frames.chunks(frames.staged_cells(batch, types), chunk_rows),
