@@ -11,9 +11,13 @@ import os
 import signal
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from propsync.errors import UsageError
+
+if TYPE_CHECKING:
+    from propsync.api.config import ServiceConfig
+    from propsync.config import Settings
 
 log = logging.getLogger("propsync.api")
 
@@ -27,9 +31,6 @@ def configure_logging(level: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from propsync.api.app import STATE_ENV, app_from_environment, create_app, environment_state
     from propsync.api.config import load_config
     from propsync.store.warehouse import Warehouse
 
@@ -47,42 +48,64 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.warning("no project tokens configured: every tracking call is refused (403)")
     if not config.api_keys:
         log.warning("no API keys configured: the data routes and the page answer 503")
-    warehouse = Warehouse(settings.warehouse)
-    warehouse.root.mkdir(parents=True, exist_ok=True)
-
-    applier = None
-    if config.apply_enabled:
-        # A child process, at a lower CPU priority: applying (DuckDB, Polars, Python) competes
-        # neither for the server's GIL nor, when the machine is busy, for its CPU.
-        ctx = multiprocessing.get_context("spawn")
-        applier = ctx.Process(
-            target=_applier_main,
-            args=(
-                settings.model_dump_json(),
-                config.apply_interval_seconds,
-                os.getpid(),
-                args.log_level,
-                config.publish_interval_seconds,
-            ),
-            name="propsync-applier",
-        )
-        applier.start()
-        log.info(
-            "applying the journal every %g s, publishing at most every %s (applier process %s)",
-            config.apply_interval_seconds,
-            "as long as the last publish took"
-            if config.publish_interval_seconds is None
-            else f"{config.publish_interval_seconds:g} s",
-            applier.pid,
-        )
-    else:
-        log.info(
-            "--no-apply: the journal is applied by `propsync apply` or the tracking_ingest DAG"
-        )
-
+    Warehouse(settings.warehouse).root.mkdir(parents=True, exist_ok=True)
+    applier = _start_applier(config, settings, args.log_level)
     # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal; with these
     # handlers that ends up here, so the applier finishes its batch and the exit status is 0.
     previous = {sig: signal.signal(sig, _stop_requested) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        _run_server(args, config, settings)
+    except _Stopped as stopped:
+        log.info("stopped by signal %d", stopped.signum)
+    finally:
+        if applier is not None:
+            _stop_applier(applier)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def _start_applier(
+    config: ServiceConfig, settings: Settings, log_level: str
+) -> multiprocessing.process.BaseProcess | None:
+    """The background applier, unless ``--no-apply``: a child process at a lower CPU priority, so
+    that applying (DuckDB, Polars, Python) competes neither for the server's GIL nor, when the
+    machine is busy, for its CPU."""
+    if not config.apply_enabled:
+        log.info(
+            "--no-apply: the journal is applied by `propsync apply` or the tracking_ingest DAG"
+        )
+        return None
+    applier = multiprocessing.get_context("spawn").Process(
+        target=_applier_main,
+        args=(
+            settings.model_dump_json(),
+            config.apply_interval_seconds,
+            os.getpid(),
+            log_level,
+            config.publish_interval_seconds,
+        ),
+        name="propsync-applier",
+    )
+    applier.start()
+    log.info(
+        "applying the journal every %g s, publishing at most every %s (applier process %s)",
+        config.apply_interval_seconds,
+        "as long as the last publish took"
+        if config.publish_interval_seconds is None
+        else f"{config.publish_interval_seconds:g} s",
+        applier.pid,
+    )
+    return applier
+
+
+def _run_server(args: argparse.Namespace, config: ServiceConfig, settings: Settings) -> None:
+    """uvicorn until it is stopped: the app in this process, or ``--workers`` processes that each
+    build it from the resolved configuration (each journals to its own segment)."""
+    import uvicorn
+
+    from propsync.api.app import STATE_ENV, app_from_environment, create_app, environment_state
+
     common: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
@@ -90,31 +113,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "log_level": args.log_level,
         "timeout_graceful_shutdown": 10,
     }
-    try:
-        if args.workers == 1:
-            uvicorn.run(create_app(config, settings), **common)
-        else:
-            # Each worker process journals to its own segment; this process only applies.
-            os.environ[STATE_ENV] = environment_state(config, settings, args.log_level)
-            uvicorn.run(
-                f"{app_from_environment.__module__}:{app_from_environment.__name__}",
-                factory=True,
-                workers=args.workers,
-                **common,
-            )
-    except _Stopped as stopped:
-        log.info("stopped by signal %d", stopped.signum)
-    finally:
-        if applier is not None:
-            applier.terminate()  # SIGTERM: it finishes the batch it is applying, then exits
-            applier.join(timeout=120)
-            if applier.is_alive():
-                log.error("the applier did not stop in 120 s; killing it (the journal is safe)")
-                applier.kill()
-                applier.join()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return 0
+    if args.workers == 1:
+        uvicorn.run(create_app(config, settings), **common)
+        return
+    os.environ[STATE_ENV] = environment_state(config, settings, args.log_level)
+    uvicorn.run(
+        f"{app_from_environment.__module__}:{app_from_environment.__name__}",
+        factory=True,
+        workers=args.workers,
+        **common,
+    )
+
+
+def _stop_applier(applier: multiprocessing.process.BaseProcess) -> None:
+    applier.terminate()  # SIGTERM: it finishes the batch it is applying, then exits
+    applier.join(timeout=120)
+    if applier.is_alive():
+        log.error("the applier did not stop in 120 s; killing it (the journal is safe)")
+        applier.kill()
+        applier.join()
 
 
 APPLIER_NICENESS = 10
