@@ -101,6 +101,11 @@ class Settings(BaseModel):
             )
         return v
 
+    @property
+    def max_future_skew_us(self) -> int:
+        """``max_future_skew_seconds`` in microseconds, as timestamps are compared."""
+        return round(self.max_future_skew_seconds * 1_000_000)
+
     @classmethod
     def from_env(
         cls,

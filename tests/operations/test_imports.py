@@ -9,12 +9,11 @@ import pytest
 from propsync.config import Settings
 from propsync.errors import MappingError
 from propsync.mapping import load_mapping
-from propsync.normalize import scan_file
+from propsync.normalize import import_batch_id, scan_file
 from propsync.operations.imports import (
     import_snapshot,
     normalise_snapshot,
     read_snapshot,
-    snapshot_batch_id,
 )
 from propsync.store.read import CustomerRef, get_customer
 from propsync.store.warehouse import Warehouse
@@ -59,15 +58,15 @@ def test_the_dag_steps_make_the_batch_the_command_line_makes(
 ) -> None:
     started = 1_570_000_000_000_000
     path, model = read_snapshot(*snapshot)
-    batch_id = snapshot_batch_id(scan_file(path).sha256, model, False, started)
+    batch_id = import_batch_id(scan_file(path).sha256, model, False, started)
     batch = normalise_snapshot(
         path, model, settings, batch_id=batch_id, source="crm", started_at_us=started, now=now_us()
     )
     assert (batch.batch_id, batch.rows_read, batch.cells.height) == (batch_id, 2, 4)
     assert import_snapshot(*snapshot, settings, started_at_us=started).batch_id == batch_id
     # Another default time, or legacy, is another batch.
-    assert snapshot_batch_id(scan_file(path).sha256, model, False, started + 1) != batch_id
-    assert snapshot_batch_id(scan_file(path).sha256, model, True, started) != batch_id
+    assert import_batch_id(scan_file(path).sha256, model, False, started + 1) != batch_id
+    assert import_batch_id(scan_file(path).sha256, model, True, started) != batch_id
 
 
 def test_a_mapping_that_does_not_fit_the_source_fails_before_anything_is_written(

@@ -85,7 +85,6 @@ class Service:
         )
         self._journal = journal
         self.backlog = Backlog(self.warehouse.root, config.max_unapplied_bytes)
-        self.max_future_skew_us = round(settings.max_future_skew_seconds * 1_000_000)
         self.warm_up: threading.Thread | None = None  # of the edit path, started by open()
         self.fast_answers = 0  # GETs answered 200 by the ASGI read path (api/fastpath.py)
         self.fast_tracks = 0  # tracking batches answered by the ASGI layer (api/fastpath.py)
@@ -124,7 +123,7 @@ class Service:
             tb = parse_commands(  # the edit's Python path: validation, frames (nothing is written)
                 {"commands": [{"name": "customers", "data": WARM_UP_EDIT}]},
                 receive_us=now_us(),
-                max_future_skew_us=self.max_future_skew_us,
+                max_future_skew_us=self.settings.max_future_skew_us,
                 batch_id="warm-up",
                 source="warm-up",
             )
@@ -237,7 +236,9 @@ class Service:
         receive_us = now_us()
         try:
             checked = validate_commands(
-                body["commands"], receive_us=receive_us, max_future_skew_us=self.max_future_skew_us
+                body["commands"],
+                receive_us=receive_us,
+                max_future_skew_us=self.settings.max_future_skew_us,
             )
             record = record_of(new_batch_id("trk"), receive_us, checked, body["commands"])
             line = None if record is None else record.encode()

@@ -85,7 +85,7 @@ def prepare_edit(
     tb = parse_commands(
         {"commands": commands},
         receive_us=stamp_us,
-        max_future_skew_us=round(settings.max_future_skew_seconds * 1e6),
+        max_future_skew_us=settings.max_future_skew_us,
         batch_id=new_batch_id("edit"),
         source=source,
     )

@@ -2,7 +2,7 @@
 
 ``propsync import`` runs ``import_snapshot`` in one process; the import DAGs run the same steps
 as tasks (``orchestration/tasks.py``): ``read_snapshot`` and ``normalise_snapshot`` here, then
-their checks, then ``apply_batch``. Both derive the batch id the same way, so importing the same
+their checks, then ``apply_batch``. Both derive the batch id with ``normalize.import_batch_id``, so importing the same
 bytes with the same mapping and options is a no-op on either path."""
 
 from __future__ import annotations
@@ -34,12 +34,6 @@ def read_snapshot(source: str | Path, mapping: Mapping | str | Path) -> tuple[Pa
     return path, model
 
 
-def snapshot_batch_id(digest: str, model: Mapping, legacy: bool, started_at_us: int | None) -> str:
-    """The batch id of a snapshot: its bytes (``digest``, their SHA-256), the mapping and the
-    options as given (``started_at_us`` None when the run chose none)."""
-    return import_batch_id(digest, model, legacy, started_at_us)
-
-
 def normalise_snapshot(
     path: Path,
     model: Mapping,
@@ -53,7 +47,7 @@ def normalise_snapshot(
     progress: Callable[[int], None] | None = None,
     spool_dir: Path | None = None,
 ) -> UpdateBatch:
-    """The snapshot as the ``UpdateBatch`` ``batch_id`` (``snapshot_batch_id``).
+    """The snapshot as the ``UpdateBatch`` ``batch_id`` (``normalize.import_batch_id``).
     ``started_at_us``: the default update time of rows without their own; ``now``: the time
     far-future timestamps are judged by."""
     return normalize_file(
@@ -65,7 +59,7 @@ def normalise_snapshot(
         source=source,
         started_at_us=started_at_us,
         now_us=now,
-        max_future_skew_us=round(settings.max_future_skew_seconds * 1_000_000),
+        max_future_skew_us=settings.max_future_skew_us,
         legacy=legacy,
     )
 
@@ -102,7 +96,7 @@ def import_snapshot(
             path,
             model,
             settings,
-            batch_id=batch_id or snapshot_batch_id(scan.sha256, model, legacy, started_at_us),
+            batch_id=batch_id or import_batch_id(scan.sha256, model, legacy, started_at_us),
             source=str(path),
             started_at_us=start if started_at_us is None else started_at_us,
             now=start,

@@ -40,7 +40,7 @@ def track_now(
     tb = parse_commands(
         body,
         receive_us=receive_us,
-        max_future_skew_us=round(settings.max_future_skew_seconds * 1e6),
+        max_future_skew_us=settings.max_future_skew_us,
         source=source,
     )
     result = apply_commands(warehouse, tb.batch, settings)

@@ -150,19 +150,20 @@ def extract_import(context: Mapping[str, Any], params: Mapping[str, Any]) -> Pay
 
 def normalise(payload: Payload) -> Payload:
     """Map the staged source with the staged mapping into ``batch-<batch_id>/`` (written once)."""
-    from propsync.operations.imports import normalise_snapshot, read_snapshot, snapshot_batch_id
+    from propsync.normalize import import_batch_id
+    from propsync.operations.imports import normalise_snapshot, read_snapshot
     from propsync.timestamps import now_us
 
     s = settings()
     source_path, model = read_snapshot(verified(payload["source"]), verified(payload["mapping"]))
     legacy = bool(payload["legacy"])
     started = int(payload["started_at_us"])
-    batch_id = snapshot_batch_id(payload["source"]["sha256"], model, legacy, started)
+    batch_id = import_batch_id(payload["source"]["sha256"], model, legacy, started)
     batch_dir = Path(payload["run_dir"]) / f"batch-{batch_id}"
     meta_path = batch_dir / "normalise.json"
     if not meta_path.is_file():
         now = now_us()
-        skew = round(s.max_future_skew_seconds * 1_000_000)
+        skew = s.max_future_skew_us
         batch = normalise_snapshot(
             source_path,
             model,

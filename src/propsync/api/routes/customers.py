@@ -17,7 +17,7 @@ from propsync.api.errors import NO_STORE, ApiError, json_response
 from propsync.api.openapi import CUSTOMER, INCLUDE_TIMESTAMPS, body
 from propsync.api.service import Service
 from propsync.errors import NotPublished, UnknownCustomer
-from propsync.store.read import CustomerRef, render_customer
+from propsync.store.read import Customer, CustomerRef, render_customer
 
 router = APIRouter(tags=["customers"])
 
@@ -50,8 +50,13 @@ def get_customer(request: Request, service: ServiceDep, key: ApiKey) -> Response
     include = include_timestamps(request.query_params.get("include_timestamps"))
     ref = CustomerRef.parse(request.path_params["customer"])
     found, version = service.reader.customer(ref)
+    return _customer_response(found, version, include)
+
+
+def _customer_response(customer: Customer, version: int, include: bool) -> Response:
+    """The 200 of ``get_customer``, from the route and from its ASGI layer alike."""
     return json_response(
-        200, render_customer(found, include), {**NO_STORE, "X-Propsync-Version": str(version)}
+        200, render_customer(customer, include), {**NO_STORE, "X-Propsync-Version": str(version)}
     )
 
 
@@ -99,12 +104,7 @@ def fast_answer(service: Service) -> fastpath.Answer:
             return None
         if found is None:
             return None
-        customer, version = found
         service.fast_answers += 1
-        return json_response(
-            200,
-            render_customer(customer, include),
-            {**NO_STORE, "X-Propsync-Version": str(version)},
-        )
+        return _customer_response(*found, include)
 
     return answer
