@@ -1,16 +1,23 @@
-"""Typed settings. Values come from arguments, then ``PROPSYNC_*`` environment variables, then defaults.
+"""Typed settings, resolved from one ordered list of sources by one function.
 
-A value outside its range is a usage error naming the setting as the user wrote it (the variable,
-the command-line option or the config file key) and what is allowed; never a validation traceback.
+Every entry point (the command line, the HTTP service, the Airflow DAG files and tasks) reads its
+settings through :meth:`SettingsModel.resolve`: options given on the command line (or by the
+caller), then ``PROPSYNC_*`` environment variables, then a TOML config file, then defaults. A value
+outside its range is a usage error naming the setting as the user wrote it (the option, the
+variable or the config file key) and what is allowed; never a validation traceback.
+
+pydantic-settings reads the same sources, but merges them before it validates, so its errors name
+a field and not the variable, option or file line that set it; this module keeps that link.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar, get_args
+from typing import Any, ClassVar, Self, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
@@ -20,7 +27,7 @@ from propsync.errors import UsageError
 DEFAULT_HARD_ID_TYPES = ("registered",)
 M = TypeVar("M", bound=BaseModel)
 
-ENV_VARS = {
+_CORE_ENV = {
     "warehouse": "PROPSYNC_WAREHOUSE",
     "hard_id_types": "PROPSYNC_HARD_ID_TYPES",
     "max_future_skew_seconds": "PROPSYNC_MAX_FUTURE_SKEW",
@@ -33,16 +40,69 @@ ENV_VARS = {
     "file_retention_seconds": "PROPSYNC_FILE_RETENTION",
     "auto_compact": "PROPSYNC_AUTO_COMPACT",
 }
-# How the CLI spells the settings it takes as options.
-CLI_OPTIONS = {"warehouse": "--warehouse", "max_reject_ratio": "--max-reject-ratio"}
 
 _MEMORY = re.compile(
     r"^\s*(?:(\d+(?:\.\d*)?|\.\d+)\s*(?:[kmgt]i?b|[kmgt]|b)|(\d+(?:\.\d*)?)\s*%)\s*$", re.I
 )
 
 
-class Settings(BaseModel):
+class SettingsModel(BaseModel):
+    """Settings of one consumer. ``ENV`` names each field's variable, ``OPTIONS`` the command-line
+    option of the fields the CLI takes, ``SECRET`` the fields whose values an error never shows."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    ENV: ClassVar[Mapping[str, str]] = {}
+    OPTIONS: ClassVar[Mapping[str, str]] = {}
+    SECRET: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        env: Mapping[str, str] | None = None,
+        file: Mapping[str, object] | None = None,
+        file_name: str = "the config file",
+        options: Mapping[str, object] | None = None,
+        labels: Mapping[str, str] | None = None,
+        defaults: Mapping[str, object] | None = None,
+    ) -> Self:
+        """The settings from, strongest first: ``options`` (None values are not given; ``labels``
+        says how the user wrote one, default its command-line option), the ``PROPSYNC_*``
+        variables of ``env`` (the process's), ``file`` (a config file's keys, by field name),
+        ``defaults`` (computed ones), the model's defaults. Raises ``UsageError`` naming the
+        source of each invalid value."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = dict(defaults or {})
+        sources: dict[str, str] = {}
+        for key, value in (file or {}).items():
+            values[key] = value
+            sources[key] = (
+                f"{key} in {file_name}"
+                if key in cls.SECRET
+                else (f"{key} = {value!r} in {file_name}")
+            )
+        for key, var in cls.ENV.items():
+            raw = env.get(var, "").strip()
+            if raw:
+                values[key] = raw
+                sources[key] = var if key in cls.SECRET else f"{var}={raw}"
+        for key, value in (options or {}).items():
+            if value is not None:
+                values[key] = value
+                given = (labels or {}).get(key)
+                sources[key] = given or f"{cls.OPTIONS.get(key, key)} {shown(value)}"
+        return validated(cls, values, sources)
+
+
+class Settings(SettingsModel):
+    """The core settings every writer and reader of a warehouse shares."""
+
+    ENV: ClassVar[Mapping[str, str]] = _CORE_ENV
+    OPTIONS: ClassVar[Mapping[str, str]] = {
+        "warehouse": "--warehouse",
+        "max_reject_ratio": "--max-reject-ratio",
+    }
 
     warehouse: Path = Field(default=Path("warehouse"))
     hard_id_types: tuple[str, ...] = DEFAULT_HARD_ID_TYPES
@@ -114,21 +174,11 @@ class Settings(BaseModel):
         **overrides: object,
     ) -> Settings:
         """Settings from ``PROPSYNC_*`` variables of ``env`` (the process's), overridden by
-        ``overrides``; ``labels`` says how the user wrote each override (default: its CLI option).
-        Raises ``UsageError`` naming the variable or option of each invalid value."""
-        env = os.environ if env is None else env
-        values: dict[str, object] = {}
-        sources: dict[str, str] = {}
-        for key, var in ENV_VARS.items():
-            if env.get(var):
-                values[key] = env[var]
-                sources[key] = f"{var}={env[var]}"
-        for key, value in overrides.items():
-            if value is not None:
-                values[key] = value
-                given = (labels or {}).get(key)
-                sources[key] = given or f"{CLI_OPTIONS.get(key, key)} {shown(value)}"
-        return validated(cls, values, sources)
+        ``overrides`` (see :meth:`SettingsModel.resolve`)."""
+        return cls.resolve(env=env, options=overrides, labels=labels)
+
+
+ENV_VARS = _CORE_ENV
 
 
 def shown(value: object) -> str:
@@ -188,3 +238,17 @@ def duckdb_memory_limit(limit: str | None) -> str | None:
     if not limit or limit.strip().lower() in ("none", "default"):
         return None
     return limit
+
+
+def read_config_file(path: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """A TOML config file's keys; none for no file."""
+    if path is None:
+        return {}
+    p = Path(path)
+    try:
+        with p.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise UsageError(f"config file {str(p)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config file {str(p)!r} is not valid TOML: {exc}") from None

@@ -24,15 +24,12 @@ Environment variables: ``PROPSYNC_PROJECT_TOKENS`` (comma-separated), ``PROPSYNC
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from propsync.config import ENV_VARS, Settings, shown, validated
-from propsync.errors import UsageError
+from propsync.config import Settings, SettingsModel, read_config_file
 from propsync.tracking import MAX_COMMANDS
 
 DEFAULT_MAX_COMMANDS = MAX_COMMANDS  # the one default for HTTP and `propsync track`
@@ -52,19 +49,21 @@ _ENV = {
     "retry_after_seconds": "PROPSYNC_RETRY_AFTER",
     "fast_paths": "PROPSYNC_FAST_PATHS",
 }
-# Keys of the config file that belong to the core settings (propsync.config.Settings): every one
-# of them, named as the model names it (duckdb_memory_limit, auto_compact, ...).
-_CORE_KEYS = ENV_VARS
 
 
 def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-class ServiceConfig(BaseModel):
+class ServiceConfig(SettingsModel):
     """What the HTTP service needs beyond the core settings."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    ENV: ClassVar[Mapping[str, str]] = _ENV
+    OPTIONS: ClassVar[Mapping[str, str]] = {
+        "apply_interval_seconds": "--apply-interval",
+        "publish_interval_seconds": "--publish-interval",
+    }
+    SECRET: ClassVar[frozenset[str]] = frozenset({"api_keys", "project_tokens"})
 
     project_tokens: frozenset[str] = frozenset()
     # key id -> secret; HTTP Basic ``key_id:secret`` on the data routes and the profile page.
@@ -157,35 +156,6 @@ class ServiceConfig(BaseModel):
         }
 
 
-def read_config_file(path: str | os.PathLike[str] | None) -> dict[str, Any]:
-    if path is None:
-        return {}
-    p = Path(path)
-    try:
-        with p.open("rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise UsageError(f"config file {str(p)!r} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"config file {str(p)!r} is not valid TOML: {exc}") from None
-
-
-_OPTIONS = {
-    "apply_interval_seconds": "--apply-interval",
-    "publish_interval_seconds": "--publish-interval",
-}
-_SECRET = {"api_keys", "project_tokens"}  # never echoed in an error
-
-
-def _label(key: str, value: object, where: str) -> str:
-    """A setting as the user wrote it: ``VAR=value``, ``--option value``, ``key = value in FILE``."""
-    if where.startswith("--"):
-        return f"{where} {shown(value)}"
-    if where.startswith("PROPSYNC_"):
-        return where if key in _SECRET else f"{where}={value}"
-    return f"{key} in {where}" if key in _SECRET else f"{key} = {value!r} in {where}"
-
-
 def load_config(
     config_file: str | os.PathLike[str] | None = None,
     *,
@@ -193,30 +163,20 @@ def load_config(
     warehouse: str | os.PathLike[str] | None = None,
     **overrides: object,
 ) -> tuple[ServiceConfig, Settings]:
-    """Resolve the service config and the core settings. Raises UsageError naming each invalid
-    value by its source (option, variable or config file key)."""
+    """Resolve the service config and the core settings: command line, then ``env`` (the
+    process's), then the config file (``config_file`` or ``$PROPSYNC_CONFIG``; its keys are the
+    fields of both models), then defaults. Raises UsageError naming each invalid value by its
+    source (option, variable or config file key)."""
     env = os.environ if env is None else env
     path = config_file if config_file is not None else env.get("PROPSYNC_CONFIG") or None
     file_values = read_config_file(path)
-    core_file = {k: file_values.pop(k) for k in list(file_values) if k in _CORE_KEYS}
-    values: dict[str, object] = {}
-    sources: dict[str, str] = {}
-    for key, value in file_values.items():
-        values[key], sources[key] = value, _label(key, value, str(path))
-    for key, var in _ENV.items():
-        if env.get(var):
-            values[key], sources[key] = env[var], _label(key, env[var], var)
-    for key, value in overrides.items():
-        if value is not None:
-            values[key], sources[key] = value, _label(key, value, _OPTIONS.get(key, key))
-    service = validated(ServiceConfig, values, sources)
-    # Core settings: CLI > environment > config file > defaults.
-    core: dict[str, object] = {k: v for k, v in core_file.items() if not env.get(_CORE_KEYS[k])}
-    labels = {k: _label(k, v, str(path)) for k, v in core.items()}
-    if warehouse is not None:
-        core["warehouse"] = warehouse
-        labels["warehouse"] = _label("warehouse", warehouse, "--warehouse")
-    return service, Settings.from_env(env=env, labels=labels, **core)
+    core = {k: file_values.pop(k) for k in list(file_values) if k in Settings.model_fields}
+    name = str(path)
+    service = ServiceConfig.resolve(env=env, file=file_values, file_name=name, options=overrides)
+    settings = Settings.resolve(
+        env=env, file=core, file_name=name, options={"warehouse": warehouse}
+    )
+    return service, settings
 
 
 def max_commands(env: Mapping[str, str] | None = None) -> int:
@@ -224,7 +184,4 @@ def max_commands(env: Mapping[str, str] | None = None) -> int:
     ``PROPSYNC_MAX_COMMANDS`` (validated the same way), else the default 50."""
     env = os.environ if env is None else env
     var = _ENV["max_commands"]
-    if not env.get(var):
-        return DEFAULT_MAX_COMMANDS
-    given = {"max_commands": env[var]}
-    return validated(ServiceConfig, given, {"max_commands": f"{var}={env[var]}"}).max_commands
+    return ServiceConfig.resolve(env={var: env.get(var, "")}).max_commands

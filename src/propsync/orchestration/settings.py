@@ -8,14 +8,13 @@ settings (landing, staging) when they run, so a worker sees its own environment.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from propsync.config import validated
+from propsync.config import SettingsModel
 
 POOL_NAME = "propsync_warehouse"
 POOL_DESCRIPTION = "propsync: one writer at a time on the warehouse (merge, tracking ingest)"
@@ -30,26 +29,9 @@ _PRESET_INTERVALS = {
 }
 
 
-def _from_env(variables: Mapping[str, str], env: Mapping[str, str] | None) -> dict[str, object]:
-    """The values ``env`` (the process's) sets, by field (``variables``: field -> variable)."""
-    env = os.environ if env is None else env
-    values: dict[str, object] = {}
-    for field, var in variables.items():
-        raw = env.get(var, "").strip()
-        if raw:
-            values[field] = raw
-    return values
-
-
-def _sources(variables: Mapping[str, str], values: Mapping[str, object]) -> dict[str, str]:
-    return {field: f"{variables[field]}={values[field]}" for field in values}
-
-
-class ScheduleSettings(BaseModel):
+class ScheduleSettings(SettingsModel):
     """What the DAG files need at parse time (``PROPSYNC_*`` variables, docs/orchestration.md);
     a bad value is a ``UsageError`` naming the variable, as for every other setting."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     snapshot_schedule: str = "@daily"
     # 0: the interval of the schedule's preset (@hourly, @daily, @weekly), else a day.
@@ -63,7 +45,7 @@ class ScheduleSettings(BaseModel):
     retry_delay_seconds: float = Field(default=60.0, ge=0, description="seconds")
     pool: str = Field(default=POOL_NAME, min_length=1)
 
-    ENV: ClassVar[dict[str, str]] = {
+    ENV: ClassVar[Mapping[str, str]] = {
         "snapshot_schedule": "PROPSYNC_SNAPSHOT_SCHEDULE",
         "snapshot_interval_hours": "PROPSYNC_SNAPSHOT_INTERVAL_HOURS",
         "snapshot_start_date": "PROPSYNC_SNAPSHOT_START_DATE",
@@ -104,14 +86,11 @@ class ScheduleSettings(BaseModel):
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ScheduleSettings:
-        values = _from_env(cls.ENV, env)
-        return validated(cls, values, _sources(cls.ENV, values))
+        return cls.resolve(env=env)
 
 
-class DataSettings(BaseModel):
+class DataSettings(SettingsModel):
     """What tasks read when they run: where snapshots land, where runs stage their files."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     landing: str = "landing"
     snapshot_source: str = "{landing}/customers/{date}"
@@ -120,7 +99,7 @@ class DataSettings(BaseModel):
     # Rows of staged cells per Great Expectations validation chunk (memory against overhead).
     gx_chunk_rows: int = Field(default=250_000, ge=1)
 
-    ENV: ClassVar[dict[str, str]] = {
+    ENV: ClassVar[Mapping[str, str]] = {
         "landing": "PROPSYNC_LANDING",
         "snapshot_source": "PROPSYNC_SNAPSHOT_SOURCE",
         "snapshot_mapping": "PROPSYNC_SNAPSHOT_MAPPING",
@@ -135,6 +114,4 @@ class DataSettings(BaseModel):
 
     @classmethod
     def from_env(cls, warehouse: Path, env: Mapping[str, str] | None = None) -> DataSettings:
-        given = _from_env(cls.ENV, env)
-        values = {"staging": warehouse / "staging", **given}
-        return validated(cls, values, _sources(cls.ENV, given))
+        return cls.resolve(env=env, defaults={"staging": warehouse / "staging"})
