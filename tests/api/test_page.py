@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -201,3 +203,51 @@ def test_page_errors(server: ServerProcess, browser: Browser, customer: str) -> 
         ]
         == "Marian"
     )
+
+
+MARKUP_NAME = "<b id=\"injected\">'name'</b>"
+MARKUP_TEXT = "{{ 7*7 }}{% raw %}<script>alert(2)</script>\"quoted\" 'single' &amp;"
+
+
+def test_markup_in_ids_names_and_values_is_text(server: ServerProcess, browser: Browser) -> None:
+    """Values are escaped and never evaluated as template syntax: an autoescape or a
+    ``|safe`` regression shows up as an element, a dialog or a computed ``49``."""
+    user = f'{unique("markup")}<i id="injected">'
+    with httpx.Client(base_url=server.url) as c:
+        r = c.post(
+            batch_url(),
+            json={
+                "commands": [
+                    customers_command(
+                        {"registered": user},
+                        {MARKUP_NAME: MARKUP_TEXT, "nested": {"k": MARKUP_TEXT}},
+                        1570001049,
+                    )
+                ]
+            },
+        )
+        assert r.status_code == 200 and r.json()["results"][0]["success"], r.text
+    server.apply()
+    ref = quote(f"registered:{user}", safe=":")
+    notice = quote(MARKUP_TEXT, safe="")
+    raw = httpx.get(f"{server.url}/customers/{ref}?saved={notice}", auth=AUTH)
+    assert raw.status_code == 200
+    assert raw.text.count("<script") == 1  # /static/profile.js only
+    assert "{{ 7*7 }}{% raw %}&lt;script&gt;alert(2)&lt;/script&gt;" in raw.text
+    assert 'id="injected"' not in raw.text
+
+    page = _page(browser)
+    dialogs: list[Dialog] = []
+    page.on("dialog", lambda d: dialogs.append(d))
+    page.goto(f"{server.url}/customers/{ref}?saved={notice}")
+    assert page.locator("#injected").count() == 0
+    assert page.locator("#ids code").inner_text() == user
+    assert sorted(page.locator("#properties .name").all_inner_texts()) == [MARKUP_NAME, "nested"]
+    rows = _rows(page)  # keyed by the data-property attributes
+    assert rows[MARKUP_NAME][0] == MARKUP_TEXT
+    assert json.loads(rows["nested"][0]) == {"k": MARKUP_TEXT}
+    assert page.locator(".notice").inner_text() == f"Saved {MARKUP_TEXT}."
+    options = page.locator("#property-names option").evaluate_all("os => os.map(o => o.value)")
+    assert sorted(options) == [MARKUP_NAME, "nested"]
+    assert dialogs == []
+    page.context.close()
