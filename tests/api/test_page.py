@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import time
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Dialog, Error as PlaywrightError, Page, sync_playwright
 
+from propsync.api.bodies import FORM_TYPE
+from propsync.api.page import CONTENT_SECURITY_POLICY, csrf_token
 from tests.api.conftest import (
     AUTH,
     KEY_ID,
@@ -251,3 +254,77 @@ def test_markup_in_ids_names_and_values_is_text(server: ServerProcess, browser: 
     assert sorted(options) == [MARKUP_NAME, "nested"]
     assert dialogs == []
     page.context.close()
+
+
+FORM = {"Content-Type": FORM_TYPE}
+
+
+def _edit(
+    server: ServerProcess,
+    customer: str,
+    content: bytes | Iterator[bytes],
+    headers: dict[str, str] = FORM,
+    auth: tuple[str, str] | None = AUTH,
+) -> httpx.Response:
+    url = f"{server.url}/customers/{customer}/edit"
+    return httpx.post(url, content=content, headers=headers, auth=auth, timeout=30)
+
+
+def _error_page(r: httpx.Response, status: int, message: str) -> None:
+    assert r.status_code == status, r.text[:300]
+    assert r.headers["content-type"].startswith("text/html")
+    assert r.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert message in html.unescape(r.text), r.text[:300]
+
+
+def _properties(server: ServerProcess, customer: str) -> dict[str, object]:
+    r = httpx.get(f"{server.url}/api/customers/{customer}", auth=AUTH)
+    props: dict[str, object] = r.json()["properties"]
+    return props
+
+
+def test_form_refusals_are_pages_not_json_422(server: ServerProcess, customer: str) -> None:
+    """A browser gets an error page for whatever the form lacks or carries too much of."""
+    before = _properties(server, customer)
+    token = csrf_token(KEY_SECRET, KEY_ID, customer)
+    stale = "the form is stale or foreign"
+    _error_page(_edit(server, customer, b""), 403, stale)
+    _error_page(_edit(server, customer, b"name=p&value=1"), 403, stale)
+    _error_page(_edit(server, customer, f"csrf={token}".encode()), 400, "property name is empty")
+    _error_page(_edit(server, customer, f"csrf={token}&name=+&value=1".encode()), 400, "is empty")
+    text = {"Content-Type": "text/plain"}
+    _error_page(_edit(server, customer, f"csrf={token}&name=p".encode(), text), 415, FORM_TYPE)
+    multipart = httpx.post(
+        f"{server.url}/customers/{customer}/edit",
+        data={"csrf": token, "name": "p", "value": "1"},
+        files={"upload": ("a.txt", b"x")},
+        auth=AUTH,
+    )
+    _error_page(multipart, 415, FORM_TYPE)
+    many = f"csrf={token}&name=p&value=1" + "&x=" * 1000
+    _error_page(_edit(server, customer, many.encode()), 400, "Too many fields")
+    anonymous = _edit(server, customer, f"csrf={token}&name=p&value=1".encode(), auth=None)
+    _error_page(anonymous, 401, "missing API key")
+    assert _properties(server, customer) == before
+
+
+def test_an_oversized_form_is_413_before_it_is_parsed(server: ServerProcess, customer: str) -> None:
+    """Over ``max_body_bytes`` (1 MiB) with each field under Starlette's own 1 MiB per field, so
+    only the route's cap refuses it: declared by Content-Length, or streamed (chunked)."""
+    token = csrf_token(KEY_SECRET, KEY_ID, customer)
+    head = f"csrf={token}&name=big&value=1".encode()
+    pad = b"&pad=" + b"x" * 600_000
+
+    def chunks() -> Iterator[bytes]:
+        yield head
+        yield pad
+        yield pad
+
+    for content in (head + pad + pad, chunks()):
+        r = _edit(server, customer, content)
+        assert r.status_code == 413 and "PayloadTooLarge" in r.text, r.text[:300]
+    _error_page(_edit(server, customer, chunks(), auth=None), 401, "missing API key")
+    assert "big" not in _properties(server, customer)
+    r = _edit(server, customer, head)
+    assert r.status_code == 303 and r.headers["location"].endswith("?saved=big")
+    assert _properties(server, customer)["big"] == "1"

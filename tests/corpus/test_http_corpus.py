@@ -341,6 +341,14 @@ FORM_CASES = [
     # A real U+FFFD (its UTF-8 bytes) is text like any other.
     Case("page-real-fffd", "page", _form("%EF%BF%BD", json=False), 303, stored={"p": "\ufffd"}),
     Case("page-text-ok", "page", _form("Mari%C3%A1n", json=False), 303, stored={"p": "Marián"}),
+    # Raw (not percent-encoded) UTF-8 is UTF-8 too, not Latin-1 mojibake.
+    Case(
+        "page-raw-utf8",
+        "page",
+        lambda u: "csrf={csrf}&name=p&type=text&value=Marián".encode(),
+        303,
+        stored={"p": "Marián"},
+    ),
 ]
 
 CASES = DEEP_CASES + LIMIT_CASES + DUPLICATE_CASES + FORM_CASES

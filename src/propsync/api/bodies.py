@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from fastapi import Request
 
 from propsync import jsonlimits
 from propsync.api.errors import ApiError
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+_ASCII = bytes(range(128))
 
 
 def loads(body: bytes | str, what: str = "the body", *, html: bool = False) -> Any:
@@ -25,11 +28,17 @@ def loads(body: bytes | str, what: str = "the body", *, html: bool = False) -> A
     raise ApiError(400, "Bad request" if html else error, message, html=html)
 
 
-def form(raw: bytes) -> dict[str, list[str]]:
-    """The fields of an urlencoded form; bytes that are not UTF-8 (raw or percent-encoded) are
-    refused: decoding them with replacement would store U+FFFD in place of the user's text."""
+def urlencoded_form(body: bytes, content_type: str | None) -> bytes:
+    """``body``, an urlencoded form of UTF-8 text, with its raw non-ASCII bytes percent-encoded
+    (Starlette's parser reads raw bytes as Latin-1); else a 415 or 400 page. Bytes that are not
+    UTF-8 are refused: decoding them with replacement would store U+FFFD in place of the user's
+    text."""
+    if (content_type or "").partition(";")[0].strip().lower() != FORM_TYPE:
+        raise ApiError(
+            415, "Unsupported media type", f"the form must be sent as {FORM_TYPE}", html=True
+        )
     try:
-        return parse_qs(raw.decode("utf-8"), keep_blank_values=True, errors="strict")
+        unquote_to_bytes(body).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ApiError(
             400,
@@ -38,6 +47,7 @@ def form(raw: bytes) -> dict[str, list[str]]:
             "submit it from a page served by propsync (UTF-8)",
             html=True,
         ) from None
+    return quote_from_bytes(body, safe=_ASCII).encode("ascii")
 
 
 def check_unicode(value: Any) -> None:
