@@ -99,7 +99,8 @@ def customer_import() -> None:
         from propsync.orchestration import tasks
 
         context = get_current_context()
-        return tasks.run(tasks.extract_import, context, dict(context["params"]))
+        with tasks.failing_fast():
+            return tasks.extract_import(context, dict(context["params"])).to_xcom()
 
     import_chain(extract(), pool=CONFIG.pool)
 

@@ -29,6 +29,7 @@ from typing import Any
 from airflow.sdk import CronTriggerTimetable, PokeReturnValue, dag, get_current_context, task
 
 from propsync.orchestration.chain import import_chain
+from propsync.orchestration.payloads import SnapshotLocation
 from propsync.orchestration.settings import ScheduleSettings
 
 CONFIG = ScheduleSettings.from_env()
@@ -57,13 +58,17 @@ def customer_snapshots() -> None:
         from propsync.orchestration import tasks
 
         found = tasks.snapshot_location(get_current_context())
-        return PokeReturnValue(is_done=found is not None, xcom_value=found)
+        if found is None:
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(is_done=True, xcom_value=found.to_xcom())
 
     @task
     def extract(location: dict[str, str]) -> dict[str, Any]:
         from propsync.orchestration import tasks
 
-        return tasks.run(tasks.extract_snapshot, get_current_context(), location)
+        with tasks.failing_fast():
+            landed = SnapshotLocation.from_xcom(location)
+            return tasks.extract_snapshot(get_current_context(), landed).to_xcom()
 
     import_chain(extract(wait_for_snapshot()), pool=CONFIG.pool)
 

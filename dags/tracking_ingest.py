@@ -44,13 +44,15 @@ def tracking_ingest() -> None:
     def apply() -> int:
         from propsync.orchestration import tasks
 
-        return tasks.run(tasks.ingest_tracking)
+        with tasks.failing_fast():
+            return tasks.ingest_tracking()
 
     @task(pool=CONFIG.pool, outlets=[PUBLISHED_WAREHOUSE])
     def publish(applied: int) -> dict[str, Any]:
         from propsync.orchestration import tasks
 
-        return tasks.run(tasks.publish_tracking, get_current_context(), applied)
+        with tasks.failing_fast():
+            return tasks.publish_tracking(get_current_context(), applied).to_xcom()
 
     publish(apply())
 

@@ -39,6 +39,11 @@ class SourceError(UsageError):
     """The source file cannot be read or lacks a column the mapping needs."""
 
 
+class PayloadInvalid(PropsyncError):
+    """A task's input, an upstream task's XCom, does not fit its model: a DAG wired wrong, or a run
+    begun by another version of the tasks. Retrying the same input fails again."""
+
+
 class BatchRejected(PropsyncError):
     """The batch failed its checks: nothing was published. Retrying the same data fails again."""
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from propsync.orchestration.payloads import Extracted, Merged, Published
 from tests.dags.conftest import Env, load_dag, published_rows, run_dag, us, utc, work_rows, xcom
 
 SAMPLE_CRM = Path(__file__).resolve().parents[2] / "src" / "propsync" / "samples"
@@ -36,9 +37,10 @@ def test_import_a_file_with_an_explicit_started_at(env: Env) -> None:
     assert ("ebartos", "vip", "true", stamp) in rows
     # pkral's age "abc" is quarantined; the empty-id row is refused whole.
     assert not [r for r in rows if r[0] == "pkral" and r[1] == "age"]
-    merged = xcom("customer_import", run.run_id, "merge")["merge"]
-    assert (merged["rows_read"], merged["rows_rejected"], merged["cells_rejected"]) == (5, 1, 7)
-    assert merged["metrics"]["cells_accounted"] == merged["metrics"]["cells_incoming"] == 30
+    merged = Merged.from_xcom(xcom("customer_import", run.run_id, "merge")).merge
+    assert (merged.rows_read, merged.rows_rejected, merged.cells_rejected) == (5, 1, 7)
+    assert merged.metrics is not None
+    assert merged.metrics.cells_accounted == merged.metrics.cells_incoming == 30
 
 
 def test_default_update_time_is_when_the_run_was_triggered(env: Env) -> None:
@@ -97,10 +99,10 @@ def test_import_a_table_of_a_sqlite_connection(env: Env, monkeypatch: pytest.Mon
         ("c100", "plan", '"free"', stamp),
         ("c100", "vip", "false", stamp),
     ]
-    staged = xcom("customer_import", run.run_id, "extract")["source"]
-    assert staged["origin"] == "crm_db:customers"
-    assert staged["rows"] == 2
-    assert Path(staged["path"]).suffix == ".parquet"
+    staged = Extracted.from_xcom(xcom("customer_import", run.run_id, "extract")).source
+    assert (staged.origin, staged.sql) == ("crm_db:customers", 'SELECT * FROM "customers"')
+    assert staged.rows == 2
+    assert staged.path.suffix == ".parquet"
 
     # The same connection with a query: only the rows it selects.
     second = run_dag(
@@ -129,9 +131,10 @@ def test_the_same_import_twice_is_a_no_op(env: Env) -> None:
     first, second = run_dag(dag, run_conf=conf), run_dag(dag, run_conf=conf)
 
     assert first.state == second.state == "success"
-    assert xcom("customer_import", second.run_id, "merge")["merge"]["status"] == "already_applied"
+    merged = Merged.from_xcom(xcom("customer_import", second.run_id, "merge")).merge
+    assert (merged.status, merged.metrics) == ("already_applied", None)
     assert work_rows(env.warehouse, "SELECT count(*) FROM batches") == [(1,)]
-    assert xcom("customer_import", second.run_id, "publish")["version"] == 1
+    assert Published.from_xcom(xcom("customer_import", second.run_id, "publish")).version == 1
 
 
 def test_a_legacy_import_stores_no_timestamps(env: Env) -> None:
@@ -241,11 +244,12 @@ def test_blank_lines_short_rows_and_missing_keys_pass_the_checks(
     )
 
     assert run.state == "success", run.tasks
-    merged = xcom("customer_import", run.run_id, "merge")["merge"]
-    metrics = merged["metrics"]
-    assert metrics["cells_accounted"] == metrics["cells_incoming"]
+    merged = Merged.from_xcom(xcom("customer_import", run.run_id, "merge")).merge
+    metrics = merged.metrics
+    assert metrics is not None
+    assert metrics.cells_accounted == metrics.cells_incoming
     stamp = us(utc(2024, 1, 3))
-    counts = (merged["rows_read"], merged["rows_rejected"], metrics["cells_incoming"])
+    counts = (merged.rows_read, merged.rows_rejected, metrics.cells_incoming)
     if suffix == ".csv":
         assert counts == (3, 1, 6)
         expected = [("u1", "age", "30"), ("u1", "name", '"Ann"'), ("u3", "age", "3")]

@@ -15,9 +15,10 @@ import pytest
 from propsync.errors import AuditFailed, SourceError, UsageError
 from propsync.orchestration import tasks
 from propsync.orchestration.audit import merge_metrics
+from propsync.orchestration.payloads import Merged, MergeSummary, Normalised
 from propsync.orchestration.runs import SnapshotRun
 from propsync.orchestration.sources import find_snapshot
-from propsync.orchestration.staging import quote_table, stage_file, verified
+from propsync.orchestration.staging import quote_table, stage_source, verified
 from propsync.store.apply import BatchResult
 from propsync.store.warehouse import Warehouse
 from tests.dags.conftest import PROPERTIES, Env, published_rows, us, utc, work_rows
@@ -33,7 +34,7 @@ def context(end: dt.datetime, run_type: str = "backfill") -> dict[str, Any]:
     }
 
 
-def stage_day(day: int) -> dict[str, Any]:
+def stage_day(day: int) -> Normalised:
     ctx = context(utc(2024, 1, day))
     location = tasks.snapshot_location(ctx)
     assert location is not None
@@ -54,11 +55,11 @@ def test_a_run_is_keyed_on_its_data_interval_not_its_type_or_the_clock() -> None
 def test_staging_is_content_addressed_read_only_and_verified(tmp_path: Path) -> None:
     src = tmp_path / "day.csv"
     src.write_text("customer_id,plan\nc1,free\nc2,pro\n", encoding="utf-8")
-    first = stage_file(str(src), tmp_path / "run", stem="source")
-    again = stage_file(f"file://{src}", tmp_path / "run", stem="source")
-    assert first["path"] == again["path"]
-    assert (first["rows"], first["bytes"], first["format"]) == (2, 32, "csv")
-    staged = Path(first["path"])
+    first = stage_source(str(src), tmp_path / "run")
+    again = stage_source(f"file://{src}", tmp_path / "run")
+    assert first.path == again.path
+    assert (first.rows, first.bytes, first.format) == (2, 32, "csv")
+    staged = first.path
     assert not staged.stat().st_mode & stat.S_IWUSR
     assert verified(first) == staged
 
@@ -124,9 +125,9 @@ def test_the_audit_sees_a_timestamp_that_went_backwards(env: Env) -> None:
         con.execute("ROLLBACK")
     finally:
         con.close()
-    assert metrics["timestamps_went_backwards"] == 3
-    assert metrics["properties_stored"] == 3
-    assert (metrics["duplicate_keys"], metrics["customers_without_id"]) == (0, 0)
+    assert metrics.timestamps_went_backwards == 3
+    assert metrics.properties_stored == 3
+    assert (metrics.duplicate_keys, metrics.customers_without_id) == (0, 0)
     assert examples[0].endswith(
         f"published update_ts {us(utc(2024, 1, 1))} -> {us(utc(2024, 1, 1)) - 1}"
     )
@@ -139,7 +140,8 @@ def test_an_audit_failure_rolls_the_batch_back_and_publishes_nothing(env: Env) -
     rows_before = published_rows(env.warehouse, PROPERTIES)
 
     payload = tasks.validate(stage_day(2))
-    payload["source"] = {**payload["source"], "rows": 4}  # the merge no longer reconciles
+    # The merge no longer reconciles with the source.
+    payload = payload.model_copy(update={"source": payload.source.model_copy(update={"rows": 4})})
     with pytest.raises(
         AuditFailed, match="counts reconcile: applied \\+ stale \\+ rejected = incoming"
     ):
@@ -151,29 +153,42 @@ def test_an_audit_failure_rolls_the_batch_back_and_publishes_nothing(env: Env) -
     assert work_rows(env.warehouse, PROPERTIES) == rows_before  # rolled back, not just unpublished
     ((status, message),) = work_rows(
         env.warehouse,
-        f"SELECT status, message FROM batches WHERE batch_id = '{payload['batch_id']}'",
+        f"SELECT status, message FROM batches WHERE batch_id = '{payload.batch_id}'",
     )
     assert status == "failed"
     assert message.startswith("audit failed, batch rolled back")
     failed = work_rows(
         env.warehouse,
-        f"SELECT check_name FROM quality_results WHERE batch_id = '{payload['batch_id']}' "
+        f"SELECT check_name FROM quality_results WHERE batch_id = '{payload.batch_id}' "
         "AND stage = 'merged' AND NOT success ORDER BY 1",
     )
     assert failed == [
         ("counts reconcile: applied + stale + rejected = incoming",),
         ("rows merged reconcile with the source",),
     ]
+    # The audit believes the warehouse, not a payload that claims the batch was applied.
+    claimed = MergeSummary(
+        batch_id=payload.batch_id,
+        status="applied",
+        message="",
+        rows_read=3,
+        properties_applied=15,
+        properties_stale=0,
+        rows_rejected=0,
+        cells_rejected=0,
+        already_applied=False,
+        metrics=None,
+    )
     with pytest.raises(AuditFailed, match="not applied"):
-        tasks.audit(payload)
+        tasks.audit(Merged(**payload.fields(), merge=claimed))
     # Nothing to publish: the version stays.
-    assert tasks.publish(None, payload)["version"] == 1
+    assert tasks.publish(None, payload).version == 1
 
 
 def test_retried_steps_reuse_what_the_first_try_staged(env: Env) -> None:
     first = stage_day(3)
     again = stage_day(3)
-    assert again["batch_id"] == first["batch_id"]
-    assert again["source"]["path"] == first["source"]["path"]
-    assert again["normalised"]["normalised_at_us"] == first["normalised"]["normalised_at_us"]
-    assert first["started_at_us"] == us(utc(2024, 1, 3))
+    assert again.batch_id == first.batch_id
+    assert again.source.path == first.source.path
+    assert again.normalised.normalised_at_us == first.normalised.normalised_at_us
+    assert first.started_at_us == us(utc(2024, 1, 3))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
+from propsync.orchestration.payloads import Normalised, Published
 from propsync.store.warehouse import Warehouse
 from tests.dags.conftest import (
     IDS,
@@ -43,9 +43,9 @@ def test_a_day_is_published_with_the_snapshot_time(env: Env) -> None:
         ("plan", '"free"', stamp),
         ("vip", "false", stamp),
     ]
-    published = xcom("customer_snapshots", run.run_id, "publish")
-    assert published["version"] == 1
-    assert Path(published["path"]) == Warehouse(env.warehouse).published_file()
+    published = Published.from_xcom(xcom("customer_snapshots", run.run_id, "publish"))
+    assert published.version == 1
+    assert published.path == Warehouse(env.warehouse).published_file()
     quality = work_rows(
         env.warehouse,
         "SELECT stage, suite, count(*), bool_and(success) FROM quality_results GROUP BY ALL ORDER BY 1, 2",
@@ -56,7 +56,7 @@ def test_a_day_is_published_with_the_snapshot_time(env: Env) -> None:
         ("staged", "staged_batch_summary", 5, True),
     ]
     # The Data Docs pages are kept with the staged batch.
-    batch_dir = Path(xcom("customer_snapshots", run.run_id, "normalise")["batch_dir"])
+    batch_dir = Normalised.from_xcom(xcom("customer_snapshots", run.run_id, "normalise")).batch_dir
     assert "merged_audit" in (batch_dir / "quality" / "merged_audit.html").read_text()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from propsync.journal import JournalWriter, record_from_tracking
+from propsync.orchestration.payloads import Published
 from propsync.store.warehouse import Warehouse
 from propsync.tracking import parse_commands
 from tests.dags.conftest import Env, load_dag, published_rows, run_dag, work_rows, xcom
@@ -47,7 +48,9 @@ def test_journaled_commands_are_applied_and_published(env: Env) -> None:
     assert run.state == "success"
     assert run.tasks == {"apply": "success", "publish": "success"}
     assert xcom("tracking_ingest", run.run_id, "apply") == 2
-    assert xcom("tracking_ingest", run.run_id, "publish")["version"] >= 1
+    published = Published.from_xcom(xcom("tracking_ingest", run.run_id, "publish"))
+    assert published.version >= 1
+    assert published.batch_id is None  # not an import
     rows = published_rows(
         env.warehouse,
         "SELECT id_value, property, value, update_ts FROM properties JOIN customer_ids USING (customer_id) ORDER BY 1",
@@ -90,7 +93,7 @@ def test_apply_only_commits_and_the_publish_task_publishes(env: Env) -> None:
     track("ann", "gold", 1_700_000_000)
     first = run_dag(dag)
     assert first.tasks == {"apply": "success", "publish": "success"}
-    version = xcom("tracking_ingest", first.run_id, "publish")["version"]
+    version = Published.from_xcom(xcom("tracking_ingest", first.run_id, "publish")).version
     assert warehouse.published_version() == version >= 1
 
     # A run whose publish task does not run (marked success instead, as if it had died after the
@@ -111,9 +114,9 @@ def test_apply_only_commits_and_the_publish_task_publishes(env: Env) -> None:
     assert third.state == "success"
     assert third.tasks == {"apply": "success", "publish": "success"}
     assert xcom("tracking_ingest", third.run_id, "apply") == 0
-    published = xcom("tracking_ingest", third.run_id, "publish")
-    assert published["version"] > version
-    assert warehouse.published_version() == published["version"]
+    published = Published.from_xcom(xcom("tracking_ingest", third.run_id, "publish"))
+    assert published.version > version
+    assert warehouse.published_version() == published.version
     assert published_rows(env.warehouse, ROWS) == [
         ("ann", "plan", '"gold"', 1_700_000_000_000_000),
         ("bob", "plan", '"silver"', 1_700_000_050_000_000),

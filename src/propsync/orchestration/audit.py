@@ -20,6 +20,7 @@ import duckdb
 
 from propsync import sql
 from propsync.batch import UpdateBatch
+from propsync.orchestration.payloads import MergeMetrics
 from propsync.quality import frames, runner
 from propsync.store.apply import BatchResult
 
@@ -32,7 +33,7 @@ def merge_metrics(
     source_rows: int,
     n_properties: int,
     batch: UpdateBatch | None = None,
-) -> tuple[dict[str, Any], list[str]]:
+) -> tuple[MergeMetrics, list[str]]:
     """One row of post-merge metrics, and examples of timestamps that went backwards.
 
     ``batch``: the merged batch, for its blank lines and absent cells (``frames.source_cells``).
@@ -52,22 +53,22 @@ def merge_metrics(
     if batch is not None:
         data_rows, source_cells = frames.source_cells(batch, source_rows, n_properties)
     stored = int(con.execute(sql.load("merge_audit/properties_stored"), params).fetchall()[0][0])
-    metrics: dict[str, Any] = {
+    metrics = MergeMetrics(
         # Counted by apply_batch's own audit of the same transaction (store.apply.audit_merged),
         # over the customers it audited; reported here beside the checks only this audit makes.
-        "duplicate_keys": result.audit_counts["duplicate_keys"],
-        "timestamps_went_backwards": len(backwards),
-        "customers_without_id": result.audit_counts["customers_without_id"],
-        "cells_incoming": source_cells,
-        "properties_applied": result.properties_applied,
-        "properties_stored": stored,
-        "properties_stale": result.properties_stale,
-        "cells_rejected": rejected,
-        "cells_accounted": stored + result.properties_stale + rejected,
-        "rows_read": result.rows_read,
-        "source_rows": data_rows,
-        "published_compared": str(published) if published is not None else None,
-    }
+        duplicate_keys=result.audit_counts["duplicate_keys"],
+        timestamps_went_backwards=len(backwards),
+        customers_without_id=result.audit_counts["customers_without_id"],
+        cells_incoming=source_cells,
+        properties_applied=result.properties_applied,
+        properties_stored=stored,
+        properties_stale=result.properties_stale,
+        cells_rejected=rejected,
+        cells_accounted=stored + result.properties_stale + rejected,
+        rows_read=result.rows_read,
+        source_rows=data_rows,
+        published_compared=str(published) if published is not None else None,
+    )
     examples = [
         f"customer {c} property {p!r}: published update_ts {old} -> {'missing' if new is None else new}"
         for c, p, old, new in backwards[:5]
@@ -86,7 +87,7 @@ class MergeAudit:
     n_properties: int
     on_pass: Callable[[duckdb.DuckDBPyConnection, runner.Outcome], None] | None = None
     batch: UpdateBatch | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: MergeMetrics | None = None  # None until the hook ran (not for a batch applied before)
     examples: list[str] = field(default_factory=list)
     outcome: runner.Outcome | None = None
 
@@ -100,8 +101,7 @@ class MergeAudit:
             n_properties=self.n_properties,
             batch=self.batch,
         )
-        values = {k: v for k, v in self.metrics.items() if k != "published_compared"}
-        self.outcome = runner.validate(self.suite, [frames.one_row(values)])
+        self.outcome = runner.validate(self.suite, [frames.one_row(self.metrics.checked())])
         if not self.outcome.success:
             problems = self.outcome.failures()
             if self.examples:

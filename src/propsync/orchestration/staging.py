@@ -1,11 +1,12 @@
 """Run-scoped, immutable staging: a source is copied once, with its SHA-256, and never changed.
 
 A staged file is named after its checksum (``source-<sha256[:16]>.csv``) and written through a
-temporary file and an atomic rename, so a half-written file never has a final name. The manifest
-returned to Airflow (XCom) names the file and its checksum; every later task verifies the bytes
-before using them, so a retry sees exactly what the first try saw. Re-running the extract of a run
-whose source has not changed stages the same file again (a no-op); a changed source gets a new
-name and, downstream, a new batch id.
+temporary file and an atomic rename, so a half-written file never has a final name. Its model
+(``payloads.StagedFile``, passed on through XCom and kept beside it as ``.manifest.json``) names
+the file and its checksum; every later task verifies the bytes before using them, so a retry sees
+exactly what the first try saw. Re-running the extract of a run whose source has not changed
+stages the same file again (a no-op); a changed source gets a new name and, downstream, a new
+batch id.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from propsync.errors import SourceError, UsageError
 from propsync.files import READ_ONLY_MODE, atomic_write_text, replace_durably
+from propsync.orchestration.payloads import StagedFile, StagedSource
 from propsync.sql import quote_ident
 
 CHUNK = 1 << 20
@@ -34,8 +36,6 @@ FORMATS = {
     ".json": "json",
 }
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
-
-Manifest = dict[str, Any]
 
 
 def is_uri(location: str) -> bool:
@@ -110,13 +110,8 @@ def count_rows(path: Path, fmt: str) -> int:
         raise SourceError(f"cannot read staged {str(path)!r}: {exc}", path=str(path)) from None
 
 
-def stage_file(location: str, directory: Path, *, stem: str, count: bool = True) -> Manifest:
-    """Copy ``location`` into ``directory`` under its checksum; return the manifest."""
+def _copy(location: str, directory: Path, stem: str) -> StagedFile:
     suffix = suffix_of(location)
-    if stem == "source" and FORMATS.get(suffix) not in ("csv", "parquet", "jsonl"):
-        raise SourceError(
-            f"cannot tell the format of {location!r}: use .csv, .parquet or .jsonl", path=location
-        )
     h = hashlib.sha256()
     size = 0
     with _open_source(location) as src, _atomic_target(directory, suffix) as (out, tmp):
@@ -125,18 +120,32 @@ def stage_file(location: str, directory: Path, *, stem: str, count: bool = True)
             out.write(chunk)
             size += len(chunk)
     digest = h.hexdigest()
-    final = _finish(tmp, directory, stem, digest, suffix)
-    manifest: Manifest = {
-        "origin": location,
-        "path": str(final),
-        "sha256": digest,
-        "bytes": size,
-        "format": FORMATS.get(suffix, suffix.lstrip(".")),
-    }
-    if count:
-        manifest["rows"] = count_rows(final, manifest["format"])
-    _write_manifest(directory, stem, digest, manifest)
-    return manifest
+    return StagedFile(
+        origin=location,
+        path=_finish(tmp, directory, stem, digest, suffix),
+        sha256=digest,
+        bytes=size,
+        format=FORMATS.get(suffix, suffix.lstrip(".")),
+    )
+
+
+def stage_file(location: str, directory: Path, *, stem: str) -> StagedFile:
+    """Copy ``location`` (e.g. the mapping) into ``directory`` under its checksum."""
+    staged = _copy(location, directory, stem)
+    _write_manifest(directory, stem, staged)
+    return staged
+
+
+def stage_source(location: str, directory: Path) -> StagedSource:
+    """Copy the source ``location`` into ``directory`` under its checksum and count its rows."""
+    if FORMATS.get(suffix_of(location)) not in ("csv", "parquet", "jsonl"):
+        raise SourceError(
+            f"cannot tell the format of {location!r}: use .csv, .parquet or .jsonl", path=location
+        )
+    staged = _copy(location, directory, "source")
+    source = StagedSource(**staged.fields(), rows=count_rows(staged.path, staged.format))
+    _write_manifest(directory, "source", source)
+    return source
 
 
 def quote_table(table: str) -> str:
@@ -156,7 +165,7 @@ def stage_query(
     table: str | None = None,
     query: str | None = None,
     chunk_rows: int = 100_000,
-) -> Manifest:
+) -> StagedSource:
     """Extract a table or a query through an Airflow connection (common.sql) into Parquet.
 
     Rows are fetched in chunks; the staged Parquet file is the immutable copy the run works on.
@@ -187,33 +196,34 @@ def stage_query(
     digest = sha256_file(tmp)
     final = _finish(tmp, directory, "source", digest, ".parquet")
     origin = f"{conn_id}:{table}" if table is not None else f"{conn_id}:query"
-    manifest: Manifest = {
-        "origin": origin,
-        "sql": sql,
-        "path": str(final),
-        "sha256": digest,
-        "bytes": final.stat().st_size,
-        "format": "parquet",
-        "rows": frame.height,
-    }
-    _write_manifest(directory, "source", digest, manifest)
-    return manifest
+    source = StagedSource(
+        origin=origin,
+        sql=sql,
+        path=final,
+        sha256=digest,
+        bytes=final.stat().st_size,
+        format="parquet",
+        rows=frame.height,
+    )
+    _write_manifest(directory, "source", source)
+    return source
 
 
-def _write_manifest(directory: Path, stem: str, digest: str, manifest: Mapping[str, Any]) -> None:
-    target = directory / f"{stem}-{digest[:16]}.manifest.json"
+def _write_manifest(directory: Path, stem: str, staged: StagedFile) -> None:
+    target = directory / f"{stem}-{staged.sha256[:16]}.manifest.json"
+    manifest = staged.model_dump(mode="json", exclude_none=True)
     atomic_write_text(target, json.dumps(manifest, indent=2, sort_keys=True))
 
 
-def verified(manifest: Mapping[str, Any]) -> Path:
-    """The staged file of ``manifest`` after checking its checksum: retries see the same bytes."""
-    path = Path(str(manifest["path"]))
+def verified(staged: StagedFile) -> Path:
+    """The staged file after checking its checksum: retries see the same bytes."""
+    path = staged.path
     if not path.is_file():
         raise SourceError(f"staged file {str(path)!r} is missing", path=str(path))
     digest = sha256_file(path)
-    if digest != manifest["sha256"]:
+    if digest != staged.sha256:
         raise SourceError(
-            f"staged file {str(path)!r} changed after staging: sha256 {digest} != {manifest['sha256']}",
+            f"staged file {str(path)!r} changed after staging: sha256 {digest} != {staged.sha256}",
             path=str(path),
         )
     return path

@@ -1,5 +1,6 @@
 """One function per DAG task. Each takes the Airflow context or the previous task's payload (a
-JSON dict passed through XCom) and returns the next payload. Every step is idempotent:
+model of ``propsync.orchestration.payloads``; the DAG task bodies convert it from and to the JSON
+that XCom holds) and returns the next payload. Every step is idempotent:
 
 * extract copies the source under its checksum (same bytes -> same file);
 * normalise writes ``batch-<batch_id>/`` once, the batch id being derived from the staged bytes,
@@ -16,29 +17,46 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from propsync.config import Settings
 from propsync.errors import AuditFailed, BatchRejected, PropsyncError, UsageError
+from propsync.orchestration.payloads import (
+    Audited,
+    AuditResult,
+    Extracted,
+    Merged,
+    MergeSummary,
+    Normalised,
+    NormaliseMeta,
+    Published,
+    SnapshotLocation,
+    StagedQuality,
+    StagedSource,
+    Validated,
+)
 from propsync.orchestration.runs import ManualRun, SnapshotRun
 from propsync.orchestration.settings import DataSettings
-from propsync.orchestration.staging import Manifest, stage_file, stage_query, verified
+from propsync.orchestration.staging import stage_file, stage_query, stage_source, verified
+
+if TYPE_CHECKING:
+    from propsync.mapping import Mapping as MappingModel
 
 log = logging.getLogger("propsync.orchestration")
 
-Payload = dict[str, Any]
-T = TypeVar("T")
 
-
-def run(fn: Callable[..., T], *args: Any) -> T:
-    """Call a task function. A data error (bad mapping, failed check) fails the task at once with
-    its message: retrying the same bytes cannot help. Retryable errors (a busy warehouse lock) and
-    unexpected ones propagate, so Airflow's retries apply to them.
+@contextmanager
+def failing_fast() -> Iterator[None]:
+    """Around a task body: a data error (bad mapping, failed check, a payload that does not fit its
+    model) fails the task at once with its message, as retrying the same input cannot help.
+    Retryable errors (a busy warehouse lock) and unexpected ones propagate, so Airflow's retries
+    apply to them.
     """
     try:
-        return fn(*args)
+        yield
     except PropsyncError as exc:
         if exc.retryable:
             raise
@@ -63,7 +81,7 @@ def _data(s: Settings) -> DataSettings:
 # -- extract ------------------------------------------------------------------------------------
 
 
-def snapshot_location(context: Mapping[str, Any]) -> dict[str, str] | None:
+def snapshot_location(context: Mapping[str, Any]) -> SnapshotLocation | None:
     """The landed snapshot of the run and its mapping, or None while it has not landed."""
     from propsync.orchestration.sources import find_snapshot
 
@@ -79,28 +97,26 @@ def snapshot_location(context: Mapping[str, Any]) -> dict[str, str] | None:
         log.info("snapshot for %s not landed yet: %s", run.snapshot_date, found.describe_missing())
         return None
     log.info("snapshot for %s: %s (mapping %s)", run.snapshot_date, found.source, found.mapping)
-    return {"source": found.source, "mapping": found.mapping, "date": run.snapshot_date}
+    return SnapshotLocation(source=found.source, mapping=found.mapping, date=run.snapshot_date)
 
 
-def extract_snapshot(context: Mapping[str, Any], location: Mapping[str, str]) -> Payload:
+def extract_snapshot(context: Mapping[str, Any], location: SnapshotLocation) -> Extracted:
     """Stage the run's snapshot and mapping; the default update time is the interval's end."""
     s = settings()
     run = SnapshotRun.from_context(context)
     run_dir = _data(s).staging / run.dag_id / run.key
-    return {
-        "dag_id": run.dag_id,
-        "run_key": run.key,
-        "run_dir": str(run_dir),
-        "snapshot_date": run.snapshot_date,
-        "source": stage_file(location["source"], run_dir, stem="source"),
-        "mapping": stage_file(location["mapping"], run_dir, stem="mapping", count=False),
-        "started_at_us": run.started_at_us,
-        "legacy": False,
-        "max_reject_ratio": None,
-    }
+    return Extracted(
+        dag_id=run.dag_id,
+        run_key=run.key,
+        run_dir=run_dir,
+        snapshot_date=run.snapshot_date,
+        source=stage_source(location.source, run_dir),
+        mapping=stage_file(location.mapping, run_dir, stem="mapping"),
+        started_at_us=run.started_at_us,
+    )
 
 
-def extract_import(context: Mapping[str, Any], params: Mapping[str, Any]) -> Payload:
+def extract_import(context: Mapping[str, Any], params: Mapping[str, Any]) -> Extracted:
     """Stage the source of a manual import: a file/URI, or a table or query of a connection."""
     from propsync.timestamps import parse_timestamp_value
 
@@ -117,11 +133,11 @@ def extract_import(context: Mapping[str, Any], params: Mapping[str, Any]) -> Pay
     if bool(source) == bool(conn_id):
         raise UsageError("give either source (a file or URI) or conn_id with table or query")
     if conn_id:
-        staged: Manifest = stage_query(conn_id, run_dir, table=table, query=query)
+        staged: StagedSource = stage_query(conn_id, run_dir, table=table, query=query)
     else:
         if table or query:
             raise UsageError("table and query only apply with conn_id")
-        staged = stage_file(source, run_dir, stem="source")
+        staged = stage_source(source, run_dir)
     started_raw = params.get("started_at")
     if started_raw in (None, ""):
         started_at = run.started_at_us
@@ -133,84 +149,91 @@ def extract_import(context: Mapping[str, Any], params: Mapping[str, Any]) -> Pay
             )
         started_at = parsed
     ratio = params.get("max_reject_ratio")
-    return {
-        "dag_id": run.dag_id,
-        "run_key": run.key,
-        "run_dir": str(run_dir),
-        "source": staged,
-        "mapping": stage_file(mapping, run_dir, stem="mapping", count=False),
-        "started_at_us": started_at,
-        "legacy": bool(params.get("legacy", False)),
-        "max_reject_ratio": None if ratio is None else float(ratio),
-    }
+    return Extracted(
+        dag_id=run.dag_id,
+        run_key=run.key,
+        run_dir=run_dir,
+        source=staged,
+        mapping=stage_file(mapping, run_dir, stem="mapping"),
+        started_at_us=started_at,
+        legacy=bool(params.get("legacy", False)),
+        max_reject_ratio=None if ratio is None else float(ratio),
+    )
 
 
 # -- normalise ----------------------------------------------------------------------------------
 
 
-def normalise(payload: Payload) -> Payload:
+def normalise(payload: Extracted) -> Normalised:
     """Map the staged source with the staged mapping into ``batch-<batch_id>/`` (written once)."""
     from propsync.normalize import import_batch_id
-    from propsync.operations.imports import normalise_snapshot, read_snapshot
-    from propsync.timestamps import now_us
+    from propsync.operations.imports import read_snapshot
 
-    s = settings()
-    source_path, model = read_snapshot(verified(payload["source"]), verified(payload["mapping"]))
-    legacy = bool(payload["legacy"])
-    started = int(payload["started_at_us"])
-    batch_id = import_batch_id(payload["source"]["sha256"], model, legacy, started)
-    batch_dir = Path(payload["run_dir"]) / f"batch-{batch_id}"
+    source_path, model = read_snapshot(verified(payload.source), verified(payload.mapping))
+    batch_id = import_batch_id(payload.source.sha256, model, payload.legacy, payload.started_at_us)
+    batch_dir = payload.run_dir / f"batch-{batch_id}"
     meta_path = batch_dir / "normalise.json"
     if not meta_path.is_file():
-        now = now_us()
-        skew = s.max_future_skew_us
-        batch = normalise_snapshot(
-            source_path,
-            model,
-            s,
-            batch_id=batch_id,
-            source=str(payload["source"]["origin"]),
-            started_at_us=started,
-            now=now,
-            legacy=legacy,
-        )
-        tmp = batch_dir.with_name(f".{batch_dir.name}.{uuid.uuid4().hex[:8]}")
-        batch.save(tmp)
-        meta = {
-            "batch_id": batch_id,
-            "normalised_at_us": now,
-            "max_future_skew_us": skew,
-            "started_at_us": started,
-            "legacy": legacy,
-            "property_types": {p.to_property: p.type for p in model.properties},
-            "rows_read": batch.rows_read,
-            "cells": batch.cells.height,
-            "rejections": batch.rejections.height,
-        }
-        (tmp / "normalise.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        try:
-            os.replace(tmp, batch_dir)
-        except OSError:  # a concurrent try finished first: keep its files
-            shutil.rmtree(tmp, ignore_errors=True)
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        _write_batch(payload, source_path, model, batch_dir)
+    meta = NormaliseMeta.model_validate_json(meta_path.read_text(encoding="utf-8"))
     log.info(
         "batch %s: %s rows, %s cells, %s rejections",
         batch_id,
-        meta["rows_read"],
-        meta["cells"],
-        meta["rejections"],
+        meta.rows_read,
+        meta.cells,
+        meta.rejections,
     )
-    return {**payload, "batch_id": batch_id, "batch_dir": str(batch_dir), "normalised": meta}
+    return Normalised(**payload.fields(), batch_id=batch_id, batch_dir=batch_dir, normalised=meta)
+
+
+def _write_batch(
+    payload: Extracted, source_path: Path, model: MappingModel, batch_dir: Path
+) -> None:
+    """Normalise into a temporary directory renamed to ``batch_dir``: it is complete or absent."""
+    from propsync.operations.imports import normalise_snapshot
+    from propsync.timestamps import now_us
+
+    s = settings()
+    batch_id = batch_dir.name.removeprefix("batch-")
+    now = now_us()
+    batch = normalise_snapshot(
+        source_path,
+        model,
+        s,
+        batch_id=batch_id,
+        source=payload.source.origin,
+        started_at_us=payload.started_at_us,
+        now=now,
+        legacy=payload.legacy,
+    )
+    tmp = batch_dir.with_name(f".{batch_dir.name}.{uuid.uuid4().hex[:8]}")
+    batch.save(tmp)
+    meta = NormaliseMeta(
+        batch_id=batch_id,
+        normalised_at_us=now,
+        max_future_skew_us=s.max_future_skew_us,
+        started_at_us=payload.started_at_us,
+        legacy=payload.legacy,
+        property_types={p.to_property: p.type for p in model.properties},
+        rows_read=batch.rows_read,
+        cells=batch.cells.height,
+        rejections=batch.rejections.height,
+    )
+    (tmp / "normalise.json").write_text(meta.model_dump_json(indent=2), encoding="utf-8")
+    try:
+        os.replace(tmp, batch_dir)
+    except OSError:  # a concurrent try finished first: keep its files
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # -- validate -----------------------------------------------------------------------------------
 
 
-def _quality_dir(payload: Payload) -> Path:
-    return Path(payload["batch_dir"]) / "quality"
+def _quality_dir(payload: Normalised) -> Path:
+    return payload.batch_dir / "quality"
 
 
-def validate(payload: Payload, expectations: str | None = None) -> Payload:
+def validate(payload: Normalised, expectations: str | None = None) -> Validated:
     """Run the staged-batch suites; on failure record the batch as failed and raise."""
     from propsync.batch import UpdateBatch
     from propsync.orchestration.records import SuiteRun, record_failure
@@ -218,36 +241,32 @@ def validate(payload: Payload, expectations: str | None = None) -> Payload:
     from propsync.store.warehouse import Warehouse
 
     s = settings()
-    meta = payload["normalised"]
-    batch = UpdateBatch.load(payload["batch_dir"])
-    types: dict[str, str] = meta["property_types"]
-    flags = {"legacy"} if meta["legacy"] else set()
-    ratio = payload.get("max_reject_ratio")
-    ratio = s.max_reject_ratio if ratio is None else float(ratio)
+    meta = payload.normalised
+    batch = UpdateBatch.load(payload.batch_dir)
+    types = meta.property_types
+    flags = {"legacy"} if meta.legacy else set()
+    ratio = s.max_reject_ratio if payload.max_reject_ratio is None else payload.max_reject_ratio
     chunk_rows = _data(s).gx_chunk_rows
     cells = runner.validate(
         suites.load_suite(suites.STAGED_CELLS, expectations, flags),
         frames.chunks(frames.staged_cells(batch, types), chunk_rows),
         {
-            "max_update_ts": meta["normalised_at_us"] + meta["max_future_skew_us"],
+            "max_update_ts": meta.normalised_at_us + meta.max_future_skew_us,
             "mapped_properties": sorted(types),
         },
         index_column="row_nr",
     )
     summary = runner.validate(
         suites.load_suite(suites.STAGED_SUMMARY, expectations, flags),
-        [
-            frames.staged_summary(
-                batch, source_rows=int(payload["source"]["rows"]), n_properties=len(types)
-            )
-        ],
+        [frames.staged_summary(batch, source_rows=payload.source.rows, n_properties=len(types))],
         {"max_reject_ratio": ratio},
     )
     qdir = _quality_dir(payload)
-    runs = []
+    runs, pages = [], []
     for outcome in (cells, summary):
         files = outcome.write(qdir, outcome.suite)
         runs.append(SuiteRun.of("staged", outcome, files["html"]))
+        pages.append(files["html"])
         log.info("%s (Data Docs: %s)", outcome.summary(), files["html"])
     (qdir / "staged_checks.json").write_text(
         json.dumps([r.to_json() for r in runs], indent=2, default=str), encoding="utf-8"
@@ -259,13 +278,13 @@ def validate(payload: Payload, expectations: str | None = None) -> Payload:
         )
         record_failure(Warehouse(s.warehouse), s, batch, message, runs)
         raise BatchRejected(message, batch_id=batch.batch_id)
-    return {**payload, "quality": {"staged": [r.report for r in runs]}}
+    return Validated(**payload.fields(), quality=StagedQuality(staged=tuple(pages)))
 
 
 # -- merge, audit, publish ----------------------------------------------------------------------
 
 
-def merge(payload: Payload, expectations: str | None = None) -> Payload:
+def merge(payload: Validated, expectations: str | None = None) -> Merged:
     """``apply_batch(publish=False)`` with the post-merge audit inside the batch's transaction."""
     from propsync.batch import UpdateBatch
     from propsync.orchestration.audit import MergeAudit
@@ -277,7 +296,7 @@ def merge(payload: Payload, expectations: str | None = None) -> Payload:
     s = settings()
     runner.preload()  # GX takes seconds to import: not while holding the warehouse lock
     warehouse = Warehouse(s.warehouse)
-    batch = UpdateBatch.load(payload["batch_dir"])
+    batch = UpdateBatch.load(payload.batch_dir)
     qdir = _quality_dir(payload)
     staged = [
         SuiteRun.from_json(d)
@@ -291,12 +310,11 @@ def merge(payload: Payload, expectations: str | None = None) -> Payload:
     hook = MergeAudit(
         suite=suites.load_suite(suites.MERGED_AUDIT, expectations),
         warehouse_root=warehouse.root,
-        source_rows=int(payload["source"]["rows"]),
-        n_properties=len(payload["normalised"]["property_types"]),
+        source_rows=payload.source.rows,
+        n_properties=len(payload.normalised.property_types),
         on_pass=keep_results,
         batch=batch,
     )
-    ratio = payload.get("max_reject_ratio")
     try:
         result = apply_batch(
             warehouse,
@@ -304,7 +322,7 @@ def merge(payload: Payload, expectations: str | None = None) -> Payload:
             s,
             publish=False,
             audit=hook,
-            max_reject_ratio=None if ratio is None else float(ratio),
+            max_reject_ratio=payload.max_reject_ratio,
         )
     except AuditFailed as exc:
         runs = list(staged)
@@ -319,19 +337,21 @@ def merge(payload: Payload, expectations: str | None = None) -> Payload:
     if hook.outcome is not None:
         hook.outcome.write(qdir, suites.MERGED_AUDIT)
         log.info("%s (Data Docs: %s)", hook.outcome.summary(), report)
-    summary = {k: v for k, v in result.summary().items() if k != "published_version"}
-    summary.update(status=result.status, message=result.message, metrics=hook.metrics)
+    counts = {k: v for k, v in result.summary().items() if k != "published_version"}
+    summary = MergeSummary.model_validate(
+        {**counts, "status": result.status, "message": result.message, "metrics": hook.metrics}
+    )
     log.info("merge of %s: %s", batch.batch_id, summary)
-    return {**payload, "merge": summary}
+    return Merged(**payload.fields(), merge=summary)
 
 
-def audit(payload: Payload) -> Payload:
+def audit(payload: Merged) -> Audited:
     """Confirm from the warehouse that the batch is committed and passed every recorded check."""
     from propsync.store.warehouse import Warehouse
 
     s = settings()
     warehouse = Warehouse(s.warehouse)
-    batch_id = payload["batch_id"]
+    batch_id = payload.batch_id
     with warehouse.write_lock(s.lock_timeout_seconds):
         con = warehouse.connect_work(s.duckdb_memory_limit)
         try:
@@ -357,23 +377,26 @@ def audit(payload: Payload) -> Payload:
             f"batch {batch_id} has failed checks: {'; '.join(failed)}", batch_id=batch_id
         )
     stages = sorted({c[0] for c in checks})
-    if payload.get("merge", {}).get("status") == "applied" and stages != ["merged", "staged"]:
+    if payload.merge.status == "applied" and stages != ["merged", "staged"]:
         raise AuditFailed(
             f"batch {batch_id} lacks check results (found stages {stages})", batch_id=batch_id
         )
-    result = {
-        "batch_version": int(row[1]),
-        "work_version": work_version,
-        "checks_passed": len(checks),
-        "published_version": warehouse.published_version(),
-    }
+    result = AuditResult(
+        batch_version=int(row[1]),
+        work_version=work_version,
+        checks_passed=len(checks),
+        published_version=warehouse.published_version(),
+    )
     log.info("audit of %s: %s", batch_id, result)
-    return {**payload, "audit": result}
+    return Audited(**payload.fields(), audit=result)
 
 
-def publish(context: Mapping[str, Any] | None = None, payload: Payload | None = None) -> Payload:
+def publish(
+    context: Mapping[str, Any] | None = None, payload: Normalised | None = None
+) -> Published:
     """Publish the working database if it is ahead, compact the published files when due;
-    describe the version on the outlet Asset."""
+    describe the version on the outlet Asset. ``payload``: the import's (any stage from normalise
+    on names its batch); None for tracking."""
     from propsync.orchestration.assets import PUBLISHED_WAREHOUSE
     from propsync.store.apply import publish_pending
     from propsync.store.warehouse import Warehouse
@@ -381,18 +404,22 @@ def publish(context: Mapping[str, Any] | None = None, payload: Payload | None = 
     s = settings()
     warehouse = Warehouse(s.warehouse)
     version = publish_pending(warehouse, s)
-    extra: dict[str, Any] = {"version": version, "path": str(warehouse.published_file())}
+    compacted = None
     if s.auto_compact:  # folds the published files when due; outside the write lock
         from propsync.store.compaction import compact
 
         done = compact(warehouse, s)
-        extra["compacted_files"] = done.files_before - done.files_after
-    if payload is not None and "batch_id" in payload:
-        extra["batch_id"] = payload["batch_id"]
+        compacted = done.files_before - done.files_after
+    published = Published(
+        version=version,
+        path=warehouse.published_file(),
+        compacted_files=compacted,
+        batch_id=None if payload is None else payload.batch_id,
+    )
     if context is not None and "outlet_events" in context:
-        context["outlet_events"][PUBLISHED_WAREHOUSE].extra = extra
-    log.info("published version %s: %s", version, extra["path"])
-    return extra
+        context["outlet_events"][PUBLISHED_WAREHOUSE].extra = published.asset_extra()
+    log.info("published version %s: %s", version, published.path)
+    return published
 
 
 # -- tracking -----------------------------------------------------------------------------------
@@ -429,7 +456,7 @@ def _work_ahead(s: Settings) -> bool:
     return version > warehouse.published_version()
 
 
-def publish_tracking(context: Mapping[str, Any], applied: int) -> Payload:
+def publish_tracking(context: Mapping[str, Any], applied: int) -> Published:
     """Publish after tracking commands were applied, or when an earlier run applied some and its
     publish failed; skip (no Asset event) when the published version is current."""
     if not applied and not _work_ahead(settings()):
