@@ -135,46 +135,12 @@ def apply_forever(
     new version there, so the HTTP process need not). Between applies that follow each other
     at once it keeps the locks and work.duckdb attached (``ApplierHold``).
     """
-    # A previous applier (or a crash between commit and publish) may have left the working
-    # database ahead of the published version: publish_pending finds out and publishes it.
-    unpublished = warehouse.work_path.exists()
-    idle_compaction_checked = time.monotonic()  # the first look comes after one period
-    hold = ApplierHold(warehouse)
+    applier = _Applier(warehouse, settings, publish_interval, after_publish)
     try:
         while not stop.is_set():
             started = time.monotonic()
             try:
-                # A publish that is due goes with the apply, in the same hold of the write lock: one
-                # attach and checkpoint of work.duckdb per cycle instead of two.
-                due = publish_due(warehouse, publish_interval)
-                n = apply_journal(warehouse, settings, publish=due, held=hold.held)
-                published = (
-                    bool(n) and due
-                )  # publishing a version publishes all committed before it
-                if n:
-                    unpublished = not due
-                    log.info(
-                        "applied %d journaled commands in %.2f s%s",
-                        n,
-                        time.monotonic() - started,
-                        " (published)" if due else "",
-                    )
-                elif unpublished and due:
-                    publish_pending(warehouse, settings)
-                    unpublished, published = False, True
-                if published:
-                    if after_publish is not None:
-                        after_publish()
-                    if settings.auto_compact:  # more is coming: a new base waits (compaction.plan)
-                        compaction.start_thread(warehouse, settings, busy=True)
-                elif (
-                    not n
-                    and not unpublished
-                    and settings.auto_compact
-                    and started - idle_compaction_checked >= IDLE_COMPACTION_CHECK_SECONDS
-                ):
-                    idle_compaction_checked = started
-                    compaction.start_thread(warehouse, settings)
+                n = applier.cycle(started)
             except WarehouseLocked as exc:
                 log.info("journal apply postponed: %s", exc.message)
             except Exception as exc:
@@ -182,27 +148,85 @@ def apply_forever(
                 if on_error is not None:
                     on_error(exc)
             else:
-                # One apply per interval at most, counted from the start of this one: an apply that
-                # took longer is followed at once by the next, which takes what came meanwhile, in
-                # the same hold of the locks unless somebody waits for them.
                 took = time.monotonic() - started
-                waiting = hold.wanted()
-                if n and took >= interval and not stop.is_set() and not waiting:
-                    hold.take()
-                else:
-                    hold.release()
-                    if waiting:
-                        let_waiters_in(hold, stop)
+                applier.pace(n, took, interval, stop)
                 stop.wait(max(0.0, interval - took))
                 continue
-            hold.release()
+            applier.hold.release()
             stop.wait(interval)
     finally:
-        hold.release()  # before stopping compaction threads: they may wait for the write lock
+        applier.hold.release()  # before stopping compaction threads: they may wait for the lock
     compaction.stop_threads()
-    if unpublished:  # nothing applied stays unpublished when the applier stops
+    applier.publish_on_stop(on_error)
+
+
+class _Applier:
+    """The state ``apply_forever`` keeps between its cycles."""
+
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        settings: Settings,
+        publish_interval: float | None,
+        after_publish: Callable[[], None] | None,
+    ) -> None:
+        self.warehouse, self.settings = warehouse, settings
+        self.publish_interval, self.after_publish = publish_interval, after_publish
+        # A previous applier (or a crash between commit and publish) may have left the working
+        # database ahead of the published version: publish_pending finds out and publishes it.
+        self.unpublished = warehouse.work_path.exists()
+        self.idle_compaction_checked = time.monotonic()  # the first look comes after one period
+        self.hold = ApplierHold(warehouse)
+
+    def cycle(self, started: float) -> int:
+        """One apply of what the journal holds, published with it when a publish is due (one
+        attach and checkpoint of work.duckdb per cycle instead of two); how many commands."""
+        due = publish_due(self.warehouse, self.publish_interval)
+        n = apply_journal(self.warehouse, self.settings, publish=due, held=self.hold.held)
+        published = bool(n) and due  # publishing a version publishes all committed before it
+        if n:
+            self.unpublished = not due
+            took = time.monotonic() - started
+            log.info(
+                "applied %d journaled commands in %.2f s%s", n, took, " (published)" if due else ""
+            )
+        elif self.unpublished and due:
+            publish_pending(self.warehouse, self.settings)
+            self.unpublished, published = False, True
+        if published:
+            if self.after_publish is not None:
+                self.after_publish()
+            if self.settings.auto_compact:  # more is coming: a new base waits (compaction.plan)
+                compaction.start_thread(self.warehouse, self.settings, busy=True)
+        elif not n and not self.unpublished:
+            self._compact_when_idle(started)
+        return n
+
+    def _compact_when_idle(self, now: float) -> None:
+        if not self.settings.auto_compact:
+            return
+        if now - self.idle_compaction_checked >= IDLE_COMPACTION_CHECK_SECONDS:
+            self.idle_compaction_checked = now
+            compaction.start_thread(self.warehouse, self.settings)
+
+    def pace(self, n: int, took: float, interval: float, stop: threading.Event) -> None:
+        """One apply per interval at most, counted from the start of the last: an apply that took
+        longer is followed at once by the next, which takes what came meanwhile, in the same hold
+        of the locks unless somebody waits for them."""
+        waiting = self.hold.wanted()
+        if n and took >= interval and not stop.is_set() and not waiting:
+            self.hold.take()
+            return
+        self.hold.release()
+        if waiting:
+            let_waiters_in(self.hold, stop)
+
+    def publish_on_stop(self, on_error: Callable[[BaseException], None] | None) -> None:
+        """Nothing applied stays unpublished when the applier stops."""
+        if not self.unpublished:
+            return
         try:
-            publish_pending(warehouse, settings)
+            publish_pending(self.warehouse, self.settings)
         except Exception as exc:
             log.exception(
                 "publishing on stop failed: the next apply, edit or `propsync publish` publishes"
