@@ -156,62 +156,8 @@ def _customers(
     if not isinstance(data, dict):
         return ["data must be an object"]
     errors: list[str] = []
-    ids = data.get("customer_ids")
-    if not isinstance(ids, dict) or not ids:
-        errors.append("customer_ids must be a non-empty object of id type to id value")
-        ids = {}
-    if len(ids) > MAX_IDS:
-        errors.append(f"customer_ids has {len(ids)} ids; at most {MAX_IDS} per command")
-        ids = {}
-    clean_ids: dict[str, str] = {}
-    for k, v in ids.items():
-        if len(k) > MAX_ID_CHARS or (type(v) is str and len(v) > MAX_ID_CHARS):
-            what = (
-                f"customer id type {k[:40]!r}..." if len(k) > MAX_ID_CHARS else f"customer_ids.{k}"
-            )
-            errors.append(f"{what} is longer than {MAX_ID_CHARS} characters")
-        elif isinstance(k, str) and not _is_unicode(k):
-            errors.append(f"customer id type {k!r} {_NOT_UNICODE}")
-        elif not k or ":" in k:
-            errors.append(f"customer id type {k!r} must be non-empty and contain no ':'")
-        elif isinstance(v, bool) or not isinstance(v, (str, int)) or v == "":
-            errors.append(f"customer_ids.{k} must be a non-empty string")
-        elif isinstance(v, str) and not _is_unicode(v):
-            errors.append(f"customer_ids.{k} value {v!r} {_NOT_UNICODE}")
-        else:
-            clean_ids[k] = str(v)
-    props = data.get("properties", {})
-    clean_props: dict[str, str] = {}
-    if not isinstance(props, dict):
-        errors.append("properties must be an object")
-    elif len(props) > MAX_PROPERTIES:
-        errors.append(f"properties has {len(props)} entries; at most {MAX_PROPERTIES} per command")
-    else:
-        for name, value in props.items():
-            if len(name) > MAX_NAME_CHARS:
-                errors.append(
-                    f"property name {name[:40]!r}... is longer than {MAX_NAME_CHARS} characters"
-                )
-                continue
-            if not name:
-                errors.append("property names must be non-empty")
-                continue
-            if not _is_unicode(name):
-                errors.append(f"property name {name!r} {_NOT_UNICODE}")
-                continue
-            try:
-                text = canonical_json(value)
-            except ValueError as exc:
-                errors.append(f"properties.{name}: {exc}")
-                continue
-            size = len(text) if text.isascii() else len(text.encode("utf-8"))
-            if size > MAX_VALUE_BYTES:
-                errors.append(
-                    f"properties.{name}: the value is {size:,} bytes of JSON; at most "
-                    f"{MAX_VALUE_BYTES:,} (16 KB) per property"
-                )
-            else:
-                clean_props[name] = text
+    ids = _checked_ids(data.get("customer_ids"), errors)
+    props = _checked_properties(data.get("properties", {}), errors)
     ts = receive_us
     value = data.get("update_timestamp")
     if value is not None:
@@ -230,7 +176,72 @@ def _customers(
     if not _DATA_KEYS.issuperset(data):
         unknown = set(data) - _DATA_KEYS
         errors.append(f"unknown keys in data: {', '.join(sorted(_shown(str(k)) for k in unknown))}")
-    return errors if errors else (clean_ids, clean_props, ts)
+    return errors if errors else (ids, props, ts)
+
+
+def _checked_ids(ids: Any, errors: list[str]) -> dict[str, str]:
+    """``customer_ids`` with every value as text; a message in ``errors`` for each problem."""
+    if not isinstance(ids, dict) or not ids:
+        errors.append("customer_ids must be a non-empty object of id type to id value")
+        return {}
+    if len(ids) > MAX_IDS:
+        errors.append(f"customer_ids has {len(ids)} ids; at most {MAX_IDS} per command")
+        return {}
+    clean: dict[str, str] = {}
+    for k, v in ids.items():
+        if len(k) > MAX_ID_CHARS or (type(v) is str and len(v) > MAX_ID_CHARS):
+            what = (
+                f"customer id type {k[:40]!r}..." if len(k) > MAX_ID_CHARS else f"customer_ids.{k}"
+            )
+            errors.append(f"{what} is longer than {MAX_ID_CHARS} characters")
+        elif isinstance(k, str) and not _is_unicode(k):
+            errors.append(f"customer id type {k!r} {_NOT_UNICODE}")
+        elif not k or ":" in k:
+            errors.append(f"customer id type {k!r} must be non-empty and contain no ':'")
+        elif isinstance(v, bool) or not isinstance(v, (str, int)) or v == "":
+            errors.append(f"customer_ids.{k} must be a non-empty string")
+        elif isinstance(v, str) and not _is_unicode(v):
+            errors.append(f"customer_ids.{k} value {v!r} {_NOT_UNICODE}")
+        else:
+            clean[k] = str(v)
+    return clean
+
+
+def _checked_properties(props: Any, errors: list[str]) -> dict[str, str]:
+    """``properties`` as canonical JSON text by name; a message in ``errors`` for each problem."""
+    if not isinstance(props, dict):
+        errors.append("properties must be an object")
+        return {}
+    if len(props) > MAX_PROPERTIES:
+        errors.append(f"properties has {len(props)} entries; at most {MAX_PROPERTIES} per command")
+        return {}
+    clean: dict[str, str] = {}
+    for name, value in props.items():
+        if len(name) > MAX_NAME_CHARS:
+            errors.append(
+                f"property name {name[:40]!r}... is longer than {MAX_NAME_CHARS} characters"
+            )
+            continue
+        if not name:
+            errors.append("property names must be non-empty")
+            continue
+        if not _is_unicode(name):
+            errors.append(f"property name {name!r} {_NOT_UNICODE}")
+            continue
+        try:
+            text = canonical_json(value)
+        except ValueError as exc:
+            errors.append(f"properties.{name}: {exc}")
+            continue
+        size = len(text) if text.isascii() else len(text.encode("utf-8"))
+        if size > MAX_VALUE_BYTES:
+            errors.append(
+                f"properties.{name}: the value is {size:,} bytes of JSON; at most "
+                f"{MAX_VALUE_BYTES:,} (16 KB) per property"
+            )
+        else:
+            clean[name] = text
+    return clean
 
 
 class BatchShapeError(ValueError):
@@ -308,6 +319,25 @@ def _plain_customers(
         when = parsed
     else:
         return None
+    if not _plain_ids(ids):
+        return None
+    if props is not None:
+        cells = _plain_cells(props, index, when)
+        if cells is None:
+            return None
+    elif "properties" in data:  # "properties": null
+        return None
+    else:
+        cells = []
+    for k, v in ids.items():
+        id_rows.append((index, k, v))
+    cell_rows += cells
+    if "command_id" in cmd:
+        return {"success": True, "command_id": cmd["command_id"]}
+    return {"success": True}
+
+
+def _plain_ids(ids: dict[Any, Any]) -> bool:
     for k, v in ids.items():
         if not (
             type(v) is str
@@ -319,32 +349,28 @@ def _plain_customers(
             and k.isascii()
             and ":" not in k
         ):
-            return None
-    cells: list[tuple[int, str, str, int]] = []
-    if props is not None:
-        if type(props) is not dict or len(props) > MAX_PROPERTIES:
-            return None
-        for name, value in props.items():
-            if not name or len(name) > MAX_NAME_CHARS or not name.isascii():
-                return None
-            kind = type(value)
-            if kind not in _PLAIN_VALUES or (kind is str and not value.isascii()):
-                return None
-            try:
-                text = canonical_json(value)  # ASCII: its length is its size in bytes
-            except ValueError:  # NaN, infinity
-                return None
-            if len(text) > MAX_VALUE_BYTES:
-                return None
-            cells.append((index, name, text, when))
-    elif "properties" in data:  # "properties": null
+            return False
+    return True
+
+
+def _plain_cells(props: Any, index: int, when: int) -> list[tuple[int, str, str, int]] | None:
+    if type(props) is not dict or len(props) > MAX_PROPERTIES:
         return None
-    for k, v in ids.items():
-        id_rows.append((index, k, v))
-    cell_rows += cells
-    if "command_id" in cmd:
-        return {"success": True, "command_id": cmd["command_id"]}
-    return {"success": True}
+    cells: list[tuple[int, str, str, int]] = []
+    for name, value in props.items():
+        if not name or len(name) > MAX_NAME_CHARS or not name.isascii():
+            return None
+        kind = type(value)
+        if kind not in _PLAIN_VALUES or (kind is str and not value.isascii()):
+            return None
+        try:
+            text = canonical_json(value)  # ASCII: its length is its size in bytes
+        except ValueError:  # NaN, infinity
+            return None
+        if len(text) > MAX_VALUE_BYTES:
+            return None
+        cells.append((index, name, text, when))
+    return cells
 
 
 # Off only in the test that holds the fast path to the general one.
