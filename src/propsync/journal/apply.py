@@ -173,59 +173,78 @@ def apply_journal(
     if not jdir.is_dir():
         return 0
     timeout = settings.lock_timeout_seconds if lock_timeout is None else lock_timeout
-    applied = 0
-    unpublished = False
     with contextlib.nullcontext() if held else apply_lock(jdir, timeout):
         state = ApplyState.load(jdir)
-        if state.pending is not None:
-            pending = state.pending
-            ranges = {str(k): (int(v[0]), int(v[1])) for k, v in pending["ranges"].items()}
-            readers = open_readers(jdir, ranges, state)
-            try:
-                chunk = take_chunk(readers, max_commands=2**62, one_kind=False)
-            finally:
-                for r in readers:
-                    r.close()
-            if chunk is not None:
-                log.info("redoing interrupted journal batch %s", pending["batch_id"])
-                applied += _apply_chunk(
-                    warehouse,
-                    settings,
-                    state,
-                    Chunk(ranges, chunk.records),
-                    str(pending["batch_id"]),
-                    publish=False,
-                )
-                unpublished = True
-            else:
-                state.pending = None
-                state.save()
-        readers = open_readers(jdir, None, state)
-        try:
-            while True:
-                chunk = take_chunk(readers, max_batch_commands)
-                if chunk is None:
-                    break
-                for r in readers:
-                    if r.name in chunk.ranges:
-                        r.cursor = chunk.ranges[r.name][1]
-                batch_id = chunk.batch_id()
-                last = all(r.head is None for r in readers)
-                state.pending = {
-                    "batch_id": batch_id,
-                    "ranges": {k: list(v) for k, v in chunk.ranges.items()},
-                }
-                state.save()
-                applied += _apply_chunk(
-                    warehouse, settings, state, chunk, batch_id, publish=publish and last
-                )
-                if chunk.records:
-                    # Publishing a version publishes every batch committed before it, too.
-                    unpublished = not (publish and last)
-        finally:
-            for r in readers:
-                r.close()
-        cleanup_segments(jdir, state, readers)
+        redone = _redo_interrupted(warehouse, settings, jdir, state)
+        applied, unpublished = _apply_new(
+            warehouse, settings, jdir, state, publish, max_batch_commands, redone is not None
+        )
         if publish and unpublished:
             publish_pending(warehouse, settings)
-    return applied
+    return (redone or 0) + applied
+
+
+def _redo_interrupted(
+    warehouse: Warehouse, settings: Settings, jdir: Path, state: ApplyState
+) -> int | None:
+    """The batch a crash interrupted, applied again under its batch id, unpublished: the commands
+    applied; None if there was none to redo."""
+    if state.pending is None:
+        return None
+    pending = state.pending
+    ranges = {str(k): (int(v[0]), int(v[1])) for k, v in pending["ranges"].items()}
+    readers = open_readers(jdir, ranges, state)
+    try:
+        chunk = take_chunk(readers, max_commands=2**62, one_kind=False)
+    finally:
+        for r in readers:
+            r.close()
+    if chunk is None:
+        state.pending = None
+        state.save()
+        return None
+    log.info("redoing interrupted journal batch %s", pending["batch_id"])
+    chunk = Chunk(ranges, chunk.records)
+    return _apply_chunk(warehouse, settings, state, chunk, str(pending["batch_id"]), publish=False)
+
+
+def _apply_new(
+    warehouse: Warehouse,
+    settings: Settings,
+    jdir: Path,
+    state: ApplyState,
+    publish: bool,
+    max_batch_commands: int,
+    unpublished: bool,
+) -> tuple[int, bool]:
+    """The journal from the cursors on, chunk by chunk, each under its intent record, the last
+    published with ``publish``; the commands applied, and whether some are left unpublished
+    (``unpublished``: some were before)."""
+    applied = 0
+    readers = open_readers(jdir, None, state)
+    try:
+        while True:
+            chunk = take_chunk(readers, max_batch_commands)
+            if chunk is None:
+                break
+            for r in readers:
+                if r.name in chunk.ranges:
+                    r.cursor = chunk.ranges[r.name][1]
+            batch_id = chunk.batch_id()
+            last = all(r.head is None for r in readers)
+            state.pending = {
+                "batch_id": batch_id,
+                "ranges": {k: list(v) for k, v in chunk.ranges.items()},
+            }
+            state.save()
+            applied += _apply_chunk(
+                warehouse, settings, state, chunk, batch_id, publish=publish and last
+            )
+            if chunk.records:
+                # Publishing a version publishes every batch committed before it, too.
+                unpublished = not (publish and last)
+    finally:
+        for r in readers:
+            r.close()
+    cleanup_segments(jdir, state, readers)
+    return applied, unpublished
