@@ -283,26 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser(
-        "import", parents=[common], help="import a snapshot (CSV, Parquet, JSON Lines)"
-    )
-    p.add_argument("source", help="snapshot file: .csv, .parquet or .jsonl")
-    p.add_argument("--mapping", required=True, help="mapping model (JSON)")
-    p.add_argument(
-        "--started-at",
-        help="default update time of every row: UNIX seconds or ISO 8601 (default: now)",
-    )
-    p.add_argument("--legacy", action="store_true", help="load without timestamps (migration)")
-    p.add_argument("--batch-id", help="explicit batch id (default: derived from file and mapping)")
-    p.add_argument(
-        "--max-reject-ratio",
-        type=float,
-        help="fail the batch when more than this share of rows has rejections "
-        "(default: $PROPSYNC_MAX_REJECT_RATIO or 0.05)",
-    )
-    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
-    p.set_defaults(func=cmd_import)
-
+    _add_import(sub, common)
     p = sub.add_parser(
         "track", parents=[common], help="apply a tracking-API batch body from a file"
     )
@@ -339,6 +320,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_plugin_commands(sub, common)
     return parser
+
+
+def _add_import(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "import", parents=[common], help="import a snapshot (CSV, Parquet, JSON Lines)"
+    )
+    p.add_argument("source", help="snapshot file: .csv, .parquet or .jsonl")
+    p.add_argument("--mapping", required=True, help="mapping model (JSON)")
+    p.add_argument(
+        "--started-at",
+        help="default update time of every row: UNIX seconds or ISO 8601 (default: now)",
+    )
+    p.add_argument("--legacy", action="store_true", help="load without timestamps (migration)")
+    p.add_argument("--batch-id", help="explicit batch id (default: derived from file and mapping)")
+    p.add_argument(
+        "--max-reject-ratio",
+        type=float,
+        help="fail the batch when more than this share of rows has rejections "
+        "(default: $PROPSYNC_MAX_REJECT_RATIO or 0.05)",
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    p.set_defaults(func=cmd_import)
 
 
 def _add_plugin_commands(sub: Any, common: argparse.ArgumentParser) -> None:
