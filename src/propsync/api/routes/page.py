@@ -54,8 +54,8 @@ def profile_page(
 
 class _FormRoute(APIRoute):
     """The edit form's route: FastAPI parses ``Form`` parameters before any dependency runs, so
-    the client is authenticated (401) and the body read within ``max_body_bytes`` (413, as every
-    body) and checked (``urlencoded_form``) here first."""
+    the client is authenticated (401) and the body read within ``max_body_bytes`` (a 413 page)
+    and checked (``urlencoded_form``) here first."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -63,7 +63,11 @@ class _FormRoute(APIRoute):
         async def checked(request: Request) -> Response:
             service = await service_of(request)
             service.authenticate(request, html=True)
-            body = await read_body(request, service.config.max_body_bytes)
+            try:
+                body = await read_body(request, service.config.max_body_bytes)
+            except ApiError as exc:  # too large, or the client went away: a page for the browser
+                exc.html = True
+                raise
             body = urlencoded_form(body, request.headers.get("content-type"))
             request = Request(request.scope, _replay(body, request.receive))
             try:
