@@ -6,6 +6,7 @@ import html
 import json
 import time
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -53,29 +54,24 @@ def _page(browser: Browser, *, javascript: bool = True) -> Page:
     return context.new_page()
 
 
+def _track(server: ServerProcess, ids: dict[str, str], props: dict[str, Any], ts: float) -> None:
+    """One customers command through the tracking API, applied."""
+    body = {"commands": [customers_command(ids, props, ts)]}
+    r = httpx.post(f"{server.url}{batch_url()}", json=body)
+    assert r.status_code == 200 and r.json()["results"][0]["success"], r.text
+    server.apply()
+
+
 @pytest.fixture
 def customer(server: ServerProcess) -> str:
     user = unique("page")
-    with httpx.Client(base_url=server.url) as c:
-        r = c.post(
-            batch_url(),
-            json={
-                "commands": [
-                    customers_command(
-                        {"registered": user, "cookie": f"ck-{user}"},
-                        {
-                            "first_name": "Marian",
-                            "age": 42,
-                            "tags": ["a", "b"],
-                            "bio": "<script>alert(1)</script>",
-                        },
-                        1570001049.25,
-                    )
-                ]
-            },
-        )
-        assert r.status_code == 200
-    server.apply()
+    props = {
+        "first_name": "Marian",
+        "age": 42,
+        "tags": ["a", "b"],
+        "bio": "<script>alert(1)</script>",
+    }
+    _track(server, {"registered": user, "cookie": f"ck-{user}"}, props, 1570001049.25)
     return f"registered:{user}"
 
 
@@ -216,21 +212,8 @@ def test_markup_in_ids_names_and_values_is_text(server: ServerProcess, browser: 
     """Values are escaped and never evaluated as template syntax: an autoescape or a
     ``|safe`` regression shows up as an element, a dialog or a computed ``49``."""
     user = f'{unique("markup")}<i id="injected">'
-    with httpx.Client(base_url=server.url) as c:
-        r = c.post(
-            batch_url(),
-            json={
-                "commands": [
-                    customers_command(
-                        {"registered": user},
-                        {MARKUP_NAME: MARKUP_TEXT, "nested": {"k": MARKUP_TEXT}},
-                        1570001049,
-                    )
-                ]
-            },
-        )
-        assert r.status_code == 200 and r.json()["results"][0]["success"], r.text
-    server.apply()
+    props = {MARKUP_NAME: MARKUP_TEXT, "nested": {"k": MARKUP_TEXT}}
+    _track(server, {"registered": user}, props, 1570001049)
     ref = quote(f"registered:{user}", safe=":")
     notice = quote(MARKUP_TEXT, safe="")
     raw = httpx.get(f"{server.url}/customers/{ref}?saved={notice}", auth=AUTH)
