@@ -89,11 +89,11 @@ def _start_applier(
     )
     applier.start()
     log.info(
-        "applying the journal every %g s, publishing at most every %s (applier process %s)",
+        "applying the journal every %g s, publishing %s (applier process %s)",
         config.apply_interval_seconds,
-        "as long as the last publish took"
+        "with an apply once as long as the last publish took has passed (automatic)"
         if config.publish_interval_seconds is None
-        else f"{config.publish_interval_seconds:g} s",
+        else f"at most every {config.publish_interval_seconds:g} s",
         applier.pid,
     )
     return applier
