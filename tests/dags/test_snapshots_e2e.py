@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -55,9 +56,13 @@ def test_a_day_is_published_with_the_snapshot_time(env: Env) -> None:
         ("staged", "staged_batch_cells", 10, True),
         ("staged", "staged_batch_summary", 5, True),
     ]
-    # The Data Docs pages are kept with the staged batch.
+    # The reports (merged checks, GX's results, Data Docs pages) are kept with the staged batch.
     batch_dir = Normalised.from_xcom(xcom("customer_snapshots", run.run_id, "normalise")).batch_dir
-    assert "merged_audit" in (batch_dir / "quality" / "merged_audit.html").read_text()
+    quality_dir = batch_dir / "quality"
+    assert "merged_audit" in (quality_dir / "merged_audit.html").read_text()
+    cells = json.loads((quality_dir / "staged_batch_cells.json").read_text())
+    assert (cells["success"], cells["chunks"], len(cells["checks"])) == (True, 1, 10)
+    assert [r["chunk"] for r in cells["gx_results"]] == [1]
 
 
 def test_publish_emits_the_asset_event(env: Env) -> None:

@@ -86,9 +86,7 @@ def insert_quality(con: duckdb.DuckDBPyConnection, batch_id: str, runs: Iterable
                 "success": c.success,
                 "element_count": c.element_count,
                 "unexpected_count": c.unexpected_count,
-                "observed": json.dumps(
-                    {"observed_value": c.observed_value, "examples": c.examples}, default=str
-                ),
+                "observed": json.dumps(_observed(c), default=str),
                 "report": run.report,
                 "recorded_at_us": stamp,
             }
@@ -100,6 +98,11 @@ def insert_quality(con: duckdb.DuckDBPyConnection, batch_id: str, runs: Iterable
             con.execute(sql.load("record/insert_quality_results"))
         finally:
             con.unregister("quality_rows")
+
+
+def _observed(c: Check) -> dict[str, Any]:
+    observed = {"observed_value": c.observed_value, "examples": c.examples}
+    return {**observed, "errors": c.errors} if c.errors else observed
 
 
 def record_failure(
