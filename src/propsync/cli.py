@@ -345,10 +345,13 @@ def _add_import(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _add_plugin_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    """The HTTP service's commands (``serve``, ``apply``); their heavy imports happen on use."""
+    """The HTTP service's commands (``serve``, ``apply``) and ``sql``; their heavy imports happen
+    on use."""
+    from propsync import sqlshell
     from propsync.api.commands import add_commands
 
     add_commands(sub, common)
+    sqlshell.add_command(sub, common)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
