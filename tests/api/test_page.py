@@ -146,7 +146,7 @@ def test_edit_form_with_javascript_patches_and_reloads(
     page.select_option("#edit-type", "json")
     page.fill("#edit-value", "{not json")
     page.click("#edit-form button[type=submit]")
-    assert "Not valid JSON" in page.locator("#edit-status").inner_text()
+    assert "not valid JSON" in page.locator("#edit-status").inner_text()
     page.fill("#edit-value", "43")
     page.click("#edit-form button[type=submit]")
     page.wait_for_url("**saved=age")

@@ -3,7 +3,8 @@
 Rendered from the Jinja2 templates in ``api/templates/``, autoescaped: every value from the
 warehouse is escaped. The edit form posts to ``/customers/{ref}/edit`` (works without JavaScript,
 protected by a CSRF token); ``/static/profile.js`` upgrades it to a PATCH of
-``/api/customers/{ref}`` and reloads the page on success.
+``/api/customers/{ref}``, reloads the page on success and says anything else in the page's one
+status area, ``#edit-status``, below the form.
 """
 
 from __future__ import annotations
@@ -27,42 +28,111 @@ CONTENT_SECURITY_POLICY = (
 )
 
 PROFILE_JS = """\
-// Progressive enhancement of the edit form: PATCH the API instead of posting the form.
+// Progressive enhancement of the edit form: PATCH the API instead of posting the form, and say
+// what happened in #edit-status, the page's one status area (it holds the server's notice too).
 (function () {
   "use strict";
   var form = document.getElementById("edit-form");
-  if (!form || !window.fetch) { return; }
   var status = document.getElementById("edit-status");
-  form.addEventListener("submit", function (event) {
-    event.preventDefault();
-    var name = form.elements["name"].value;
-    var raw = form.elements["value"].value;
-    var value = raw;
-    if (form.elements["type"].value === "json") {
-      try { value = JSON.parse(raw); } catch (e) {
-        status.textContent = "Not valid JSON: " + e.message; return;
-      }
+  if (!form || !status || !window.fetch) { return; }
+  var button = form.querySelector("button[type=submit]");
+
+  function show(kind, text) {
+    status.className = "status " + kind;
+    status.textContent = text;
+  }
+
+  function notJson(name, raw) {
+    if (!raw.trim()) {
+      return name + ": no value \\u2014 write JSON such as 42, true, null or [\\"a\\"], " +
+        "or choose type text";
     }
+    var how = raw.length <= 40 ?
+      "write text as " + JSON.stringify(raw) + " (with quotes)" : "write text in double quotes";
+    return name + ": not valid JSON \\u2014 " + how + " or choose type text";
+  }
+
+  // The server's errors (less the "properties.NAME: " that the message starts with anyway),
+  // else its message.
+  function said(name, body) {
+    if (!body) { return ""; }
+    if (Array.isArray(body.errors) && body.errors.length) {
+      var own = "properties." + name + ": ";
+      return body.errors.map(function (e) {
+        var text = String(e);
+        return text.indexOf(own) === 0 ? text.slice(own.length) : text;
+      }).join("; ");
+    }
+    return typeof body.message === "string" ? body.message : "";
+  }
+
+  function refusal(name, response, body) {
+    var why = said(name, body);
+    var code = response.status;
+    var head = name + ": not saved \\u2014 ";
+    if (code === 400 || code === 409) { return head + (why || "the value was refused"); }
+    if (code === 401 || code === 403) {
+      return head + "the API key was refused; reload the page to sign in again";
+    }
+    if (code === 404) { return head + (why || "no such customer") + "; reload the page"; }
+    if (code === 413) { return head + "the value is too large" + (why ? " (" + why + ")" : ""); }
+    if (code === 429 || code === 503) {
+      var wait = response.headers.get("Retry-After");
+      return head + "the server is busy" + (why ? " (" + why + ")" : "") +
+        "; try again " + (wait ? "in " + wait + " s" : "shortly");
+    }
+    return head + "the server answered " + code + (why ? ": " + why : "");
+  }
+
+  function answered(name, response, text) {
+    var body = null;
+    try { body = JSON.parse(text); } catch (e) { body = null; }
+    if (response.status === 200) {
+      window.location.replace(form.getAttribute("data-page") + "?saved=" +
+        encodeURIComponent(name));
+    } else if (response.status === 202) {
+      show("notice", "The warehouse is busy: " + name +
+        " is queued and appears after the next apply.");
+    } else {
+      show("error", refusal(name, response, body));
+    }
+  }
+
+  function save(name, value) {
     var props = {}; props[name] = value;
-    status.textContent = "Saving\\u2026";
+    show("pending", "Saving " + name + "\\u2026");
+    button.disabled = true;
     fetch(form.getAttribute("data-api"), {
       method: "PATCH",
       headers: {"Content-Type": "application/json", "Accept": "application/json"},
       credentials: "same-origin",
       body: JSON.stringify({properties: props})
     }).then(function (response) {
-      return response.json().then(function (body) {
-        if (response.status === 200) {
-          window.location.replace(form.getAttribute("data-page") + "?saved=" +
-            encodeURIComponent(name));
-        } else if (response.status === 202) {
-          status.textContent = body.message;
-        } else {
-          status.textContent = "Not saved: " + (body.errors || [body.message]).join("; ");
-        }
-      });
-    }).catch(function (e) { status.textContent = "Not saved: " + e; });
+      return response.text().then(function (text) { answered(name, response, text); });
+    }).catch(function () {
+      show("error", name + ": not saved \\u2014 the server could not be reached; " +
+        "check the connection and try again");
+    }).then(function () { button.disabled = false; });
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var name = form.elements["name"].value.trim();
+    var raw = form.elements["value"].value;
+    var value = raw;
+    if (!name) { show("error", "Not saved \\u2014 the property name is empty"); return; }
+    if (form.elements["type"].value === "json") {
+      try { value = JSON.parse(raw); } catch (e) {
+        show("error", notJson(name, raw));
+        form.elements["value"].focus();
+        return;
+      }
+    }
+    save(name, value);
   });
+
+  // After a save the page reloads at its top: bring the notice (below the form) into view.
+  if (status.textContent.trim()) { status.scrollIntoView({block: "nearest"}); }
 })();
 """
 

@@ -1,0 +1,172 @@
+"""What a new user sees on the profile page (#13), in a real headless Chromium: the edit form's one
+status area.
+
+Self-contained apart from ``conftest`` (whichever path ``test_page`` has), with its browser
+set-up.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Dialog, FloatRect, Page, sync_playwright
+
+from tests.api.conftest import (
+    AUTH,
+    KEY_ID,
+    KEY_SECRET,
+    ServerProcess,
+    batch_url,
+    customers_command,
+    start_server,
+    unique,
+)
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+XSS = "<img src=x onerror=alert(1)>"
+ERROR_BACKGROUND = "rgb(251, 238, 238)"  # .error in base.html
+DASH = "\u2014"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def tight_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """Bodies over 4 KiB refused (413)."""
+    env = {"PROPSYNC_MAX_BODY_BYTES": "4096"}
+    s = start_server(tmp_path_factory.mktemp("tight") / "warehouse", env=env)
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def _page(browser: Browser) -> tuple[Page, list[Dialog]]:
+    context = browser.new_context(http_credentials={"username": KEY_ID, "password": KEY_SECRET})
+    page = context.new_page()
+    page.set_default_timeout(5000)  # a missing element fails the test quickly
+    dialogs: list[Dialog] = []
+    page.on("dialog", lambda d: dialogs.append(d))
+    return page, dialogs
+
+
+def _track(server: ServerProcess, ids: dict[str, str], props: dict[str, Any], ts: object) -> str:
+    """One customers command, applied; the page's path for its first id."""
+    body = {"commands": [customers_command(ids, props, ts)]}
+    r = httpx.post(f"{server.url}{batch_url()}", json=body)
+    assert r.status_code == 200 and r.json()["results"][0]["success"], r.text
+    server.apply()
+    id_type, value = next(iter(ids.items()))
+    return f"{server.url}/customers/{id_type}:{value}"
+
+
+def _submit(page: Page, name: str, value: str, kind: str = "text") -> None:
+    page.fill("#edit-name", name)
+    page.select_option("#edit-type", kind)
+    page.fill("#edit-value", value)
+    page.click("#edit-form button[type=submit]")
+
+
+def _error(page: Page) -> str:
+    """The status area's text once it shows an error, checked to look like the page's errors."""
+    status = page.locator("#edit-status")
+    status.and_(page.locator(".error")).wait_for()
+    background = status.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert background == ERROR_BACKGROUND
+    return status.inner_text()
+
+
+# The status area says something new (the old code's was an <output> inside the form).
+CHANGED = """was => {
+  const text = document.getElementById("edit-status").textContent.trim();
+  return text && text !== was;
+}"""
+
+
+def _boxes(page: Page) -> dict[str, FloatRect | None]:
+    selectors = ["#edit-form", "#edit-name", "#edit-value", "#edit-type", "#edit-form button"]
+    return {s: page.locator(s).bounding_box() for s in selectors}
+
+
+def test_invalid_json_replaces_the_banner_with_a_clear_error_and_the_form_stays_put(
+    server: ServerProcess, browser: Browser
+) -> None:
+    url = _track(server, {"registered": unique("json")}, {"age": 42}, 1570001049)
+    page, dialogs = _page(browser)
+    patches: list[str] = []
+    page.on("request", lambda r: patches.append(r.url) if r.method == "PATCH" else None)
+    page.goto(f"{url}?saved=age")
+    assert page.locator(".notice").inner_text() == "Saved age."
+    before = _boxes(page)
+    hint = page.locator("p.meta").last  # the paragraph below the form
+    below = hint.bounding_box()
+
+    _submit(page, "age", "thirty", "json")
+    page.wait_for_function(CHANGED, arg="Saved age.")
+    assert _boxes(page) == before  # nothing of the form moved, in either direction
+    assert hint.bounding_box() == below  # a line is reserved for the message
+    expected = (
+        f'age: not valid JSON {DASH} write text as "thirty" (with quotes) or choose type text'
+    )
+    assert _error(page) == expected
+    assert page.locator(".notice").count() == 0
+    assert "Saved age." not in page.locator("body").inner_text()
+
+    # A name with markup is shown as text in the message too.
+    _submit(page, XSS, "{not json", "json")
+    assert (
+        _error(page)
+        == f'{XSS}: not valid JSON {DASH} write text as "{{not json" (with quotes) or choose type text'
+    )
+    assert page.locator("img").count() == 0
+    assert patches == [] and dialogs == []
+    page.context.close()
+
+
+def test_the_servers_refusals_read_as_sentences_in_the_same_area(
+    server: ServerProcess, tight_server: ServerProcess, browser: Browser
+) -> None:
+    url = _track(server, {"registered": unique("refused")}, {"city": "Brno"}, 1570001049)
+    page, _ = _page(browser)
+    page.goto(f"{url}?saved=city")
+    before = _boxes(page)
+
+    # 400 with an errors list: the property's value is over 16 KB.
+    _submit(page, "bio", "x" * 20_000)
+    over = "the value is 20,002 bytes of JSON; at most 16,384 (16 KB) per property"
+    assert _error(page) == f"bio: not saved {DASH} {over}"
+    assert page.locator(".notice").count() == 0
+    assert _boxes(page) == before
+
+    # 404: the page is stale, its customer (here: an internal id never issued) unknown.
+    ghost = uuid.uuid4().hex
+    page.locator("#edit-form").evaluate(
+        f"f => f.setAttribute('data-api', '/api/customers/{ghost}')"
+    )
+    _submit(page, "city", "Praha")
+    assert _error(page) == f"city: not saved {DASH} no customer '{ghost}'; reload the page"
+
+    # 413: over the server's body limit (4 KiB here).
+    url = _track(tight_server, {"registered": unique("big")}, {"city": "Brno"}, 1570001049)
+    page.goto(url)
+    _submit(page, "bio", "y" * 5000)
+    message = _error(page)
+    assert message.startswith(f"bio: not saved {DASH} the value is too large (the body ")
+    assert message.endswith("the limit is 4096)")
+    assert httpx.get(f"{url.replace('/customers/', '/api/customers/')}", auth=AUTH).json()[
+        "properties"
+    ] == {"city": "Brno"}
+    page.context.close()
