@@ -1,5 +1,5 @@
 """What a new user sees on the profile page (#13), in a real headless Chromium: the edit form's one
-status area.
+status area, and dates and update times people read.
 
 Self-contained apart from ``conftest`` (whichever path ``test_page`` has), with its browser
 set-up.
@@ -169,4 +169,51 @@ def test_the_servers_refusals_read_as_sentences_in_the_same_area(
     assert httpx.get(f"{url.replace('/customers/', '/api/customers/')}", auth=AUTH).json()[
         "properties"
     ] == {"city": "Brno"}
+    page.context.close()
+
+
+def test_a_number_that_looks_like_unix_seconds_shows_its_date_beside_the_raw_value(
+    server: ServerProcess, browser: Browser
+) -> None:
+    props = {
+        "birthday": 579571200,  # a date property (1988-05-14)
+        "signed_up": 1425250800.5,  # a datetime: 2015-03-02 00:00:00.5 in Prague
+        "age": 42,
+        "phone": 421905123456,
+        "zip": "1425250800",  # text stays text
+        "vip": True,
+    }
+    url = _track(server, {"registered": unique("dates")}, props, 1570001049)
+    page, _ = _page(browser)
+    page.goto(url)
+
+    def cell(name: str) -> tuple[str, list[tuple[str, str | None]]]:
+        row = page.locator(f'[data-property="{name}"]')
+        times = row.locator("td").first.locator("time.as-time")
+        shown = [(t.inner_text(), t.get_attribute("datetime")) for t in times.all()]
+        return row.locator(".value").inner_text(), shown
+
+    assert cell("birthday") == ("579571200", [("1988-05-14 00:00:00 UTC", "1988-05-14T00:00:00Z")])
+    assert cell("signed_up") == (
+        "1425250800.5",
+        [("2015-03-01 23:00:00 UTC", "2015-03-01T23:00:00.5Z")],
+    )
+    for name, raw in [("age", "42"), ("phone", "421905123456"), ("zip", "1425250800")]:
+        assert cell(name) == (raw, [])
+    assert cell("vip") == ("true", [])
+    page.context.close()
+
+
+def test_last_update_is_shown_to_the_second_in_utc_with_the_exact_time_kept(
+    server: ServerProcess, browser: Browser
+) -> None:
+    url = _track(server, {"registered": unique("when")}, {"city": "Brno"}, 1570001049.123456)
+    page, _ = _page(browser)
+    page.goto(url)
+    row = page.locator('[data-property="city"]')
+    when = row.locator(".when time")
+    assert when.inner_text() == "2019-10-02 07:24:09 UTC"
+    assert when.get_attribute("datetime") == "2019-10-02T07:24:09.123Z"
+    assert when.get_attribute("title") == "2019-10-02 07:24:09.123456 UTC"
+    assert row.locator(".unix").inner_text() == "1570001049.123456"
     page.context.close()

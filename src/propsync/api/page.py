@@ -14,6 +14,7 @@ import functools
 import hashlib
 import hmac
 import json
+from decimal import Decimal
 from typing import NamedTuple
 from urllib.parse import quote
 
@@ -148,28 +149,55 @@ def csrf_token(secret: str, key_id: str, ref: str) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def human_time(us: int) -> str:
-    when = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=us)
-    text = when.strftime("%Y-%m-%d %H:%M:%S")
-    if us % 1_000_000:
-        text += f".{when.microsecond:06d}".rstrip("0")
-    return text + " UTC"
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# The store keeps no property types, yet ``date`` and ``datetime`` properties hold UNIX seconds:
+# numbers in this range (1973-03-03 to 2099-12-31 UTC) are shown with the time they would be,
+# beside the raw value (docs/api.md, "The profile page").
+_PLAUSIBLE_SECONDS = (Decimal(100_000_000), Decimal(4_102_444_800))
+
+
+class _Moment(NamedTuple):
+    text: str  # to the second: 2019-10-02 07:24:09 UTC
+    iso: str  # for <time datetime>, which takes at most 3 fraction digits
+    exact: str  # to the microsecond, for a tooltip
+
+
+def _moment(us: int) -> _Moment:
+    when = _EPOCH + dt.timedelta(microseconds=us)
+    seconds = when.strftime("%Y-%m-%d %H:%M:%S")
+    fraction = f".{when.microsecond:06d}".rstrip("0").rstrip(".")
+    iso = when.strftime("%Y-%m-%dT%H:%M:%S") + fraction[:4] + "Z"
+    return _Moment(f"{seconds} UTC", iso, f"{seconds}{fraction} UTC")
+
+
+def _as_unix_time(value: object, text: str) -> _Moment | None:
+    """The moment a JSON number would be as UNIX seconds, if it plausibly is one."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    seconds = Decimal(text)
+    exponent = seconds.as_tuple().exponent
+    low, high = _PLAUSIBLE_SECONDS
+    if not low <= seconds < high or not isinstance(exponent, int) or exponent < -6:
+        return None
+    return _moment(int(seconds * 1_000_000))
 
 
 class _Row(NamedTuple):
     name: str
     text: str | None  # a string value, shown as text; else ``json``, in code
     json: str
-    when: str | None  # None: never tracked (legacy)
+    as_time: _Moment | None  # a number that looks like UNIX seconds
+    when: _Moment | None  # None: never tracked (legacy)
     unix: str
 
 
 def _row(p: Property) -> _Row:
     value = json.loads(p.value)
     text = value if isinstance(value, str) else None
+    as_time = _as_unix_time(value, p.value)
     if p.update_ts is None:
-        return _Row(p.name, text, p.value, None, "-1")
-    return _Row(p.name, text, p.value, human_time(p.update_ts), format_timestamp(p.update_ts))
+        return _Row(p.name, text, p.value, as_time, None, "-1")
+    return _Row(p.name, text, p.value, as_time, _moment(p.update_ts), format_timestamp(p.update_ts))
 
 
 @functools.cache
