@@ -1,5 +1,5 @@
 """What a new user sees on the profile page (#13), in a real headless Chromium: the edit form's one
-status area, and dates and update times people read.
+status area, dates and update times people read, and a heading that names the customer.
 
 Self-contained apart from ``conftest`` (whichever path ``test_page`` has), with its browser
 set-up.
@@ -7,6 +7,7 @@ set-up.
 
 from __future__ import annotations
 
+import html
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -45,8 +46,8 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def tight_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """Bodies over 4 KiB refused (413)."""
-    env = {"PROPSYNC_MAX_BODY_BYTES": "4096"}
+    """Hard ids looked up as ``email_id`` first, and bodies over 4 KiB refused (413)."""
+    env = {"PROPSYNC_HARD_ID_TYPES": "email_id,registered", "PROPSYNC_MAX_BODY_BYTES": "4096"}
     s = start_server(tmp_path_factory.mktemp("tight") / "warehouse", env=env)
     try:
         yield s
@@ -71,6 +72,11 @@ def _track(server: ServerProcess, ids: dict[str, str], props: dict[str, Any], ts
     server.apply()
     id_type, value = next(iter(ids.items()))
     return f"{server.url}/customers/{id_type}:{value}"
+
+
+def _internal_id(server: ServerProcess, ref: str) -> str:
+    r = httpx.get(f"{server.url}/api/customers/{ref}", auth=AUTH)
+    return str(r.json()["customer_id"])
 
 
 def _submit(page: Page, name: str, value: str, kind: str = "text") -> None:
@@ -216,4 +222,71 @@ def test_last_update_is_shown_to_the_second_in_utc_with_the_exact_time_kept(
     assert when.get_attribute("datetime") == "2019-10-02T07:24:09.123Z"
     assert when.get_attribute("title") == "2019-10-02 07:24:09.123456 UTC"
     assert row.locator(".unix").inner_text() == "1570001049.123456"
+    page.context.close()
+
+
+def _heading(page: Page) -> tuple[str, str, str]:
+    return page.title(), page.locator("h1").inner_text(), page.locator(".subtitle").inner_text()
+
+
+def test_the_heading_names_the_customer_with_the_internal_id_beneath(
+    server: ServerProcess, tight_server: ServerProcess, browser: Browser
+) -> None:
+    page, _ = _page(browser)
+    user = unique("named")
+    names = {"first_name": " Marian ", "last_name": "Galik"}
+    page.goto(_track(server, {"registered": user, "cookie": f"ck-{user}"}, names, 1570001049))
+    internal = _internal_id(server, f"registered:{user}")
+    assert _heading(page) == (
+        f"Marian Galik (registered {user})",
+        "Marian Galik",
+        f"registered {user} · internal id {internal}",
+    )
+    h1, beneath = page.locator("h1"), page.locator("#customer-id")
+    assert page.locator("#customer-id").inner_text() == internal
+    h1_box, beneath_box = h1.bounding_box(), beneath.bounding_box()
+    assert h1_box and beneath_box and beneath_box["y"] >= h1_box["y"] + h1_box["height"]
+    size = "e => parseFloat(getComputedStyle(e).fontSize)"
+    assert beneath.evaluate(size) < h1.evaluate(size)
+
+    # No name: the hard id, whichever id the page was opened by.
+    user = unique("unnamed")
+    _track(server, {"cookie": f"ck-{user}", "registered": user}, {"city": "Brno"}, 1570001049)
+    page.goto(f"{server.url}/customers/cookie:ck-{user}")
+    internal = _internal_id(server, f"registered:{user}")
+    assert _heading(page) == (
+        f"{user} (registered)",
+        user,
+        f"registered id · internal id {internal}",
+    )
+
+    # No hard id: the internal id.
+    cookie = unique("anonymous")
+    page.goto(_track(server, {"cookie": cookie}, {"city": "Brno"}, 1570001049))
+    internal = _internal_id(server, f"cookie:{cookie}")
+    assert _heading(page) == (f"Customer {internal}", "Customer", f"internal id {internal}")
+
+    # PROPSYNC_HARD_ID_TYPES decides which hard id names the customer.
+    user = unique("ordered")
+    ids = {"registered": user, "email_id": f"{user}@example.com"}
+    page.goto(_track(tight_server, ids, {"city": "Brno"}, 1570001049))
+    assert page.locator("h1").inner_text() == f"{user}@example.com"
+    page.context.close()
+
+
+def test_markup_in_a_name_is_shown_as_text(server: ServerProcess, browser: Browser) -> None:
+    user = f"{unique('xss')}<b>"
+    names = {"first_name": XSS, "last_name": "<script>alert(2)</script>"}
+    url = _track(server, {"registered": user}, names, 1570001049)
+    raw = httpx.get(url, auth=AUTH)
+    assert raw.text.count("<script") == 1  # /static/profile.js only
+    assert "<img" not in raw.text and html.escape(XSS, quote=False) in raw.text
+    page, dialogs = _page(browser)
+    page.goto(url)
+    name = f"{XSS} <script>alert(2)</script>"
+    assert _heading(page)[:2] == (f"{name} (registered {user})", name)
+    assert page.locator("#hard-id code").inner_text() == user
+    assert page.locator("img, b, h1 script").count() == 0
+    page.wait_for_timeout(100)  # an onerror handler would have run by now
+    assert dialogs == []
     page.context.close()

@@ -200,6 +200,28 @@ def _row(p: Property) -> _Row:
     return _Row(p.name, text, p.value, as_time, _moment(p.update_ts), format_timestamp(p.update_ts))
 
 
+class _Heading(NamedTuple):
+    title: str
+    heading: str
+    hard_id: tuple[str, str] | None  # (type, value): the first hard id in the configured order
+    by_name: bool  # the heading is the customer's name (the hard id then goes beneath it)
+
+
+def _heading(customer: Customer, hard_id_types: tuple[str, ...]) -> _Heading:
+    """The customer as a person reads it: ``first_name last_name``, else its hard id (as edits
+    pick it), else its internal id."""
+    values = {p.name: json.loads(p.value) for p in customer.properties}
+    parts = [values.get("first_name"), values.get("last_name")]
+    name = " ".join(p.strip() for p in parts if isinstance(p, str) and p.strip())
+    hard = next(((t, customer.ids[t][0]) for t in hard_id_types if customer.ids.get(t)), None)
+    if name:
+        title = f"{name} ({hard[0]} {hard[1]})" if hard else name
+        return _Heading(title, name, hard, True)
+    if hard:
+        return _Heading(f"{hard[1]} ({hard[0]})", hard[1], hard, False)
+    return _Heading(f"Customer {customer.customer_id}", "Customer", None, False)
+
+
 @functools.cache
 def _templates() -> jinja2.Environment:
     return jinja2.Environment(
@@ -223,12 +245,14 @@ def render_profile(
     *,
     version: int,
     csrf: str,
+    hard_id_types: tuple[str, ...],
     notice: str | None = None,
     error: str | None = None,
 ) -> str:
     return _render(
         "profile.html",
         customer_id=customer.customer_id,
+        head=_heading(customer, hard_id_types),
         version=version,
         notice=notice,
         error=error,

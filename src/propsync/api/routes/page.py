@@ -47,6 +47,7 @@ def profile_page(
         found,
         version=version,
         csrf=csrf_token(secret, key_id, customer),
+        hard_id_types=service.settings.hard_id_types,
         notice=notice,
     )
     return HTMLResponse(html, headers=PAGE_HEADERS)
