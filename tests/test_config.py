@@ -19,7 +19,7 @@ from propsync.orchestration.settings import DataSettings, ScheduleSettings
 MODELS: list[type[SettingsModel]] = [Settings, ServiceConfig, ScheduleSettings, DataSettings]
 # Fields no user sets by a variable: `propsync serve --no-apply`, and a size tests shrink.
 NO_VARIABLE = {("ServiceConfig", "apply_enabled"), ("ServiceConfig", "journal_segment_bytes")}
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Toy(SettingsModel):

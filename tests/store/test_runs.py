@@ -20,7 +20,7 @@ from propsync.store.apply import apply_batch, publish_pending
 from propsync.store.compaction import compact
 from propsync.store.warehouse import Warehouse
 from tests.helpers import apply, followed_tables, make_batch
-from tests.integration.test_order_independence import update_st
+from tests.store.test_order_independence import update_st
 
 Tables = dict[str, set[tuple[Any, ...]]]
 

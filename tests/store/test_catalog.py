@@ -30,8 +30,8 @@ from propsync.store import catalog, compaction, runs
 from propsync.store.apply import apply_batch
 from propsync.store.warehouse import Warehouse
 from tests.helpers import apply, followed_tables, make_batch, published_state
-from tests.integration.test_order_independence import reference, update_st
-from tests.unit.test_publish_pacing import TS, applied
+from tests.journal.test_applier_pacing import TS, applied
+from tests.store.test_order_independence import reference, update_st
 
 Tables = dict[str, set[tuple[Any, ...]]]
 

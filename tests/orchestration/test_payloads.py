@@ -23,7 +23,7 @@ from propsync.orchestration.payloads import (
     Validated,
 )
 from tests.dags.conftest import Env, load_dag, run_dag, utc, xcom
-from tests.dags.test_pipeline import context
+from tests.orchestration.test_tasks import context
 
 # Each task's XCom and the model it must validate as.
 MODELS: dict[str, type[Payload]] = {

@@ -33,9 +33,9 @@ from propsync.store.read import CustomerRef, get_customer, render_customer
 from propsync.store.read_model import ReadModel, connect_reader
 from propsync.store.warehouse import Warehouse
 from tests.helpers import FOLLOWED_TABLES as FOLLOWED, apply, without_batch_ids
-from tests.integration import test_runs
-from tests.integration.test_order_independence import update_st
-from tests.integration.test_runs import Tables
+from tests.store import test_runs
+from tests.store.test_order_independence import update_st
+from tests.store.test_runs import Tables
 
 INDEX_LIST = "SELECT index_name, table_name FROM duckdb_indexes()"
 
