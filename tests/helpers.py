@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import polars as pl
@@ -116,3 +117,10 @@ def followed_tables(con: Any) -> dict[str, set[tuple[Any, ...]]]:
 def without_batch_ids(tables: dict[str, set[tuple[Any, ...]]]) -> dict[str, set[tuple[Any, ...]]]:
     """``tables`` as the HTTP service's read model holds them: properties without their batch id."""
     return {**tables, "properties": {row[:4] for row in tables["properties"]}}
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)

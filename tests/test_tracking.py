@@ -9,7 +9,6 @@ from hypothesis import given, settings, strategies as st
 
 from propsync.timestamps import parse_timestamps
 from propsync.tracking import number_timestamp, parse_commands, validate_commands
-from propsync.values import _CANONICAL, _normalise, canonical_json
 
 RECEIVE = 1_700_000_000_000_000
 
@@ -84,14 +83,6 @@ def test_a_number_update_timestamp_parses_as_parse_timestamps_parses_it(value: f
     else:
         expected = parse_timestamps(pl.Series([value], dtype=dtype))[0]
     assert number_timestamp(value) == expected
-
-
-@settings(max_examples=1000, deadline=None)
-@given(
-    st.text() | st.integers() | st.booleans() | st.text(alphabet=st.characters(max_codepoint=127))
-)
-def test_the_fast_paths_of_canonical_json_give_the_general_text(value: object) -> None:
-    assert canonical_json(value) == _CANONICAL.encode(_normalise(value))
 
 
 def test_a_command_with_text_and_number_timestamps_parses_both() -> None:

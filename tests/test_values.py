@@ -7,9 +7,9 @@ import math
 
 import polars as pl
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
-from propsync.values import canonical_json, convert
+from propsync.values import _CANONICAL, _normalise, canonical_json, convert
 
 
 def test_canonical_json_is_compact_sorted_and_utf8() -> None:
@@ -81,3 +81,11 @@ def test_text_types_keep_text_of_native_columns() -> None:
 def test_lone_surrogates_are_rejected_not_crashing() -> None:
     with pytest.raises(ValueError, match="Unicode"):
         canonical_json({"name": "\ud800"})
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.text() | st.integers() | st.booleans() | st.text(alphabet=st.characters(max_codepoint=127))
+)
+def test_the_fast_paths_of_canonical_json_give_the_general_text(value: object) -> None:
+    assert canonical_json(value) == _CANONICAL.encode(_normalise(value))

@@ -123,18 +123,3 @@ def test_tracking_runs_every_minute_without_overlap(airflow_db: Path) -> None:
     assert (dag.catchup, dag.max_active_runs) == (False, 1)
     assert dag.get_task("apply").pool == dag.get_task("publish").pool == "propsync_warehouse"
     assert [o.name for o in dag.get_task("publish").outlets] == ["propsync_published_warehouse"]
-
-
-def test_the_scheduler_creates_the_pool_through_the_plugin(airflow_db: Path) -> None:
-    """Starting any Airflow job (as the scheduler does) runs the plugin's listener."""
-    from airflow.jobs.job import Job
-    from airflow.models.pool import Pool
-
-    from propsync.orchestration.pool import ensure_pool
-
-    Pool.delete_pool("propsync_warehouse") if Pool.get_pool("propsync_warehouse") else None
-    Job()
-    pool = Pool.get_pool("propsync_warehouse")
-    assert pool is not None
-    assert pool.slots == 1
-    assert ensure_pool() is False  # an existing pool (perhaps resized on purpose) is left alone

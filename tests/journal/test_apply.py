@@ -1,68 +1,24 @@
-"""The tracking journal: group commit, torn tails, crash redo, concurrent appliers, dead writers."""
+"""Applying the tracking journal (propsync.journal.apply): live and dead segments, crash redo,
+concurrent appliers, killed writers, bounded batches, receive order, kinds."""
 
 from __future__ import annotations
 
 import json
-import logging
 import multiprocessing
 import os
 import signal
 import subprocess
 import sys
 import textwrap
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from propsync.config import Settings
 from propsync.errors import NotPublished
-from propsync.journal import (
-    JournalUnavailable,
-    JournalWriter,
-    Record,
-    apply_journal,
-    journal_dir,
-    journal_status,
-)
+from propsync.journal import JournalWriter, apply_journal, journal_dir, journal_status
 from propsync.store.warehouse import Warehouse
-
-TS = 1_600_000_000_000_000
-
-
-def rec(
-    batch: str,
-    value: str,
-    *,
-    user: str | None = None,
-    receive: int = TS,
-    ids: dict[str, str] | None = None,
-    kind: str = "track",
-) -> Record:
-    ids = ids or {"registered": user or batch}
-    return Record(
-        batch_id=batch,
-        receive_us=receive,
-        ids=[(1, t, v) for t, v in ids.items()],
-        cells=[(1, "p", json.dumps(value), receive)],
-        command_ids={1: f"cmd-{batch}"},
-        commands=1,
-        kind=kind,
-    )
-
-
-def segments(warehouse: Warehouse) -> list[Path]:
-    return sorted(journal_dir(warehouse.root).glob("*.jsonl"))
-
-
-def stored(warehouse: Warehouse) -> dict[str, str]:
-    with warehouse.connect_published() as con:
-        rows = con.execute(
-            "SELECT i.id_value, p.value FROM customer_ids i JOIN properties p USING (customer_id) "
-            "WHERE i.id_type = 'registered' AND p.property = 'p'"
-        ).fetchall()
-    return {k: json.loads(v) for k, v in rows}
+from tests.journal.conftest import TS, rec, segments, stored
 
 
 def journal_batches(warehouse: Warehouse) -> list[tuple[str, int, str]]:
@@ -73,55 +29,6 @@ def journal_batches(warehouse: Warehouse) -> list[tuple[str, int, str]]:
                 "SELECT batch_id, rows_read, status FROM batches WHERE batch_id LIKE 'jrn-%' ORDER BY applied_at_us"
             ).fetchall()
         ]
-
-
-@pytest.fixture
-def writer(warehouse: Warehouse) -> Iterator[JournalWriter]:
-    w = JournalWriter(warehouse.root).start()
-    yield w
-    w.close()
-
-
-def test_record_round_trip_and_corruption() -> None:
-    r = Record(
-        "trk-1",
-        123,
-        [(1, "registered", "ž/ü"), (2, "cookie", "c")],
-        [(1, "p", '{"a":[1,2.5]}', 9)],
-        {1: {"x": [None]}},
-        3,
-    )
-    line = r.encode()
-    assert line.endswith(b"\n") and line.count(b"\n") == 1
-    assert Record.decode(line[:-1]) == r
-    assert r.customer_commands() == 2
-    assert Record.decode(line[:-2]) is None  # torn
-    flipped = bytearray(line[:-1])
-    flipped[20] ^= 0x01
-    assert Record.decode(bytes(flipped)) is None  # checksum
-    assert Record.decode(b"\x00" * 40) is None
-    with pytest.raises(UnicodeEncodeError):
-        Record("x", 1, [(1, "registered", "\ud800")], []).encode()
-
-
-def test_group_commit_one_fsync_covers_many_records(
-    warehouse: Warehouse, writer: JournalWriter
-) -> None:
-    lines = [rec(f"b{i}", f"v{i}").encode() for i in range(400)]
-
-    def send(chunk: list[bytes]) -> None:
-        for line in chunk:
-            writer.append_sync(line)
-
-    threads = [threading.Thread(target=send, args=(lines[i::16],)) for i in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert writer.stats.records == 400
-    assert writer.stats.syncs < 400  # several records per fdatasync
-    (segment,) = segments(warehouse)
-    assert sorted(segment.read_bytes().splitlines(keepends=True)) == sorted(lines)
 
 
 def test_apply_live_segment_incrementally_then_remove_it(
@@ -142,48 +49,6 @@ def test_apply_live_segment_incrementally_then_remove_it(
     assert apply_journal(warehouse, settings) == 0
     assert segments(warehouse) == []
     assert [n for _, n, _ in journal_batches(warehouse)] == [3, 1]
-
-
-def test_closed_journal_refuses(warehouse: Warehouse) -> None:
-    w = JournalWriter(warehouse.root).start()
-    w.close()
-    with pytest.raises(JournalUnavailable):
-        w.append_sync(rec("x", "y").encode())
-
-
-def test_torn_last_line_of_a_dead_writer_is_ignored(
-    warehouse: Warehouse, settings: Settings, caplog: pytest.LogCaptureFixture
-) -> None:
-    w = JournalWriter(warehouse.root).start()
-    for i in range(5):
-        w.append_sync(rec(f"t{i}", "ok").encode())
-    w.close()
-    (segment,) = segments(warehouse)
-    with segment.open("ab") as f:
-        f.write(rec("t-torn", "never acknowledged").encode()[:37])
-    with caplog.at_level(logging.WARNING):
-        assert apply_journal(warehouse, settings) == 5
-    assert "torn last record" in caplog.text
-    assert set(stored(warehouse)) == {f"t{i}" for i in range(5)}
-    assert segments(warehouse) == []
-
-
-def test_corrupt_record_in_a_dead_segment_is_skipped(
-    warehouse: Warehouse, settings: Settings, caplog: pytest.LogCaptureFixture
-) -> None:
-    w = JournalWriter(warehouse.root).start()
-    for i in range(3):
-        w.append_sync(rec(f"c{i}", "ok").encode())
-    w.close()
-    (segment,) = segments(warehouse)
-    lines = segment.read_bytes().splitlines(keepends=True)
-    lines[1] = lines[1].replace(b'"c1"', b'"cX"')  # checksum no longer matches
-    assert lines[1] != segment.read_bytes().splitlines(keepends=True)[1]
-    segment.write_bytes(b"".join(lines))
-    with caplog.at_level(logging.ERROR):
-        assert apply_journal(warehouse, settings) == 2
-    assert "corrupt record" in caplog.text
-    assert set(stored(warehouse)) == {"c0", "c2"}
 
 
 def _state(warehouse: Warehouse) -> dict[str, object]:

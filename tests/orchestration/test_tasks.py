@@ -1,136 +1,15 @@
-"""The task functions without a scheduler: staging, the in-transaction audit and its rollback."""
+"""The task functions without a scheduler: the in-transaction audit and its rollback, retries."""
 
 from __future__ import annotations
 
-import datetime as dt
-import os
-import stat
-from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
-
-import duckdb
 import pytest
 
-from propsync.errors import AuditFailed, SourceError, UsageError
+from propsync.errors import AuditFailed
 from propsync.orchestration import tasks
-from propsync.orchestration.audit import merge_metrics
-from propsync.orchestration.payloads import Merged, MergeSummary, Normalised
-from propsync.orchestration.runs import SnapshotRun
-from propsync.orchestration.sources import find_snapshot
-from propsync.orchestration.staging import quote_table, stage_source, verified
-from propsync.store.apply import BatchResult
+from propsync.orchestration.payloads import Merged, MergeSummary
 from propsync.store.warehouse import Warehouse
 from tests.dags.conftest import PROPERTIES, Env, published_rows, us, utc, work_rows
-
-
-def context(end: dt.datetime, run_type: str = "backfill") -> dict[str, Any]:
-    """What Airflow passes a task of a snapshot run (a plain object for the DagRun)."""
-    run = SimpleNamespace(dag_id="customer_snapshots", run_id=f"{run_type}__{end.isoformat()}")
-    return {
-        "dag_run": run,
-        "data_interval_start": end - dt.timedelta(days=1),
-        "data_interval_end": end,
-    }
-
-
-def stage_day(day: int) -> Normalised:
-    ctx = context(utc(2024, 1, day))
-    location = tasks.snapshot_location(ctx)
-    assert location is not None
-    return tasks.normalise(tasks.extract_snapshot(ctx, location))
-
-
-def test_a_run_is_keyed_on_its_data_interval_not_its_type_or_the_clock() -> None:
-    end = utc(2024, 1, 3)
-    scheduled, backfill = (
-        SnapshotRun.from_context(context(end, t)) for t in ("scheduled", "backfill")
-    )
-    assert scheduled == backfill
-    assert scheduled.key == "20240102T000000Z--20240103T000000Z"
-    assert scheduled.started_at_us == us(end)
-    assert scheduled.placeholders()["date"] == "2024-01-03"
-
-
-def test_staging_is_content_addressed_read_only_and_verified(tmp_path: Path) -> None:
-    src = tmp_path / "day.csv"
-    src.write_text("customer_id,plan\nc1,free\nc2,pro\n", encoding="utf-8")
-    first = stage_source(str(src), tmp_path / "run")
-    again = stage_source(f"file://{src}", tmp_path / "run")
-    assert first.path == again.path
-    assert (first.rows, first.bytes, first.format) == (2, 32, "csv")
-    staged = first.path
-    assert not staged.stat().st_mode & stat.S_IWUSR
-    assert verified(first) == staged
-
-    os.chmod(staged, 0o644)
-    staged.write_text("customer_id,plan\nc1,HACKED\n", encoding="utf-8")
-    with pytest.raises(SourceError, match="changed after staging"):
-        verified(first)
-
-
-def test_snapshot_lookup_names_what_it_tried_and_refuses_ambiguity(tmp_path: Path) -> None:
-    (tmp_path / "customers").mkdir()
-    placeholders = {"date": "2024-01-05"}
-    missing = find_snapshot(
-        "{landing}/customers/{date}", "{landing}/m.json", str(tmp_path), placeholders
-    )
-    assert missing.source is None
-    assert missing.describe_missing().endswith(
-        "2024-01-05.csv or "
-        + f"{tmp_path}/customers/2024-01-05.parquet or {tmp_path}/customers/2024-01-05.jsonl"
-    )
-    (tmp_path / "customers" / "2024-01-05.jsonl").write_text("{}\n")
-    found = find_snapshot(
-        "{landing}/customers/{date}", "{landing}/m.json", f"file://{tmp_path}", placeholders
-    )
-    assert found.source == f"file://{tmp_path}/customers/2024-01-05.jsonl"
-    (tmp_path / "customers" / "2024-01-05.csv").write_text("a\n")
-    with pytest.raises(SourceError, match="ambiguous snapshot"):
-        find_snapshot("{landing}/customers/{date}", "{landing}/m.json", str(tmp_path), placeholders)
-
-
-def test_table_names_are_quoted_and_anything_else_refused() -> None:
-    assert quote_table("crm.customers") == '"crm"."customers"'
-    with pytest.raises(UsageError):
-        quote_table('customers"; DROP TABLE x; --')
-
-
-def test_the_audit_sees_a_timestamp_that_went_backwards(env: Env) -> None:
-    for day in (1,):
-        payload = tasks.validate(stage_day(day))
-        tasks.publish(None, tasks.audit(tasks.merge(payload)))
-    warehouse = Warehouse(env.warehouse)
-    con = duckdb.connect(str(warehouse.work_path))
-    try:
-        con.execute("BEGIN TRANSACTION")
-        # What a buggy merge might do: an older value replaces a newer one.
-        con.execute(
-            "UPDATE property_values SET update_ts = update_ts - 1, batch_id = 'bug' "
-            "WHERE property_id = (SELECT property_id FROM property_names WHERE property = 'plan')"
-        )
-        metrics, examples = merge_metrics(
-            con,
-            BatchResult(
-                "bug",
-                "applied",
-                rows_read=3,
-                properties_applied=3,
-                audit_counts={"duplicate_keys": 0, "customers_without_id": 0},
-            ),
-            published=warehouse.published_file(),
-            source_rows=3,
-            n_properties=1,
-        )
-        con.execute("ROLLBACK")
-    finally:
-        con.close()
-    assert metrics.timestamps_went_backwards == 3
-    assert metrics.properties_stored == 3
-    assert (metrics.duplicate_keys, metrics.customers_without_id) == (0, 0)
-    assert examples[0].endswith(
-        f"published update_ts {us(utc(2024, 1, 1))} -> {us(utc(2024, 1, 1)) - 1}"
-    )
+from tests.orchestration.conftest import stage_day
 
 
 def test_an_audit_failure_rolls_the_batch_back_and_publishes_nothing(env: Env) -> None:

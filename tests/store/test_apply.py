@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import pytest
 
+from propsync import sql
 from propsync.config import Settings
+from propsync.store import apply as apply_module
 from propsync.store.apply import publish_pending
-from propsync.store.warehouse import Warehouse
+from propsync.store.warehouse import Warehouse, WriterInstance
 from tests.helpers import apply, make_batch, props_of, published_state
 
 MG = {"registered": "mgalik"}
@@ -209,15 +213,33 @@ def test_a_large_batch_is_audited_on_a_sample_and_applies_the_same(
     assert states[0] == states[1]
 
 
-@pytest.mark.parametrize("limit", ["none", "64MB"])
-def test_the_writer_memory_limit_is_applied_or_lifted(
-    warehouse: Warehouse, settings: Settings, limit: str
+def test_deletes_in_place_are_checkpointed_past_a_quarter_of_the_memory_limit(
+    tmp_path: Path,
 ) -> None:
-    con = warehouse.connect_work(limit)
-    try:
-        value = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
-    finally:
+    # 2,048 vectors of 2,048 rows (32 MiB of delete info if every one is pinned). Under 64 MiB
+    # that fits in a small batch's three quarters: no checkpoint for pins, however many deletes.
+    # Under 16 MiB it does not, and a quarter is 4 MiB: 256 vectors of 16 KiB.
+    for limit, checkpoint_after in (("64MiB", None), ("16MiB", 257)):
+        writer = WriterInstance(tmp_path / "tmp", limit)
+        path = tmp_path / f"work-{limit}.duckdb"
+        con = writer.connect(path, limit)
+        con.execute(sql.load("schema/07_property_values"))
+        con.execute(
+            "INSERT INTO property_values SELECT i, 1, '1', 1, 'b' FROM range(2048 * 2048) t(i)"
+        )
+        wal = Path(f"{path}.wal")
+        assert wal.exists() and wal.stat().st_size > 0
+        apply_module._checkpoint_pins(con, writer, 200)
+        apply_module._checkpoint_pins(con, writer, 56)
+        assert writer.rows_deleted_in_place == 256
+        assert wal.exists() and wal.stat().st_size > 0  # not checkpointed yet
+        apply_module._checkpoint_pins(con, writer, 1 if checkpoint_after else 100_000)
+        if checkpoint_after:
+            assert writer.rows_deleted_in_place == 0
+            assert not wal.exists() or wal.stat().st_size == 0
+        else:
+            assert writer.rows_deleted_in_place == 100_256
+            assert wal.exists() and wal.stat().st_size > 0
         con.close()
-    default = duckdb.connect().execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
-    assert value == (default if limit == "none" else "61.0 MiB")
-    assert Settings().duckdb_memory_limit == "768MB"
+        writer.detach()
+        writer.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import duckdb
@@ -16,7 +17,7 @@ from propsync.config import Settings
 from propsync.errors import DatabaseInUse
 from propsync.store.warehouse import Warehouse
 from tests.api.conftest import AUTH, start_server
-from tests.helpers import apply, published_state
+from tests.helpers import apply, published_state, wait_for
 
 # Another process opens work.duckdb read-write, writes one row through the product's apply path
 # (its own Warehouse, no writer instance) and prints the published version.
@@ -202,3 +203,72 @@ def test_another_process_writes_between_the_servers_edits(tmp_path: Path) -> Non
     finally:
         assert server.stop() == 0
     assert "Traceback" not in server.log_text()
+
+
+def test_a_held_write_lock_keeps_work_attached_until_released(tmp_path: Path) -> None:
+    root = tmp_path / "wh"
+    warehouse, settings = Warehouse(root), Settings(warehouse=root, lock_timeout_seconds=30)
+    writer = warehouse.keep_writer_instance()
+    apply(warehouse, settings, "b0", [({"registered": "a"}, "p", 0, 1_600_000_000)])
+    assert writer.attaches == 1 and writer.attached is None
+    warehouse.hold_write_lock(5)
+    for i in range(1, 4):
+        apply(warehouse, settings, f"b{i}", [({"registered": "a"}, "p", i, 1_600_000_000 + i)])
+    assert writer.attaches == 2 and writer.attached == warehouse.work_path
+
+    # Another writer (here a thread with its own Warehouse, as an edit in the HTTP process) waits
+    # for the lock, and says so; the holder lets it in by releasing.
+    other = Warehouse(root)
+    done: list[str] = []
+    thread = threading.Thread(
+        target=lambda: done.append(
+            apply(other, settings, "edit", [({"registered": "b"}, "p", 9, 1_600_000_009)]).status
+        )
+    )
+    thread.start()
+    wait_for(warehouse.write_lock_wanted)
+    assert not done
+    warehouse.release_write_lock()
+    thread.join(30)
+    assert done == ["applied"] and writer.attached is None and not warehouse.holds_write_lock
+    con = duckdb.connect(str(warehouse.current_path), read_only=True)
+    try:
+        values = con.execute(
+            "SELECT i.id_value, p.value FROM customer_ids i JOIN properties p USING (customer_id)"
+        ).fetchall()
+    finally:
+        con.close()
+    assert sorted(values) == [("a", "3"), ("b", "9")]
+
+
+@pytest.mark.parametrize("held", [False, True])
+def test_a_held_writer_counts_the_rows_its_batches_deleted_in_place(
+    tmp_path: Path, held: bool
+) -> None:
+    root = tmp_path / "wh"
+    warehouse, settings = Warehouse(root), Settings(warehouse=root)
+    writer = warehouse.keep_writer_instance()
+    apply(warehouse, settings, "b0", [({"registered": f"u{i}"}, "p", 0, 1.0) for i in range(5)])
+    if held:
+        warehouse.hold_write_lock(5)
+    apply(warehouse, settings, "b1", [({"registered": f"u{i}"}, "p", 1, 2.0) for i in range(3)])
+    result = apply(warehouse, settings, "b2", [({"registered": "u0"}, "p", 2, 3.0)])
+    assert result.rows_deleted_in_place == 1
+    # Held, the attachment lives on and so do the pins of both batches; released, detached.
+    assert writer.rows_deleted_in_place == (4 if held else 0)
+    warehouse.release_write_lock()
+    assert writer.attached is None
+
+
+@pytest.mark.parametrize("limit", ["none", "64MB"])
+def test_the_writer_memory_limit_is_applied_or_lifted(
+    warehouse: Warehouse, settings: Settings, limit: str
+) -> None:
+    con = warehouse.connect_work(limit)
+    try:
+        value = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    finally:
+        con.close()
+    default = duckdb.connect().execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    assert value == (default if limit == "none" else "61.0 MiB")
+    assert Settings().duckdb_memory_limit == "768MB"
