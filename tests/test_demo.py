@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from propsync.demo import STEPS, run_demo
 from tests.test_cli import run
 
 
@@ -34,3 +36,41 @@ def test_demo_runs_the_specification_story(
     )
     assert "age" not in peter["properties"]
     assert peter["properties"]["first_name"]["last_update"] == 1569996000
+
+
+def test_run_demo_starts_over_and_leaves_the_story_in_the_warehouse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wh = tmp_path / "demo"
+    wh.mkdir()
+    (wh / "leftover").write_text("from an earlier demo")
+    assert run_demo(wh) == 0
+    assert not (wh / "leftover").exists()  # the demo starts from an empty warehouse
+    out = capsys.readouterr().out
+    assert [line for line in out.splitlines() if line.startswith("== ")] == [
+        f"== {title.splitlines()[0]}" for title, _ in STEPS
+    ]
+    with duckdb.connect(str(wh / "propsync.duckdb"), read_only=True) as con:
+        batches = con.execute("SELECT kind, status, rows_read FROM batches ORDER BY version")
+        # Legacy import, 09:00 tracking, 08:00 snapshot, 08:30 postponed call.
+        assert batches.fetchall() == [
+            ("import", "applied", 3),
+            ("track", "applied", 2),
+            ("import", "applied", 5),
+            ("track", "applied", 1),
+        ]
+        quarantine = con.execute(
+            "SELECT row_nr, scope, raw_value, reason FROM rejections ORDER BY row_nr"
+        ).fetchall()
+        assert quarantine == [
+            (3, "cell", "abc", "age: not a number"),
+            (5, "row", None, "no customer id"),
+        ]
+        ids = con.execute("SELECT id_type, id_value FROM customer_ids ORDER BY 1, 2").fetchall()
+    assert ids == [
+        ("cookie", "3f2a-web"),
+        ("registered", "ebartos"),
+        ("registered", "jnovak"),
+        ("registered", "mgalik"),
+        ("registered", "pkral"),
+    ]

@@ -2,17 +2,20 @@
 
 ``server`` is shared by the module's tests (tracking with ``--no-apply``; tests apply the journal
 themselves with ``apply_journal``, the function the tracking_ingest DAG calls). Tests that need
-another configuration or kill the server start their own with ``start_server``.
+another configuration or kill the server start their own with ``start_server``. Tests of one part
+of the app serve it in this process instead (``serve_in_process``, ``app_url``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,7 +24,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
+from fastapi import FastAPI
 
+from propsync.api.app import create_app
+from propsync.api.config import ServiceConfig
 from propsync.config import Settings
 from propsync.journal import apply_journal
 from propsync.store.warehouse import Warehouse
@@ -181,3 +188,45 @@ def customers_command(
     if ts is not None:
         data["update_timestamp"] = ts
     return {"name": "customers", "data": data, **extra}
+
+
+@contextlib.contextmanager
+def serve_in_process(app: FastAPI) -> Iterator[str]:
+    """``app`` served by uvicorn on a loopback port in this process (lifespan included); its URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        service = getattr(app.state, "service", None)
+        if service is not None:  # its warm-up uses the writer instance the shutdown closes
+            service.warm_up.join(30)
+        server.should_exit = True
+        thread.join(30)
+
+
+def service_app(root: Path, **config: object) -> FastAPI:
+    """The HTTP service's app on ``root`` with this module's project token and API keys."""
+    service_config = ServiceConfig.model_validate(
+        {
+            "project_tokens": [TOKEN],
+            "api_keys": {KEY_ID: KEY_SECRET, "ops": "other-secret"},
+            **config,
+        }
+    )
+    return create_app(service_config, Settings(warehouse=root, lock_timeout_seconds=5))
+
+
+@pytest.fixture
+def app_url(tmp_path: Path) -> Iterator[str]:
+    """The HTTP service on a fresh warehouse, served in this process."""
+    with serve_in_process(service_app(tmp_path / "warehouse")) as url:
+        yield url

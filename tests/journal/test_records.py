@@ -1,11 +1,15 @@
 """The journal's line format (propsync.journal.records): a record round-trips; a torn or corrupt
-line is refused."""
+line is refused; a request becomes the record of its valid commands."""
 
 from __future__ import annotations
 
+import zlib
+from typing import Any
+
 import pytest
 
-from propsync.journal import Record
+from propsync.journal import Record, record_from_tracking
+from propsync.tracking import parse_commands
 
 
 def test_record_round_trip_and_corruption() -> None:
@@ -28,3 +32,73 @@ def test_record_round_trip_and_corruption() -> None:
     assert Record.decode(b"\x00" * 40) is None
     with pytest.raises(UnicodeEncodeError):
         Record("x", 1, [(1, "registered", "\ud800")], []).encode()
+
+
+RECEIVE = 1_700_000_000_000_000
+
+
+def command(ids: dict[str, str], props: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    update = (
+        {"update_timestamp": extra.pop("update_timestamp")} if "update_timestamp" in extra else {}
+    )
+    return {
+        "name": "customers",
+        "data": {"customer_ids": ids, "properties": props, **update},
+        **extra,
+    }
+
+
+def test_a_parsed_request_becomes_one_record_of_its_valid_commands() -> None:
+    commands = [
+        command({"registered": "a"}, {"x": 1}, command_id="c1", update_timestamp=1_600_000_000),
+        command({}, {"x": 1}, command_id="c2"),  # invalid: no ids
+        {"name": "customers/events", "data": {}},  # unknown
+        command({"registered": "b", "cookie": "k"}, {"y": "z"}),
+    ]
+    tb = parse_commands({"commands": commands}, receive_us=RECEIVE, batch_id="trk-x")
+    record = record_from_tracking(tb, commands)
+    assert record == Record(
+        batch_id="trk-x",
+        receive_us=RECEIVE,
+        ids=[(1, "registered", "a"), (4, "registered", "b"), (4, "cookie", "k")],
+        # A command without update_timestamp is stamped with the receive time now, so applying
+        # it later gives what applying it on receipt would have.
+        cells=[(1, "x", "1", 1_600_000_000_000_000), (4, "y", '"z"', RECEIVE)],
+        command_ids={1: "c1"},  # of valid commands only
+        commands=4,
+    )
+    assert record.customer_commands() == 2
+    assert Record.decode(record.encode()[:-1]) == record
+
+
+def test_a_request_without_a_valid_customers_command_has_no_record() -> None:
+    commands = [command({}, {"x": 1})]
+    tb = parse_commands({"commands": commands}, receive_us=RECEIVE)
+    assert record_from_tracking(tb, commands) is None
+
+
+def test_an_edit_with_a_command_id_beyond_64_bits_round_trips() -> None:
+    record = Record(
+        "edt-1", RECEIVE, [(1, "registered", "a")], [(1, "p", "1", RECEIVE)], {1: 2**70}, 1, "edit"
+    )
+    assert Record.decode(record.encode()[:-1]) == record
+
+
+def line_of(body: bytes) -> bytes:
+    return b"%08x %s" % (zlib.crc32(body), body)
+
+
+def test_a_record_of_a_release_without_kinds_is_tracking() -> None:
+    body = (
+        b'{"v":1,"b":"trk-old","r":5,"n":1,"i":[[1,"registered","a"]],"c":[[1,"p","1",5]],"k":[]}'
+    )
+    record = Record.decode(line_of(body))
+    assert record == Record("trk-old", 5, [(1, "registered", "a")], [(1, "p", "1", 5)], {}, 1)
+    assert record is not None and record.kind == "track"
+
+
+def test_a_checksummed_line_that_is_not_a_record_is_refused() -> None:
+    assert Record.decode(line_of(b'{"v":1,"b":"x"}')) is None  # fields missing
+    assert Record.decode(line_of(b'{"v":1,"b":"x","r":"soon","n":1,"i":[],"c":[],"k":[]}')) is None
+    assert Record.decode(line_of(b"[[[" * 100)) is None  # not JSON
+    assert Record.decode(b"zzzzzzzz " + b"{}") is None  # no checksum
