@@ -250,11 +250,11 @@ def test_import_json_summary_and_exit_codes(
         ["u40", "A", "B", "not a time"]
     ]
     src = write_csv(tmp_path / "s.csv", ["idecko", "meno", "priezvisko", "update_timestamp"], rows)
-    code, out, _ = run(
+    code, out, err = run(
         capsys, "import", str(src), "--mapping", str(mapping), "--json", "--warehouse", wh
     )
     assert code == 0
-    assert "unparseable update_timestamp" in out
+    assert "unparseable update_timestamp" in err
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary == {
         "batch_id": summary["batch_id"],
@@ -267,10 +267,10 @@ def test_import_json_summary_and_exit_codes(
         "already_applied": False,
     }
     # Same file again: a no-op, and the summary says what this run did (nothing).
-    code, out, _ = run(
+    code, out, err = run(
         capsys, "import", str(src), "--mapping", str(mapping), "--json", "--warehouse", wh
     )
-    assert code == 0 and "already applied" in out
+    assert code == 0 and "already applied" in err
     assert json.loads(out.strip().splitlines()[-1]) == {
         "batch_id": summary["batch_id"],
         "rows_read": 41,

@@ -82,9 +82,11 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _print_summary(result: BatchResult, source: str, warehouse: Warehouse) -> None:
+def _print_summary(
+    result: BatchResult, source: str, warehouse: Warehouse, out: TextIO = sys.stdout
+) -> None:
     verb = {"applied": "imported", "already_applied": "skipped", "failed": "FAILED"}[result.status]
-    print(f"{verb} {source} as batch {result.batch_id}")
+    lines = [f"{verb} {source} as batch {result.batch_id}"]
     rows = [
         ("rows read", result.rows_read),
         ("properties applied", result.properties_applied),
@@ -95,20 +97,22 @@ def _print_summary(result: BatchResult, source: str, warehouse: Warehouse) -> No
         ("customers created", result.customers_created),
         ("customers merged", result.customers_merged),
     ]
-    for label, value in rows:
-        print(f"  {label:<24} {value:>12,}")
+    lines += [f"  {label:<24} {value:>12,}" for label, value in rows]
     if result.published_version is not None:
-        print(
+        lines.append(
             f"  {'published version':<24} {result.published_version:>12}  ({warehouse.current_path})"
         )
     if result.message:
-        print(f"  {result.message}")
+        lines.append(f"  {result.message}")
     if result.rejections.height:
-        print(
+        lines.append(
             f"  first rejections (all in the warehouse table rejections, batch_id = '{result.batch_id}'):"
         )
         for r in result.rejections.head(5).iter_rows(named=True):
-            print(f"    row {r['row_nr']}: {r['column']} = {r['raw_value']!r}: {r['reason']}")
+            lines.append(
+                f"    row {r['row_nr']}: {r['column']} = {r['raw_value']!r}: {r['reason']}"
+            )
+    out.write("\n".join(lines) + "\n")
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -129,8 +133,10 @@ def cmd_import(args: argparse.Namespace) -> int:
         batch_id=args.batch_id,
         progress=TerminalProgress(),
     )
-    _print_summary(result, args.source, Warehouse(settings.warehouse))
     _compact_later(settings)
+    # With --json, stdout is the JSON document alone (for jq, json.load); the text goes to stderr.
+    out = sys.stderr if args.json else sys.stdout
+    _print_summary(result, args.source, Warehouse(settings.warehouse), out)
     if args.json:
         print(json.dumps(result.summary()))
     return 1 if result.status == "failed" else 0
@@ -340,7 +346,11 @@ def _add_import(sub: Any, common: argparse.ArgumentParser) -> None:
         help="fail the batch when more than this share of rows has rejections "
         "(default: $PROPSYNC_MAX_REJECT_RATIO or 0.05)",
     )
-    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the summary as one JSON document on stdout (the text summary on stderr)",
+    )
     p.set_defaults(func=cmd_import)
 
 

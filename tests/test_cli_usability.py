@@ -1,0 +1,84 @@
+"""Issue #13, "a new user's first hour": the CLI as a user meets it, in real processes on real
+warehouses (pipes, closed outputs, missing directories, the import summary's counts)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import SEED_MAPPING, write_csv, write_json
+
+EXE = Path(sys.executable).with_name("propsync")
+JSON_LOAD = "import json, sys; print(sorted(json.load(sys.stdin)))"
+
+
+def propsync(
+    *args: str | Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [EXE, *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def piped(args: list[str | Path], consumer: list[str]) -> tuple[int, str, int, str]:
+    """``propsync ARGS | CONSUMER``: (propsync's status, its stderr, the consumer's, its stdout)."""
+    producer = subprocess.Popen(
+        [EXE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert producer.stdout is not None and producer.stderr is not None
+    reader = subprocess.run(
+        consumer, stdin=producer.stdout, capture_output=True, text=True, check=False, timeout=120
+    )
+    producer.stdout.close()
+    err = producer.stderr.read()
+    return producer.wait(timeout=120), err, reader.returncode, reader.stdout
+
+
+def seed_snapshot(tmp_path: Path, rows: list[list[str]]) -> tuple[Path, Path]:
+    """A CSV of the seed mapping's columns, and the mapping."""
+    header = ["idecko", "meno", "priezvisko", "update_timestamp"]
+    return write_csv(tmp_path / "s.csv", header, rows), write_json(
+        tmp_path / "m.json", SEED_MAPPING
+    )
+
+
+# -- 1. --json: stdout is one JSON document --------------------------------------------------
+
+
+def test_import_json_stdout_parses_as_one_document_and_the_text_goes_to_stderr(
+    tmp_path: Path,
+) -> None:
+    src, mapping = seed_snapshot(tmp_path, [["a", "A", "B", "1570001049"]])
+    args: list[str | Path] = [src, "--mapping", mapping, "--json", "--warehouse", tmp_path / "wh"]
+    code, err, parsed, keys = piped(["import", *args], [sys.executable, "-c", JSON_LOAD])
+    assert (code, parsed) == (0, 0), err
+    assert "rows_read" in keys and "already_applied" in keys
+    assert f"imported {src} as batch" in err
+    # The same file again: skipped, still JSON alone on stdout.
+    again = propsync("import", *args)
+    assert json.loads(again.stdout)["already_applied"] is True
+    assert "batch already applied" in again.stderr
+
+
+def test_import_json_of_a_failed_batch_is_json_alone_too(tmp_path: Path) -> None:
+    src, mapping = seed_snapshot(
+        tmp_path, [["a", "A", "B", "garbage"], ["b", "A", "B", "1570001049"]]
+    )
+    done = propsync("import", src, "--mapping", mapping, "--json", "--warehouse", tmp_path / "wh")
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["published_version"] is None
+    assert "FAILED" in done.stderr and "max_reject_ratio" in done.stderr
+
+
+def test_apply_json_stdout_is_json_alone(tmp_path: Path) -> None:
+    done = propsync("apply", "--json", "--warehouse", tmp_path / "wh")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["commands_applied"] == 0
