@@ -82,3 +82,64 @@ def test_apply_json_stdout_is_json_alone(tmp_path: Path) -> None:
     done = propsync("apply", "--json", "--warehouse", tmp_path / "wh")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["commands_applied"] == 0
+
+
+# -- 2. a closed stdout: no traceback --------------------------------------------------------
+
+
+def closed_stdout(*args: str | Path, buffered: bool = True) -> subprocess.CompletedProcess[str]:
+    """``propsync ARGS`` writing into a pipe whose reader is already gone (EPIPE on any write);
+    stdout buffered as Python has it by default, or not (``PYTHONUNBUFFERED``, as under CI)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(
+            [EXE, *args],
+            env=env,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+
+
+def assert_quiet_broken_pipe(done: subprocess.CompletedProcess[str]) -> None:
+    err = done.stderr
+    assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err
+    assert done.returncode == 141, err  # 128 + SIGPIPE, as a shell reports `yes | head -1`'s yes
+
+
+def test_get_piped_into_head_ends_quietly(tmp_path: Path) -> None:
+    # 150 properties of 15,000 characters: far more than a pipe holds (16 KB per property at most)
+    props = {f"p{i}": "x" * 15_000 for i in range(150)}
+    command = {"name": "customers", "data": {"customer_ids": {"registered": "big"}}}
+    command["data"]["properties"] = props
+    body = write_json(tmp_path / "b.json", {"commands": [command]})
+    wh = tmp_path / "wh"
+    assert json.loads(propsync("track", body, "--warehouse", wh).stdout)["success"] is True
+    code, err, head, out = piped(["get", "registered:big", "--warehouse", wh], ["head", "-c", "1"])
+    assert (head, out) == (0, "{")
+    assert_quiet_broken_pipe(subprocess.CompletedProcess([], code, "", err))
+
+
+def test_every_command_ends_quietly_when_stdout_is_closed(tmp_path: Path) -> None:
+    src, mapping = seed_snapshot(tmp_path, [["a", "A", "B", "1570001049"]])
+    wh = tmp_path / "wh"
+    assert_quiet_broken_pipe(closed_stdout("import", src, "--mapping", mapping, "--warehouse", wh))
+    assert propsync("get", "registered:a", "--warehouse", wh).returncode == 0  # it was imported
+    for buffered in (True, False):
+        for args in (
+            ("get", "registered:a", "--warehouse", wh),
+            ("import", src, "--mapping", mapping, "--json", "--warehouse", wh),
+            ("publish", "--warehouse", wh),
+        ):
+            assert_quiet_broken_pipe(closed_stdout(*args, buffered=buffered))
+    # argparse's own output (unbuffered, argparse drops the error itself and exits 0)
+    for args in (("--version",), ("--help",), ("get", "--help")):
+        assert_quiet_broken_pipe(closed_stdout(*args))

@@ -1,13 +1,16 @@
 """The ``propsync`` command line: a thin layer over the library.
 
 Exit codes: 0 success, 1 the batch failed its checks (nothing published) or another runtime error,
-2 usage or mapping error (nothing written), 3 unknown customer / nothing published yet.
+2 usage or mapping error (nothing written), 3 unknown customer / nothing published yet,
+141 stdout was closed before all was written (as a shell reports a tool that SIGPIPE ended; the
+command's work was done).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -21,6 +24,8 @@ from propsync.store.apply import BatchResult, publish_pending
 from propsync.store.read import CustomerRef, get_customer, render_customer
 from propsync.store.warehouse import Warehouse
 from propsync.timestamps import now_us, parse_timestamp_value
+
+EXIT_BROKEN_PIPE = 128 + 13  # 128 + SIGPIPE
 
 
 class TerminalProgress:
@@ -365,6 +370,21 @@ def _add_plugin_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()  # here, not at exit: a reader that went away shows up below
+    except BrokenPipeError:
+        # Stdout was closed early (`propsync get ... | head -1`): end quietly, as Unix tools do,
+        # by Python's recipe (the signal module's "Note on SIGPIPE"): the interpreter's own
+        # flush at exit must not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
