@@ -143,3 +143,36 @@ def test_every_command_ends_quietly_when_stdout_is_closed(tmp_path: Path) -> Non
     # argparse's own output (unbuffered, argparse drops the error itself and exits 0)
     for args in (("--version",), ("--help",), ("get", "--help")):
         assert_quiet_broken_pipe(closed_stdout(*args))
+
+
+# -- 4. a warehouse path that does not exist -------------------------------------------------
+
+
+def test_readers_of_a_missing_warehouse_directory_say_it_does_not_exist(tmp_path: Path) -> None:
+    wh = tmp_path / "typo"
+    missing = (
+        f"warehouse directory {str(wh)!r} does not exist (--warehouse or PROPSYNC_WAREHOUSE; "
+        "the first write, e.g. propsync import, creates it)"
+    )
+    for args in (("get", "registered:a"), ("set", "c0ffee", "p=1")):  # set by internal id reads
+        done = propsync(*args, "--warehouse", wh)
+        assert (done.returncode, done.stderr) == (3, f"propsync: error: {missing}\n")
+    done = propsync("get", "registered:a", env={"PROPSYNC_WAREHOUSE": str(wh)})
+    assert (done.returncode, done.stderr) == (3, f"propsync: error: {missing}\n")
+    done = propsync("compact", "--warehouse", wh)
+    assert (done.returncode, done.stderr) == (0, f"propsync: compaction skipped: {missing}\n")
+    assert not wh.exists()
+    # A directory that exists but holds no published version yet: that is what is said.
+    wh.mkdir()
+    done = propsync("get", "registered:a", "--warehouse", wh)
+    assert (done.returncode, done.stderr) == (
+        3,
+        f"propsync: error: warehouse {str(wh)!r} has no published version yet: "
+        "import something first\n",
+    )
+    # Writers create the directory, as before.
+    src, mapping = seed_snapshot(tmp_path, [["a", "A", "B", "1570001049"]])
+    assert (
+        propsync("import", src, "--mapping", mapping, "--warehouse", tmp_path / "new").returncode
+        == 0
+    )

@@ -129,7 +129,8 @@ def compact(
     started = time.monotonic()
     before = warehouse.current_manifest()
     if before is None:
-        return CompactionResult(0, 0, 0, 0.0, "nothing published in this layout yet")
+        why = warehouse.missing() or "nothing published in this layout yet"
+        return CompactionResult(0, 0, 0, 0.0, why)
     try:
         with exclusive_lock(
             warehouse.root / "compact.lock",

@@ -633,10 +633,22 @@ class Warehouse:
     def published_file(self) -> Path:
         if not self.current_path.is_symlink() or not self.current_path.exists():
             raise NotPublished(
-                f"warehouse {str(self.root)!r} has no published version yet: import something first",
+                self.missing()
+                or f"warehouse {str(self.root)!r} has no published version yet: "
+                "import something first",
                 warehouse=str(self.root),
             )
         return self.current_path.resolve()
+
+    def missing(self) -> str | None:
+        """Why a reader finds nothing when the directory itself is absent (a wrong --warehouse is
+        likelier than an empty warehouse); None when it exists. Writers create it."""
+        if self.root.is_dir():
+            return None
+        return (
+            f"warehouse directory {str(self.root)!r} does not exist (--warehouse or "
+            "PROPSYNC_WAREHOUSE; the first write, e.g. propsync import, creates it)"
+        )
 
     def connect_published(self) -> duckdb.DuckDBPyConnection:
         con = connect_duckdb(self.published_file(), read_only=True, root=self.root)
