@@ -176,3 +176,136 @@ def test_readers_of_a_missing_warehouse_directory_say_it_does_not_exist(tmp_path
         propsync("import", src, "--mapping", mapping, "--warehouse", tmp_path / "new").returncode
         == 0
     )
+
+
+# -- 3. the import summary's counts: one definition each, the same everywhere ------------------
+
+SAMPLES = Path(__file__).resolve().parents[1] / "src" / "propsync" / "samples"
+REJECTION_COUNTS = (
+    "rows_rejected",
+    "rows_with_cells_rejected",
+    "rows_with_rejections",
+    "cells_rejected",
+)
+
+
+def text_counts(summary: str) -> dict[str, int]:
+    """The counts of a text summary, by their label with underscores: ``rows_rejected``..."""
+    counts = {}
+    for line in summary.splitlines():
+        label, _, rest = line.strip().partition("  ")
+        value = rest.strip().split("  ")[0].replace(",", "")
+        if line.startswith("  ") and value.isdigit():
+            counts[label.replace(" ", "_")] = int(value)
+    return counts
+
+
+def published_batch(wh: Path, batch_id: str) -> dict[str, object]:
+    import duckdb
+
+    with duckdb.connect(str(wh / "propsync.duckdb"), read_only=True) as con:
+        cursor = con.execute("SELECT * FROM batches WHERE batch_id = $b", {"b": batch_id})
+        names = [d[0] for d in cursor.description]
+        row = cursor.fetchone()
+        assert row is not None
+        scopes = con.execute(
+            "SELECT scope, count(*) FROM rejections WHERE batch_id = $b GROUP BY ALL ORDER BY 1",
+            {"b": batch_id},
+        ).fetchall()
+    return {**dict(zip(names, row, strict=True)), "scopes": scopes}
+
+
+def test_the_demo_summary_agrees_with_its_batches_and_rejections_tables(tmp_path: Path) -> None:
+    wh = tmp_path / "demo"
+    demo = propsync("demo", "--warehouse", wh)
+    assert demo.returncode == 0, demo.stderr
+    # The CRM snapshot: row 5 has no id (rejected whole), row 3's age is not a number (that cell).
+    block = demo.stdout.split(f"imported {SAMPLES / 'crm_snapshot_0800.csv'} as batch ")[1]
+    batch_id, summary = block.split("\n", 1)
+    counts = text_counts(summary.split("\n\n")[0])
+    expected = {
+        "rows_read": 5,
+        "rows_rejected": 1,
+        "rows_with_cells_rejected": 1,
+        "rows_with_rejections": 2,
+        "cells_rejected": 7,  # the 6 cells of row 5, and row 3's age
+    }
+    assert {k: counts[k] for k in expected} == expected
+    assert "(all cells of the rows rejected, and 1 cell alone)" in summary
+    assert "(40.0% of rows read; max_reject_ratio 50.0%)" in summary
+    stored = published_batch(wh, batch_id)
+    assert {k: stored[k] for k in expected} == expected
+    assert stored["scopes"] == [("cell", 1), ("row", 1)]  # the table's 2 rows
+    cells = [stored[k] for k in ("properties_applied", "properties_stale", "cells_rejected")]
+    assert sum(cells) == stored["cells_incoming"] == 30  # the counts reconcile
+    assert "row 3 (cell): vek = 'abc'" in summary and "row 5 (whole row): idecko" in summary
+
+
+def crm_snapshot(tmp_path: Path, rows: list[str]) -> Path:
+    header = "idecko,meno,priezvisko,email,vek,vip,registrovany\n"
+    path = tmp_path / "crm.csv"
+    path.write_text(header + "".join(f"{r}\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_import_json_text_and_the_batches_view_give_the_same_counts(tmp_path: Path) -> None:
+    src = crm_snapshot(
+        tmp_path,
+        [
+            "a,A,A,a@x,1,no,2019-01-01",
+            "b,B,B,b@x,old,maybe,2019-01-01",  # two cells of one row
+            ",C,C,c@x,3,no,2019-01-01",  # no id: the whole row
+            "d,D,D,d@x,4,no,2019-01-01",
+        ],
+    )
+    wh = tmp_path / "wh"
+    args = ("--mapping", SAMPLES / "mapping.json", "--max-reject-ratio", "0.5")
+    done = propsync("import", src, *args, "--json", "--warehouse", wh)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    expected = {
+        "rows_rejected": 1,
+        "rows_with_cells_rejected": 1,
+        "rows_with_rejections": 2,
+        "cells_rejected": 8,
+    }
+    assert {k: summary[k] for k in REJECTION_COUNTS} == expected
+    text = text_counts(done.stderr)
+    assert {k: text[k] for k in summary if k in text} == {
+        k: v for k, v in summary.items() if k in text
+    }
+    assert set(REJECTION_COUNTS) <= set(text)
+    stored = published_batch(wh, summary["batch_id"])
+    assert {k: stored[k] for k in REJECTION_COUNTS} == expected
+    assert stored["scopes"] == [("cell", 2), ("row", 1)]
+
+
+def test_a_failed_batch_says_why_in_the_summary_s_words(tmp_path: Path) -> None:
+    # No row rejected whole, one cell: 1 of 3 rows has a rejection, more than the default 5 %.
+    src = crm_snapshot(
+        tmp_path,
+        ["a,A,A,a@x,1,no,2019-01-01", "b,B,B,b@x,old,no,2019-01-01", "c,C,C,c@x,3,no,2019-01-01"],
+    )
+    done = propsync(
+        "import",
+        src,
+        "--mapping",
+        SAMPLES / "mapping.json",
+        "--json",
+        "--warehouse",
+        tmp_path / "wh",
+    )
+    assert done.returncode == 1
+    summary = json.loads(done.stdout)
+    assert {k: summary[k] for k in REJECTION_COUNTS} == {
+        "rows_rejected": 0,
+        "rows_with_cells_rejected": 1,
+        "rows_with_rejections": 1,
+        "cells_rejected": 1,
+    }
+    assert done.stderr.startswith(f"FAILED {src} as batch ")
+    assert (
+        "  rows with rejections: 1 of 3 rows read (33.3%; rows rejected 0, rows with cells "
+        "rejected 1), more than max_reject_ratio 5.0%: nothing was applied\n"
+    ) in done.stderr
+    assert text_counts(done.stderr)["rows_with_rejections"] == 1

@@ -42,6 +42,12 @@ def rejected_row_count(rejections: pl.DataFrame) -> int:
     return int(rejections.filter(pl.col("scope") == "row")["row_nr"].n_unique())
 
 
+def rows_with_rejections_count(rejections: pl.DataFrame) -> int:
+    """Rows with any rejection, of the whole row or of single cells: the ``rows_with_rejections``
+    of every summary, which ``max_reject_ratio`` compares with the rows read."""
+    return int(rejections["row_nr"].n_unique())
+
+
 @dataclass
 class Spool:
     """The ids and cells of a batch too large to hold in memory, as Parquet files in

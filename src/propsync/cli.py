@@ -88,36 +88,83 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _print_summary(
-    result: BatchResult, source: str, warehouse: Warehouse, out: TextIO = sys.stdout
+    result: BatchResult,
+    source: str,
+    warehouse: Warehouse,
+    max_reject_ratio: float,
+    out: TextIO = sys.stdout,
 ) -> None:
     verb = {"applied": "imported", "already_applied": "skipped", "failed": "FAILED"}[result.status]
     lines = [f"{verb} {source} as batch {result.batch_id}"]
-    rows = [
-        ("rows read", result.rows_read),
-        ("properties applied", result.properties_applied),
-        ("properties stale", result.properties_stale),
-        ("rows rejected", result.rows_rejected),
-        ("cells rejected", result.cells_rejected),
-        ("rows stamped by default", result.default_timestamp_rows),
-        ("customers created", result.customers_created),
-        ("customers merged", result.customers_merged),
-    ]
-    lines += [f"  {label:<24} {value:>12,}" for label, value in rows]
+    for label, value, note in _counts(result, max_reject_ratio):
+        lines.append(f"  {label:<24} {value:>12,}" + (f"  ({note})" if value and note else ""))
     if result.published_version is not None:
         lines.append(
             f"  {'published version':<24} {result.published_version:>12}  ({warehouse.current_path})"
         )
     if result.message:
         lines.append(f"  {result.message}")
-    if result.rejections.height:
-        lines.append(
-            f"  first rejections (all in the warehouse table rejections, batch_id = '{result.batch_id}'):"
-        )
-        for r in result.rejections.head(5).iter_rows(named=True):
-            lines.append(
-                f"    row {r['row_nr']}: {r['column']} = {r['raw_value']!r}: {r['reason']}"
-            )
+    lines += _first_rejections(result)
     out.write("\n".join(lines) + "\n")
+
+
+def _counts(result: BatchResult, max_reject_ratio: float) -> list[tuple[str, int, str]]:
+    """The summary's counts, named as in ``--json`` (spaces for underscores) where they are in it,
+    each rejection count with what it counts (BatchResult defines them)."""
+    share = result.rows_with_rejections / result.rows_read if result.rows_read else 0.0
+    return [
+        ("rows read", result.rows_read, ""),
+        ("rows rejected", result.rows_rejected, "whole rows quarantined"),
+        (
+            "rows with cells rejected",
+            result.rows_with_cells_rejected,
+            "only single cells quarantined",
+        ),
+        (
+            "rows with rejections",
+            result.rows_with_rejections,
+            f"{share:.1%} of rows read; max_reject_ratio {max_reject_ratio:.1%}",
+        ),
+        ("properties applied", result.properties_applied, ""),
+        ("properties stale", result.properties_stale, ""),
+        (
+            "cells rejected",
+            result.cells_rejected,
+            _cells_note(result),
+        ),
+        ("rows stamped by default", result.default_timestamp_rows, ""),
+        ("customers created", result.customers_created, ""),
+        ("customers merged", result.customers_merged, ""),
+    ]
+
+
+def _cells_note(result: BatchResult) -> str:
+    """What ``cells_rejected`` holds besides the single cells: every cell of the rows rejected,
+    which is why it can exceed the rows of the table rejections."""
+    import polars as pl
+
+    rejections = result.rejections
+    whole = rejections.filter(pl.col("scope") == "row")["row_nr"].implode()
+    alone = rejections.filter((pl.col("scope") == "cell") & ~pl.col("row_nr").is_in(whole)).height
+    return f"all cells of the rows rejected, and {alone:,} cell{'' if alone == 1 else 's'} alone"
+
+
+def _first_rejections(result: BatchResult, shown: int = 5) -> list[str]:
+    total = result.rejections.height
+    if not total:
+        return []
+    lines = [
+        f"  first rejections (all in the warehouse table rejections, batch_id = '{result.batch_id}'):"
+    ]
+    first = result.rejections.bottom_k(shown, by="row_nr").sort("row_nr", "scope")
+    for r in first.iter_rows(named=True):
+        where = "whole row" if r["scope"] == "row" else "cell"
+        lines.append(
+            f"    row {r['row_nr']} ({where}): {r['column']} = {r['raw_value']!r}: {r['reason']}"
+        )
+    if total > shown:
+        lines.append(f"    ... and {total - shown:,} more")
+    return lines
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -141,7 +188,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     _compact_later(settings)
     # With --json, stdout is the JSON document alone (for jq, json.load); the text goes to stderr.
     out = sys.stderr if args.json else sys.stdout
-    _print_summary(result, args.source, Warehouse(settings.warehouse), out)
+    _print_summary(
+        result, args.source, Warehouse(settings.warehouse), settings.max_reject_ratio, out
+    )
     if args.json:
         print(json.dumps(result.summary()))
     return 1 if result.status == "failed" else 0

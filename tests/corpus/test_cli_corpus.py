@@ -572,6 +572,8 @@ def test_a_reimport_reports_nothing_applied(
         "properties_applied": 6,
         "properties_stale": 0,
         "rows_rejected": 0,
+        "rows_with_cells_rejected": 0,
+        "rows_with_rejections": 0,
         "cells_rejected": 0,
         "published_version": 1,
         "already_applied": False,

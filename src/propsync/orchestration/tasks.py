@@ -337,7 +337,8 @@ def merge(payload: Validated, expectations: str | None = None) -> Merged:
     if hook.outcome is not None:
         hook.outcome.write(qdir, suites.MERGED_AUDIT)
         log.info("%s (Data Docs: %s)", hook.outcome.summary(), report)
-    counts = {k: v for k, v in result.summary().items() if k != "published_version"}
+    # The payload keeps the counts it was defined with (an XCom contract; extra keys are refused).
+    counts = {k: v for k, v in result.summary().items() if k in MergeSummary.model_fields}
     summary = MergeSummary.model_validate(
         {**counts, "status": result.status, "message": result.message, "metrics": hook.metrics}
     )

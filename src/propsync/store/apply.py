@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from propsync.batch import (
     UpdateBatch,
     empty,
     rejected_row_count,
+    rows_with_rejections_count,
 )
 from propsync.config import Settings
 from propsync.errors import AuditFailed
@@ -43,6 +44,13 @@ AuditHook = Callable[[duckdb.DuckDBPyConnection, "BatchResult"], list[str]]
 
 @dataclass
 class BatchResult:
+    """What a batch did. Its rejection counts, as every summary, the ``batches`` view and the
+    docs define them (docs/warehouse.md): ``rows_rejected``, rows quarantined whole;
+    ``rows_with_cells_rejected``, rows kept but for single cells quarantined;
+    ``rows_with_rejections``, rows with either (what ``max_reject_ratio`` compares);
+    ``cells_rejected``, the cells not applied for a rejection: every cell of a row rejected and
+    each cell rejected alone, so that applied + stale + rejected = the cells incoming."""
+
     batch_id: str
     status: str  # applied | already_applied | failed
     rows_read: int = 0
@@ -70,19 +78,29 @@ class BatchResult:
         "properties_applied",
         "properties_stale",
         "rows_rejected",
+        "rows_with_cells_rejected",
+        "rows_with_rejections",
         "cells_rejected",
         "published_version",
+        "already_applied",
     )
 
     @property
     def already_applied(self) -> bool:
         return self.status == "already_applied"
 
+    @property
+    def rows_with_rejections(self) -> int:
+        return rows_with_rejections_count(self.rejections)
+
+    @property
+    def rows_with_cells_rejected(self) -> int:
+        return self.rows_with_rejections - self.rows_rejected
+
     def summary(self) -> dict[str, Any]:
         """The ``--json`` contract of ``propsync import``: the counts of what this run did (all 0
         but ``rows_read`` when the batch was applied before: ``already_applied``)."""
-        d = asdict(self)
-        return {**{k: d[k] for k in self.SUMMARY_KEYS}, "already_applied": self.already_applied}
+        return {k: getattr(self, k) for k in self.SUMMARY_KEYS}
 
 
 def _noop(stage: str, fraction: float) -> None:
@@ -466,16 +484,17 @@ def _too_many_rejections(
 ) -> bool:
     """Roll back and record the batch as failed when more of its rows have rejections than
     ``max_reject_ratio`` allows."""
-    rows_with_rejections = result.rejections["row_nr"].n_unique()
-    if not batch.rows_read or rows_with_rejections / batch.rows_read <= max_reject_ratio:
+    share = result.rows_with_rejections / batch.rows_read if batch.rows_read else 0.0
+    if share <= max_reject_ratio:
         return False
     con.execute("ROLLBACK")
     result.status = "failed"
     result.customers_created = result.customers_merged = 0
     result.message = (
-        f"{rows_with_rejections} of {batch.rows_read} rows have rejections "
-        f"({rows_with_rejections / batch.rows_read:.1%}), more than max_reject_ratio "
-        f"{max_reject_ratio:.1%}: nothing was applied"
+        f"rows with rejections: {result.rows_with_rejections} of {batch.rows_read} rows read "
+        f"({share:.1%}; rows rejected {result.rows_rejected}, rows with cells rejected "
+        f"{result.rows_with_cells_rejected}), more than max_reject_ratio {max_reject_ratio:.1%}: "
+        "nothing was applied"
     )
     record_batch(con, batch, result, version=None)
     return True

@@ -1,4 +1,8 @@
 -- A batch's record: what it read, applied, found stale and refused, and the version it made.
+-- rows_rejected: rows quarantined whole; cells_rejected: the cells not applied for a rejection
+-- (every cell of a row rejected, and each cell rejected alone), so that properties_applied +
+-- properties_stale + cells_rejected = cells_incoming. The published view adds the counts of rows
+-- with rejections from the batch's rejections (catalog/06_batches.sql).
 INSERT INTO batches BY NAME
 SELECT
     $batch_id                AS batch_id,
