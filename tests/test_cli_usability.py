@@ -309,3 +309,42 @@ def test_a_failed_batch_says_why_in_the_summary_s_words(tmp_path: Path) -> None:
         "rejected 1), more than max_reject_ratio 5.0%: nothing was applied\n"
     ) in done.stderr
     assert text_counts(done.stderr)["rows_with_rejections"] == 1
+
+
+# -- 5. start-up: a read imports neither Polars nor pydantic -----------------------------------
+
+
+def imported(*args: str | Path, env: dict[str, str] | None = None) -> set[str]:
+    """The modules that ``propsync ARGS`` (the console script, a real process) imports."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", EXE, *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [
+        line.split("|") for line in done.stderr.splitlines() if line.startswith("import time:")
+    ]
+    return {parts[-1].strip() for parts in lines[1:]}  # the first is the header
+
+
+def top_level(modules: set[str]) -> set[str]:
+    return {name.split(".")[0] for name in modules}
+
+
+def test_get_and_version_import_neither_polars_nor_pydantic(tmp_path: Path) -> None:
+    src, mapping = seed_snapshot(tmp_path, [["a", "A", "B", "1570001049"]])
+    wh = tmp_path / "wh"
+    assert propsync("import", src, "--mapping", mapping, "--warehouse", wh).returncode == 0
+    get = top_level(imported("get", "registered:a", "--warehouse", wh))
+    assert "duckdb" in get  # it does read the published catalog
+    assert {"polars", "pydantic", "orjson"}.isdisjoint(get)
+    version = top_level(imported("--version"))
+    assert {"polars", "pydantic", "orjson", "duckdb"}.isdisjoint(version)
+    # Another setting given: validated by Settings (pydantic), as for every command; no Polars.
+    env = {"PROPSYNC_WAREHOUSE": str(wh), "PROPSYNC_LOCK_TIMEOUT": "5"}
+    checked = top_level(imported("get", "registered:a", env=env))
+    assert "pydantic" in checked and "polars" not in checked

@@ -1,5 +1,9 @@
 """The ``propsync`` command line: a thin layer over the library.
 
+Module level imports the standard library and propsync's light modules only; each command
+imports what it uses, so that ``propsync get`` and ``--version`` start without Polars or pydantic
+(docs/benchmarks.md, "CLI start-up").
+
 Exit codes: 0 success, 1 the batch failed its checks (nothing published) or another runtime error,
 2 usage or mapping error (nothing written), 3 unknown customer / nothing published yet,
 141 stdout was closed before all was written (as a shell reports a tool that SIGPIPE ended; the
@@ -9,21 +13,25 @@ command's work was done).
 from __future__ import annotations
 
 import argparse
+import atexit
+import functools
+import gc
 import json
 import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from propsync import __version__, jsonlimits
-from propsync.config import Settings
+from propsync import __version__
 from propsync.errors import PropsyncError, UnknownCustomer, UsageError
-from propsync.store.apply import BatchResult, publish_pending
-from propsync.store.read import CustomerRef, get_customer, render_customer
-from propsync.store.warehouse import Warehouse
-from propsync.timestamps import now_us, parse_timestamp_value
+
+if TYPE_CHECKING:
+    from propsync.config import Settings
+    from propsync.store.apply import BatchResult
+    from propsync.store.read import CustomerRef
+    from propsync.store.warehouse import Warehouse
 
 EXIT_BROKEN_PIPE = 128 + 13  # 128 + SIGPIPE
 
@@ -51,6 +59,8 @@ class TerminalProgress:
 
 
 def _loads(text: str, what: str) -> Any:
+    from propsync import jsonlimits
+
     try:
         return jsonlimits.loads(text)
     except jsonlimits.JsonTooDeep as exc:
@@ -74,6 +84,8 @@ def _read_text(path: str) -> str:
 
 def _customer_ref(text: str) -> CustomerRef:
     """The CUSTOMER argument; bytes that are not UTF-8 (surrogate escapes) are a usage error."""
+    from propsync.store.read import CustomerRef
+
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -82,9 +94,27 @@ def _customer_ref(text: str) -> CustomerRef:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from propsync.config import Settings
+
     return Settings.from_env(
         warehouse=args.warehouse, max_reject_ratio=getattr(args, "max_reject_ratio", None)
     )
+
+
+def _warehouse(root: Path) -> Warehouse:
+    from propsync.store.warehouse import Warehouse
+
+    return Warehouse(root)
+
+
+def _reader_warehouse(args: argparse.Namespace) -> Warehouse:
+    """The warehouse of a command that only reads: without validating the settings by pydantic
+    when none but the warehouse is given (the usual case; a read uses no other), else resolved
+    and validated as every command's."""
+    from propsync.settings_env import plain_warehouse
+
+    root = plain_warehouse(args.warehouse)
+    return _warehouse(root if root is not None else _settings(args).warehouse)
 
 
 def _print_summary(
@@ -169,6 +199,7 @@ def _first_rejections(result: BatchResult, shown: int = 5) -> list[str]:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from propsync.operations.imports import import_snapshot
+    from propsync.timestamps import parse_timestamp_value
 
     settings = _settings(args)
     started = None
@@ -189,7 +220,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     # With --json, stdout is the JSON document alone (for jq, json.load); the text goes to stderr.
     out = sys.stderr if args.json else sys.stdout
     _print_summary(
-        result, args.source, Warehouse(settings.warehouse), settings.max_reject_ratio, out
+        result, args.source, _warehouse(settings.warehouse), settings.max_reject_ratio, out
     )
     if args.json:
         print(json.dumps(result.summary()))
@@ -198,6 +229,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_track(args: argparse.Namespace) -> int:
     from propsync.api.config import max_commands
+    from propsync.instants import now_us
     from propsync.operations.track import track_now
     from propsync.tracking import BatchShapeError, response
 
@@ -206,7 +238,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     body = _loads(_read_text(args.file), what)
     try:
         tb = track_now(
-            Warehouse(settings.warehouse),
+            _warehouse(settings.warehouse),
             settings,
             body,
             max_commands=max_commands(),
@@ -230,10 +262,12 @@ def _parse_assignment(text: str) -> tuple[str, Any]:
 
 
 def cmd_set(args: argparse.Namespace) -> int:
+    from propsync.instants import now_us
     from propsync.operations.edit import EditError, apply_edit, prepare_edit, write_ids
+    from propsync.store.read import get_customer
 
     settings = _settings(args)
-    warehouse = Warehouse(settings.warehouse)
+    warehouse = _warehouse(settings.warehouse)
     ref = _customer_ref(args.customer)
     customer = None
     if ref.id_type is None:  # by internal id: written under one of its ids
@@ -268,17 +302,30 @@ def cmd_set(args: argparse.Namespace) -> int:
 
 
 def cmd_get(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    from propsync.store.read import get_customer, render_customer
+
+    _skip_collection_at_exit()
+    warehouse = _reader_warehouse(args)
     ref = _customer_ref(args.customer)
-    with Warehouse(settings.warehouse).connect_published() as con:
+    with warehouse.connect_published() as con:
         customer = get_customer(con, ref)
     print(render_customer(customer, args.include_timestamps))
     return 0
 
 
+@functools.cache
+def _skip_collection_at_exit() -> None:
+    """Python's garbage collection at exit, over what DuckDB left, took 25-40 ms of a 250 ms
+    `propsync get`; a read leaves nothing that needs it (its connection is closed), so everything
+    is frozen out of it, once the command is done (atexit: in a test process, at its end)."""
+    atexit.register(gc.freeze)
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
+    from propsync.store.apply import publish_pending
+
     settings = _settings(args)
-    version = publish_pending(Warehouse(settings.warehouse), settings)
+    version = publish_pending(_warehouse(settings.warehouse), settings)
     print(f"published version {version}")
     return 0
 
@@ -287,7 +334,7 @@ def cmd_compact(args: argparse.Namespace) -> int:
     from propsync.store.compaction import compact
 
     settings = _settings(args)
-    result = compact(Warehouse(settings.warehouse), settings, full=args.full, wait=args.wait)
+    result = compact(_warehouse(settings.warehouse), settings, full=args.full, wait=args.wait)
     if result.skipped:
         print(f"propsync: compaction skipped: {result.skipped}", file=sys.stderr)
         return 0
@@ -303,14 +350,14 @@ def _compact_later(settings: Settings) -> None:
     if settings.auto_compact:
         from propsync.store.compaction import start_in_background
 
-        start_in_background(Warehouse(settings.warehouse))
+        start_in_background(_warehouse(settings.warehouse))
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from propsync.store.migrations import migrate
 
     settings = _settings(args)
-    result = migrate(Warehouse(settings.warehouse), settings)
+    result = migrate(_warehouse(settings.warehouse), settings)
     if result.applied:
         print(
             f"upgraded warehouse {settings.warehouse} from schema version {result.from_version} "

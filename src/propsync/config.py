@@ -23,23 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.fields import FieldInfo
 
 from propsync.errors import UsageError
+from propsync.settings_env import CORE_ENV, duckdb_memory_limit as duckdb_memory_limit
 
 DEFAULT_HARD_ID_TYPES = ("registered",)
 M = TypeVar("M", bound=BaseModel)
 
-_CORE_ENV = {
-    "warehouse": "PROPSYNC_WAREHOUSE",
-    "hard_id_types": "PROPSYNC_HARD_ID_TYPES",
-    "max_future_skew_seconds": "PROPSYNC_MAX_FUTURE_SKEW",
-    "max_reject_ratio": "PROPSYNC_MAX_REJECT_RATIO",
-    "lock_timeout_seconds": "PROPSYNC_LOCK_TIMEOUT",
-    "duckdb_memory_limit": "PROPSYNC_DUCKDB_MEMORY_LIMIT",
-    "audit_full_max_updates": "PROPSYNC_AUDIT_FULL_MAX_UPDATES",
-    "keep_runs": "PROPSYNC_KEEP_RUNS",
-    "keep_published_versions": "PROPSYNC_KEEP_VERSIONS",
-    "file_retention_seconds": "PROPSYNC_FILE_RETENTION",
-    "auto_compact": "PROPSYNC_AUTO_COMPACT",
-}
+# The names of the variables, and the memory-limit option, live in settings_env: readers use them
+# without pydantic.
+_CORE_ENV = CORE_ENV
 
 _MEMORY = re.compile(
     r"^\s*(?:(\d+(?:\.\d*)?|\.\d+)\s*(?:[kmgt]i?b|[kmgt]|b)|(\d+(?:\.\d*)?)\s*%)\s*$", re.I
@@ -231,13 +222,6 @@ def validated(model: type[M], values: Mapping[str, object], sources: Mapping[str
     except ValidationError as exc:
         problems = "; ".join(_problem(model, e, sources) for e in exc.errors())
         raise UsageError(f"invalid setting: {problems}") from None
-
-
-def duckdb_memory_limit(limit: str | None) -> str | None:
-    """The DuckDB ``memory_limit`` option for a setting: None (DuckDB's own) for unset/none/default."""
-    if not limit or limit.strip().lower() in ("none", "default"):
-        return None
-    return limit
 
 
 def read_config_file(path: str | os.PathLike[str] | None) -> dict[str, Any]:

@@ -41,14 +41,20 @@ Wall-clock times in a zone with DST transitions:
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Final
 
 import polars as pl
 
-US_PER_SECOND: Final = 1_000_000
+# Re-exported: the Polars-free helpers live in propsync.instants, so that a read need not load
+# Polars; code that imports them from here keeps working.
+from propsync.instants import (
+    US_PER_SECOND as US_PER_SECOND,
+    format_timestamp as format_timestamp,
+    now_us as now_us,
+)
+
 _US_PER_DAY: Final = 86_400 * US_PER_SECOND
 _I64_MAX: Final = 2**63 - 1
 _MAX_SECONDS, _MAX_SECONDS_FRACTION = divmod(_I64_MAX, US_PER_SECOND)
@@ -80,11 +86,6 @@ _ISO_UTC_SECONDS_RE: Final = (
     r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z$"
 )
 _ISO_UTC_SECONDS_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
-
-
-def now_us() -> int:
-    """Return the current time in microseconds since the UNIX epoch."""
-    return time.time_ns() // 1000
 
 
 def parse_timestamps(s: pl.Series, timezone: str = "UTC") -> pl.Series:
@@ -145,15 +146,6 @@ def parse_timestamp_value(value: object, timezone: str = "UTC") -> int | None:
         series = pl.Series(values=[None], dtype=pl.Null)
     result = parse_timestamps(series, timezone)[0]
     return None if result is None else int(result)
-
-
-def format_timestamp(us: int) -> str:
-    """Format microseconds as decimal UNIX seconds without trailing zeros."""
-    sign = "-" if us < 0 else ""
-    seconds, fraction = divmod(abs(us), US_PER_SECOND)
-    if fraction == 0:
-        return f"{sign}{seconds}"
-    return f"{sign}{seconds}.{fraction:06d}".rstrip("0")
 
 
 def format_timestamp_expr(expr: pl.Expr) -> pl.Expr:

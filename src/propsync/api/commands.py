@@ -1,4 +1,5 @@
-"""CLI commands of the HTTP service. Module level imports stdlib and propsync core only."""
+"""CLI commands of the HTTP service. Module level imports stdlib and propsync core only, and not
+multiprocessing: every ``propsync`` command builds this parser (``propsync get`` starts faster)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import argparse
 import contextlib
 import json
 import logging
-import multiprocessing
 import os
 import signal
 import sys
@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from propsync.errors import UsageError
 
 if TYPE_CHECKING:
+    import multiprocessing.process
+
     from propsync.api.config import ServiceConfig
     from propsync.config import Settings
 
@@ -71,6 +73,8 @@ def _start_applier(
     """The background applier, unless ``--no-apply``: a child process at a lower CPU priority, so
     that applying (DuckDB, Polars, Python) competes neither for the server's GIL nor, when the
     machine is busy, for its CPU."""
+    import multiprocessing
+
     if not config.apply_enabled:
         log.info(
             "--no-apply: the journal is applied by `propsync apply` or the tracking_ingest DAG"
@@ -145,6 +149,8 @@ def _applier_main(
     publish_interval: float | None = None,
 ) -> None:
     """The background applier: ``apply_forever`` until SIGTERM or until the server is gone."""
+    import multiprocessing
+
     from propsync.config import Settings
     from propsync.journal import apply_forever
     from propsync.store.warehouse import Warehouse
@@ -234,6 +240,8 @@ def _watch_parent(parent: int, stop: threading.Event) -> None:
 
 
 def _process_name() -> str:
+    import multiprocessing
+
     return multiprocessing.current_process().name
 
 

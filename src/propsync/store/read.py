@@ -15,7 +15,7 @@ import duckdb
 
 from propsync import sql
 from propsync.errors import UnknownCustomer
-from propsync.timestamps import format_timestamp
+from propsync.instants import format_timestamp
 
 
 @dataclass(frozen=True)

@@ -38,16 +38,23 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from propsync import sql
-from propsync.config import duckdb_memory_limit
 from propsync.errors import DatabaseInUse, NotPublished, UsageError
 from propsync.files import fsync_directory
+from propsync.instants import now_us
 from propsync.locks import exclusive_lock, others_waiting
-from propsync.store import catalog, meta, migrations, runs
-from propsync.timestamps import now_us
+from propsync.settings_env import duckdb_memory_limit
+from propsync.store import catalog, meta
+
+if TYPE_CHECKING:
+    from propsync.store import migrations
+
+# store.migrations and store.runs load Polars: writers import them where they use them, so that a
+# reader (`propsync get`) starts without Polars (issue #13).
 
 VERSION_FILE = catalog.CATALOG_FILE
 
@@ -370,6 +377,8 @@ class Warehouse:
             config = writer_config(self.root / "tmp", memory_limit)
             con = connect_duckdb(self.work_path, read_only=False, config=config)
             con.execute("SET enable_progress_bar = false")  # no progress bars in logs
+        from propsync.store import migrations
+
         try:
             fresh = migrations.is_fresh(con)
             if not fresh:  # upgrades first: the schema below is the current layout's
@@ -520,6 +529,8 @@ class Warehouse:
     def _run_segments(
         self, con: duckdb.DuckDBPyConnection, first: int, last: int
     ) -> list[catalog.Segment] | None:
+        from propsync.store import runs
+
         segments = []
         for v in range(first, last + 1):
             changes, history = runs.run_path(self.root, v), runs.history_path(self.root, v)
@@ -540,6 +551,8 @@ class Warehouse:
         names: list[str],
         current: catalog.Manifest | None,
     ) -> catalog.Manifest:
+        from propsync.store import runs
+
         log.info("writing the whole state of version %d as a new base", version)
         directory = self.segments_dir
         directory.mkdir(parents=True, exist_ok=True)
@@ -584,6 +597,8 @@ class Warehouse:
         self, current: catalog.Manifest, current_name: str, keep: int, keep_runs: int
     ) -> None:
         """Remove catalogs beyond the newest ``keep`` and files no remaining catalog lists."""
+        from propsync.store import runs
+
         catalog.remove_partial(self.published_dir)
         found = sorted(
             (parsed, name)
@@ -619,6 +634,8 @@ class Warehouse:
     def clear_published(self) -> None:
         """Remove every published file (catalogs, segments, runs): the working database was
         created anew, so they describe a warehouse that no longer exists (call under the lock)."""
+        from propsync.store import runs
+
         runs.remove_runs_after(self.root, 0)
         for directory in (self.published_dir, self.segments_dir):
             with contextlib.suppress(FileNotFoundError):
