@@ -157,11 +157,7 @@ def _counts(result: BatchResult, max_reject_ratio: float) -> list[tuple[str, int
         ),
         ("properties applied", result.properties_applied, ""),
         ("properties stale", result.properties_stale, ""),
-        (
-            "cells rejected",
-            result.cells_rejected,
-            _cells_note(result),
-        ),
+        ("cells rejected", result.cells_rejected, _cells_note(result)),
         ("rows stamped by default", result.default_timestamp_rows, ""),
         ("customers created", result.customers_created, ""),
         ("customers merged", result.customers_merged, ""),
@@ -315,7 +311,7 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 @functools.cache
 def _skip_collection_at_exit() -> None:
-    """Python's garbage collection at exit, over what DuckDB left, took 25-40 ms of a 250 ms
+    """Python's garbage collection at exit, over what DuckDB left, took 10-40 ms of a 0.2-0.25 s
     `propsync get`; a read leaves nothing that needs it (its connection is closed), so everything
     is frozen out of it, once the command is done (atexit: in a test process, at its end)."""
     atexit.register(gc.freeze)
