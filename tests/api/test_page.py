@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import markupsafe
 
-from propsync.api.page import csrf_token, customer_path, human_time, render_error, render_profile
+from propsync.api.page import csrf_token, customer_path, render_error, render_profile
 from propsync.store.read import Customer, Property
 
 MARKUP = "<b id=\"x\">'{{ 7*7 }}'</b>"
@@ -22,7 +22,12 @@ CUSTOMER = Customer(
 
 
 def page(**kwargs: object) -> str:
-    options: dict[str, object] = {"version": 7, "csrf": "t0ken", **kwargs}
+    options: dict[str, object] = {
+        "version": 7,
+        "csrf": "t0ken",
+        "hard_id_types": ("registered",),
+        **kwargs,
+    }
     return render_profile("registered:a/b c", CUSTOMER, **options)  # type: ignore[arg-type]
 
 
@@ -30,25 +35,28 @@ def test_ids_values_and_names_are_text_never_markup() -> None:
     text = page()
     assert "<b id" not in text and "<script>" not in text
     # As text, template syntax included: autoescaped, never evaluated.
-    assert text.count(str(markupsafe.escape(MARKUP))) == 4  # the id, the name, its row, the list
+    # the title, the heading (the registered id), the id, the name, its row, the list
+    assert text.count(str(markupsafe.escape(MARKUP))) == 6
     assert "Ann &lt;script&gt;" in text  # a string value is shown as its text
     assert '<code class="value">[1,2]</code>' in text  # other JSON as code
 
 
 def test_times_are_shown_in_utc_and_as_exact_unix_seconds() -> None:
     text = page()
-    assert "2019-10-02 07:24:09.25 UTC" in text and "<code>1570001049.25</code>" in text
-    assert "2019-10-02 07:24:09 UTC" in text and "<code>1570001049</code>" in text
+    # To the second in the text, the exact instant in the <time> element and its tooltip.
+    assert (
+        '<time datetime="2019-10-02T07:24:09.25Z" title="2019-10-02 07:24:09.25 UTC">'
+        "2019-10-02 07:24:09 UTC</time>"
+    ) in text
+    assert "<code>1570001049.25</code>" in text and "<code>1570001049</code>" in text
     assert "never tracked (legacy)" in text and "<code>-1</code>" in text
-    assert human_time(0) == "1970-01-01 00:00:00 UTC"
-    assert human_time(1) == "1970-01-01 00:00:00.000001 UTC"
 
 
 def test_the_form_posts_to_the_customers_encoded_path_with_its_token() -> None:
     text = page(notice="Saved name.", error=None)
     assert 'action="/customers/registered:a%2Fb%20c/edit"' in text
     assert '<input type="hidden" name="csrf" value="t0ken">' in text
-    assert '<p class="notice" role="status">Saved name.</p>' in text
+    assert 'role="status" aria-live="polite" class="status notice">Saved name.</div>' in text
     assert 'role="alert"' not in text
     assert '<span id="version">7</span>' in text
     assert customer_path("email:a@b.c/d?e#f") == "email:a@b.c%2Fd%3Fe%23f"
