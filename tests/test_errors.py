@@ -26,6 +26,7 @@ from propsync.errors import (
 )
 from propsync.journal.layout import JournalUnavailable
 from propsync.operations.edit import EditError
+from propsync.sqlshell import SqlError
 from propsync.store.migrations import WarehouseTooNew
 from propsync.store.read_model import BuildCancelled
 from propsync.store.runs import RunMissing
@@ -42,6 +43,7 @@ EXPECTED: dict[type[PropsyncError], tuple[bool, int]] = {
     BatchRejected: (False, 1),
     AuditFailed: (False, 1),
     EditError: (False, 1),
+    SqlError: (False, 1),
     RunMissing: (False, 1),
     BuildCancelled: (False, 1),
     UnknownCustomer: (False, 3),
@@ -94,6 +96,9 @@ def test_the_command_line_exits_with_the_errors_code(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     empty = str(tmp_path / "empty")
+    assert main(["get", "registered:nobody", "--warehouse", empty]) == NotPublished.exit_code
+    assert f"warehouse directory {empty!r} does not exist" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
     assert main(["get", "registered:nobody", "--warehouse", empty]) == NotPublished.exit_code
     assert "has no published version yet" in capsys.readouterr().err
     missing = str(tmp_path / "missing.csv")
