@@ -74,3 +74,17 @@ def test_run_demo_starts_over_and_leaves_the_story_in_the_warehouse(
         ("registered", "mgalik"),
         ("registered", "pkral"),
     ]
+
+
+def test_the_query_the_demo_suggests_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wh = tmp_path / "demo"
+    code, out, _ = run(capsys, "demo", "--warehouse", str(wh))
+    assert code == 0, out
+    suggested = next(line for line in out.splitlines() if "propsync sql" in line and '"' in line)
+    query = suggested.split('"')[1]
+    code, rows, err = run(capsys, "sql", "--warehouse", str(wh), "--format", "csv", query)
+    assert code == 0, err
+    assert rows.splitlines()[0].startswith("customer_id,property,value,last_update")
+    assert len(rows.splitlines()) > 10

@@ -61,9 +61,10 @@ def run_demo(warehouse: Path) -> int:
                 return code
     db = warehouse / "propsync.duckdb"
     print(
-        f"\nThe published warehouse is {db}. Query it with DuckDB (read-only), e.g.:\n"
-        f'  duckdb -readonly {db} "SELECT * FROM customer_properties ORDER BY customer_id, property"\n'
-        f"  python -c \"import duckdb; print(duckdb.connect('{db}', read_only=True)"
-        ".sql('SELECT * FROM customers_wide'))\""
+        f"\nThe published warehouse is {db}. Query it read-only, e.g.:\n"
+        f"  .venv/bin/propsync sql --warehouse {warehouse} "
+        '"SELECT * FROM customer_properties ORDER BY customer_id, property"\n'
+        f"  .venv/bin/propsync sql --warehouse {warehouse}   (a prompt; or DuckDB's own shell: "
+        f"duckdb -readonly {db})"
     )
     return 0
