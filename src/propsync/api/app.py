@@ -25,7 +25,7 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from propsync import __version__
@@ -79,13 +79,13 @@ def create_app(
     if config.fast_paths:
         app.add_middleware(
             fastpath.FastRoute,
-            route=_route(app, customers.get_customer),
+            route=_route(customers.router, customers.get_customer),
             prefix="/api/customers/",
             answer=customers.fast_answer(service),
         )
         app.add_middleware(
             fastpath.FastRoute,
-            route=_route(app, tracking.track_batch),
+            route=_route(tracking.router, tracking.track_batch),
             prefix="/track/v2/projects/",
             answer=tracking.fast_answer(service),
             method="POST",
@@ -94,8 +94,11 @@ def create_app(
     return app
 
 
-def _route(app: FastAPI, endpoint: Any) -> APIRoute:
-    return next(r for r in app.routes if isinstance(r, APIRoute) and r.endpoint is endpoint)
+def _route(router: APIRouter, endpoint: Any) -> APIRoute:
+    """``endpoint``'s route as its router declares it (included without a prefix, it matches the
+    same paths in the app). Not looked up in ``app.routes``: FastAPI 0.16x includes routers
+    lazily, so the app lists the router, not its routes."""
+    return next(r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is endpoint)
 
 
 STATE_ENV = "PROPSYNC_SERVE_STATE"
