@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -29,12 +30,19 @@ ROUTES = {
 
 
 def routes(app: object) -> set[tuple[str, str]]:
-    return {
-        (method, r.path)
-        for r in app.routes  # type: ignore[attr-defined]
-        if isinstance(r, APIRoute)
-        for method in r.methods
-    }
+    return {(method, r.path) for r in api_routes(app.routes) for method in r.methods}  # type: ignore[attr-defined]
+
+
+def api_routes(listed: list[Any]) -> list[APIRoute]:
+    """The app's routes, through the routers FastAPI >= 0.16x lists unexpanded (included lazily;
+    the routers here have no prefix)."""
+    found: list[APIRoute] = []
+    for r in listed:
+        if isinstance(r, APIRoute):
+            found.append(r)
+        elif hasattr(r, "original_router"):
+            found += api_routes(r.original_router.routes)
+    return found
 
 
 def fast_layers(app: object) -> list[str]:
