@@ -65,18 +65,18 @@ def test_plan_folds_same_sized_changes_and_rewrites_the_base_only_after_a_tenth_
 def test_plan_folds_the_newest_files_without_refolding_a_larger_one() -> None:
     """Tracking runs of ~40k rows after folds of 200-450k: the fold takes the runs and the files
     of their size class back to the first larger file, never the larger ones between them."""
-    base = catalog.Segment(1, 1, "b", "bh", 11_000_000)
+    base = catalog.Segment(1, 1, "b", "bh", 30_000_000)  # the changes stay under a tenth of it
     rows = [193_002, 443_205, 435_006, 277_503, 258_904, 218_002, 242_003, 25_701]
     rows += [43_400, 41_201, 39_800, 39_001, 40_500, 62_701, 63_201, 58_100]
     changes = [seg(n, v) for v, n in enumerate(rows, start=2)]
-    fold = compaction.plan([base, *changes], busy=True)
+    fold = compaction.plan([base, *changes])
     assert fold == compaction.Fold(1 + rows.index(258_904), 1 + len(rows))
     assert all(compaction.size_class(n) <= 5 for n in rows[rows.index(258_904) :])
     # Seven runs after the larger files: nothing yet; the eighth makes a fold of those eight.
     runs_ = [seg(40_000, 100 + i) for i in range(compaction.FANOUT)]
     bigger = [seg(400_000, 90 + i) for i in range(3)]
-    assert compaction.plan([base, *bigger, *runs_[:-1]], busy=True) is None
-    assert compaction.plan([base, *bigger, *runs_], busy=True) == compaction.Fold(4, 12)
+    assert compaction.plan([base, *bigger, *runs_[:-1]]) is None
+    assert compaction.plan([base, *bigger, *runs_]) == compaction.Fold(4, 12)
 
 
 def test_plan_waits_for_a_new_base_while_writers_are_busy() -> None:
@@ -86,10 +86,27 @@ def test_plan_waits_for_a_new_base_while_writers_are_busy() -> None:
     assert compaction.plan([base, *tenth], busy=True) is None
     whole = [seg(600_000, 2), seg(500_000, 3)]  # 110%: due either way
     assert compaction.plan([base, *whole], busy=True) == compaction.Fold(0, 3)
-    # Same-sized changes are folded as before: their cost is theirs, not the warehouse's.
-    small = [seg(1, v) for v in range(2, 2 + compaction.FANOUT)]
-    assert compaction.plan([base, *small], busy=True) == compaction.Fold(1, compaction.FANOUT + 1)
+    # Same-sized changes are folded too, by BUSY_FANOUT: their cost is theirs, not the warehouse's.
+    small = [seg(1, v) for v in range(2, 2 + compaction.BUSY_FANOUT)]
+    assert compaction.plan([base, *small], busy=True) == compaction.Fold(1, len(small) + 1)
     assert compaction.plan([base, *tenth], full=True, busy=True) == compaction.Fold(0, 3)
+
+
+def test_busy_writers_fold_changes_by_the_larger_fanout_and_idle_ones_catch_up() -> None:
+    """Tracking runs of ~40k rows under sustained load: folded after BUSY_FANOUT of them while
+    the applier is busy, after FANOUT once it is idle; never past a larger file."""
+    base = catalog.Segment(1, 1, "b", "bh", 30_000_000)
+    bigger = [seg(2_000_000, 90)]
+    runs_ = [seg(40_000, 100 + i) for i in range(compaction.BUSY_FANOUT)]
+    assert compaction.FANOUT < compaction.BUSY_FANOUT
+    assert compaction.plan([base, *bigger, *runs_[: compaction.FANOUT]]) == compaction.Fold(
+        2, 2 + compaction.FANOUT
+    )
+    assert compaction.plan([base, *bigger, *runs_[:-1]], busy=True) is None
+    assert compaction.plan([base, *bigger, *runs_], busy=True) == compaction.Fold(2, 2 + len(runs_))
+    assert compaction.size_class(40_000, compaction.BUSY_FANOUT) < compaction.size_class(
+        2_000_000, compaction.BUSY_FANOUT
+    )
 
 
 def test_the_applier_writes_a_new_base_when_idle_not_after_each_publish(
