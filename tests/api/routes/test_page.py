@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Dialog, Error as PlaywrightError, Page, sync_playwright
+from playwright.sync_api import Browser, Dialog, Error as PlaywrightError, Page
 
 from propsync.api.bodies import FORM_TYPE
 from propsync.api.page import CONTENT_SECURITY_POLICY, csrf_token
@@ -24,26 +24,6 @@ from tests.api.conftest import (
     customers_command,
     unique,
 )
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _page(browser: Browser, *, javascript: bool = True) -> Page:

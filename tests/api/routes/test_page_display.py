@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Dialog, FloatRect, Page, sync_playwright
+from playwright.sync_api import Browser, Dialog, FloatRect, Page
 
 from tests.api.conftest import (
     AUTH,
@@ -27,21 +27,9 @@ from tests.api.conftest import (
     unique,
 )
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 XSS = "<img src=x onerror=alert(1)>"
 ERROR_BACKGROUND = "rgb(251, 238, 238)"  # .error in base.html
 DASH = "\u2014"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="module")
