@@ -1310,8 +1310,9 @@ def render_section(results: list[dict[str, Any]], busy: list[dict[str, Any]] | N
             "and renamed into place. The server builds it in a background thread under a file "
             "lock (`serving/build.lock`, so `--workers N` builds each version once; versions "
             "published meanwhile are skipped) and keeps serving its previous indexed copy until "
-            "the new one is complete; two serving copies are kept. Checked in "
-            "`tests/integration/test_published_indexes.py`: published versions and `work.duckdb` "
+            "the new one is complete; two serving copies are kept. Checked then in "
+            "`tests/integration/test_published_indexes.py` (gone with the serving copy in "
+            "schema version 3): published versions and `work.duckdb` "
             "have no index, a serving copy has all four.",
             "",
             "```sql",
@@ -1470,8 +1471,8 @@ def render_section(results: list[dict[str, Any]], busy: list[dict[str, Any]] | N
         "",
         "Without indexes finding a customer scans `customer_ids` (1M rows) and `properties` "
         "(10M rows) on every read. With them a read is index probes only, checked with "
-        "`EXPLAIN ANALYZE` on a serving copy in `tests/integration/test_published_indexes.py` "
-        "(`test_every_read_statement_is_an_index_scan_on_a_serving_copy`; the published "
+        "`EXPLAIN ANALYZE` on a serving copy in `tests/integration/test_published_indexes.py`, "
+        "gone with the serving copy in schema version 3 (`test_every_read_statement_is_an_index_scan_on_a_serving_copy`; the published "
         "version answers the same statements with sequential scans): resolving the id "
         "(`sql/read/resolve_external_id.sql` filters `id_value` in the scan and `id_type` "
         "above it, because DuckDB uses an ART index only for a single equality filter), then "
