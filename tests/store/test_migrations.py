@@ -162,8 +162,12 @@ def test_migrate_refuses_a_directory_without_a_warehouse(
 ) -> None:
     code, _, err = run(capsys, "migrate", "--warehouse", str(tmp_path / "nothing"))
     assert code == 2
-    assert "has no working database (work.duckdb): nothing to migrate" in err
+    assert f"warehouse directory {str(tmp_path / 'nothing')!r} does not exist" in err
     assert not (tmp_path / "nothing").exists()
+    (tmp_path / "empty").mkdir()
+    code, _, err = run(capsys, "migrate", "--warehouse", str(tmp_path / "empty"))
+    assert code == 2
+    assert "has no working database (work.duckdb): nothing to migrate" in err
 
 
 # -- layout 1 (text keys) to layout 2 (integer keys) ----------------------------------------------

@@ -173,6 +173,9 @@ def stamp_current(con: duckdb.DuckDBPyConnection) -> None:
 
 def migrate(warehouse: Warehouse, settings: Settings) -> MigrationResult:
     """``propsync migrate``: take the write lock and run the pending upgrades, if any."""
+    missing = warehouse.missing()
+    if missing is not None:
+        raise UsageError(missing)
     if not warehouse.work_path.is_file():
         raise UsageError(
             f"warehouse {str(warehouse.root)!r} has no working database "
