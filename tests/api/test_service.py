@@ -6,16 +6,19 @@ catches up on the runs when it starts again."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from propsync.config import Settings
 from propsync.journal import apply_journal
 from propsync.locks import exclusive_lock
 from propsync.store.read_model import ReadModel
+from propsync.store.warehouse import Warehouse
 from tests.api.conftest import (
     AUTH,
     ServerProcess,
@@ -188,3 +191,24 @@ def test_a_killed_server_catches_up_on_the_runs_when_it_starts_again(tmp_path: P
         assert "read model at version 4: applied 3 run(s)" in again.log_text()
     finally:
         assert again.stop() == 0
+
+
+def test_a_service_closed_right_after_it_opened_waits_for_its_warm_up(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The warm-up of the edit path uses the writer instance that close() shuts: closing first
+    made it log "Connection already closed" (and a process exiting then could abort)."""
+    from propsync.api.config import ServiceConfig
+    from propsync.api.service import Service
+
+    settings = Settings(warehouse=tmp_path / "wh", lock_timeout_seconds=5)
+    apply(Warehouse(settings.warehouse), settings, "b1", [({"registered": "a"}, "p", 1, 1)])
+    for _ in range(3):
+        service = Service(ServiceConfig(), settings, journal=None)
+        with caplog.at_level(logging.INFO, logger="propsync"):
+            service.open()
+            service.close()
+        assert service.warm_up is not None and not service.warm_up.is_alive()
+        assert "warm-up failed" not in caplog.text and "already closed" not in caplog.text
+        assert "edit path warmed up" in caplog.text
+        caplog.clear()

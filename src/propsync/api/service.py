@@ -34,6 +34,7 @@ from propsync.tracking import Receipt, new_batch_id, parse_commands, validate_co
 
 log = logging.getLogger("propsync.api")
 
+WARM_UP_JOIN_SECONDS = 30.0
 WARM_UP_EDIT = {"customer_ids": {"registered": "warm-up"}, "properties": {"warm_up": True}}
 AUTHENTICATE = {"WWW-Authenticate": 'Basic realm="propsync", charset="UTF-8"'}
 # An edit's refusal (operations.edit.EditError.stage) -> HTTP status and error name.
@@ -159,6 +160,8 @@ class Service:
 
     def close(self) -> None:
         compaction.stop_threads()  # the edits' compactions: a process exiting inside one aborts
+        if self.warm_up is not None:  # it uses the writer instance closed below (about a second)
+            self.warm_up.join(WARM_UP_JOIN_SECONDS)
         journal, self._journal = self._journal, None
         if journal is not None:
             journal.close()
