@@ -30,7 +30,6 @@ M = TypeVar("M", bound=BaseModel)
 
 # The names of the variables, and the memory-limit option, live in settings_env: readers use them
 # without pydantic.
-_CORE_ENV = CORE_ENV
 
 _MEMORY = re.compile(
     r"^\s*(?:(\d+(?:\.\d*)?|\.\d+)\s*(?:[kmgt]i?b|[kmgt]|b)|(\d+(?:\.\d*)?)\s*%)\s*$", re.I
@@ -89,7 +88,7 @@ class SettingsModel(BaseModel):
 class Settings(SettingsModel):
     """The core settings every writer and reader of a warehouse shares."""
 
-    ENV: ClassVar[Mapping[str, str]] = _CORE_ENV
+    ENV: ClassVar[Mapping[str, str]] = CORE_ENV
     OPTIONS: ClassVar[Mapping[str, str]] = {
         "warehouse": "--warehouse",
         "max_reject_ratio": "--max-reject-ratio",
@@ -169,7 +168,7 @@ class Settings(SettingsModel):
         return cls.resolve(env=env, options=overrides, labels=labels)
 
 
-ENV_VARS = _CORE_ENV
+ENV_VARS = CORE_ENV
 
 
 def shown(value: object) -> str:

@@ -205,10 +205,7 @@ def serve_in_process(app: FastAPI) -> Iterator[str]:
         time.sleep(0.01)
     try:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        service = getattr(app.state, "service", None)
-        if service is not None:  # its warm-up uses the writer instance the shutdown closes
-            service.warm_up.join(30)
+    finally:  # the lifespan's shutdown closes the service, which waits for its warm-up
         server.should_exit = True
         thread.join(30)
 

@@ -4,19 +4,16 @@ FastAPI route does: two real servers on one warehouse, one with the read path an
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from propsync.api.app import create_app
 from propsync.api.config import ServiceConfig
@@ -31,7 +28,7 @@ from tests.api.conftest import (
     KEY_SECRET,
     TOKEN,
     ServerProcess,
-    free_port,
+    serve_in_process,
     start_server,
 )
 from tests.helpers import apply
@@ -192,22 +189,9 @@ def _in_process_server(root: Path) -> Iterator[tuple[int, Service]]:
     """A real uvicorn server on loopback in this process, to look at the service's counters."""
     config = ServiceConfig(project_tokens=frozenset({"t"}), api_keys={KEY_ID: KEY_SECRET})
     app = create_app(config, Settings(warehouse=root))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.02)
-    try:
+    with serve_in_process(app) as url:
         service: Service = app.state.service
-        yield port, service
-    finally:
-        server.should_exit = True
-        thread.join(30)
+        yield int(url.rsplit(":", 1)[1]), service
 
 
 def test_read_path_answers_from_the_model_and_falls_through_without_it(tmp_path: Path) -> None:
