@@ -605,6 +605,44 @@ def get_phases(
     }
 
 
+def paced_wrk_load(
+    port: int, rate: float, duration: float, batch: int, customers: int, run: str, work: Path
+) -> subprocess.Popen[str]:
+    """``wrk`` (C, two threads, 16 connections) sending ``rate`` commands/s of new updates in
+    ``batch``-command requests (``bench/lua/paced_tracking.lua``): the load of the lag phase
+    without the Python generator's share of the two cores. ``wrk_load_result`` reads it."""
+    work.mkdir(parents=True, exist_ok=True)
+    t0 = round(time.time() - 1.0, 6)
+    cmd = ["wrk", "-t2", "-c16", f"-d{duration:g}s", "--latency", "-s", str(PACED_LUA)]
+    cmd += [f"http://127.0.0.1:{port}/track/v2/projects/{TOKEN}/batch", "--"]
+    cmd += ["2", f"{rate:g}", str(batch), str(customers), f"{t0:.6f}", f"{run}-bg"]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wrk_load_result(proc: subprocess.Popen[str], rate: float, batch: int) -> dict[str, Any]:
+    out, _ = proc.communicate()
+    requests = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)", out)
+    if proc.returncode or requests is None:
+        raise RuntimeError(f"wrk failed ({proc.returncode}):\n{out}")
+    seconds = float(requests.group(2)) * {"ms": 1e-3, "s": 1.0, "m": 60.0}[requests.group(3)]
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    failed = int(non_2xx.group(1)) if non_2xx else 0
+    result: dict[str, Any] = {
+        "client": "wrk",
+        "target_commands_per_s": rate,
+        "commands_per_s": round((int(requests.group(1)) - failed) * batch / seconds),
+        "batch_latency_ms": {},
+        "errors": {"non_2xx": failed} if failed else {},
+    }
+    for name in ("50", "99"):
+        m = re.search(rf"^\s+{name}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if m:
+            result["batch_latency_ms"][f"p{name}"] = round(
+                float(m.group(1)) * _WRK_UNITS[m.group(2)], 1
+            )
+    return result
+
+
 def lag_phase(
     port: int,
     duration: float,
@@ -613,17 +651,24 @@ def lag_phase(
     load: float = 0.0,
     batch: int = 50,
     every: float = 2.0,
+    client: str = "python",
+    work: Path | None = None,
 ) -> dict[str, Any]:
     """One tracked update every ``every`` s for ``duration`` s; seconds from its 200 until GET
     shows it. With ``load`` (commands/s) other tracking runs meanwhile, open loop, on 16
-    connections."""
+    connections, from ``client``: the Python generator, or ``wrk`` (paced_wrk_load)."""
     import threading
 
     import httpx
 
     background: dict[str, LoadResult] = {}
     loader = None
-    if load:
+    wrk_proc = None
+    if load and client == "wrk":
+        assert work is not None
+        wrk_proc = paced_wrk_load(port, load, duration + 2.0, batch, customers, run, work)
+        time.sleep(2.0)  # the load runs before the first probe
+    elif load:
         loader = threading.Thread(
             target=lambda: background.setdefault(
                 "load",
@@ -678,9 +723,12 @@ def lag_phase(
         "max_s": round(max(lags), 1) if lags else None,
         "lags_s": [round(x, 2) for x in lags],
     }
+    if wrk_proc is not None:
+        result["background"] = wrk_load_result(wrk_proc, load, batch)
     if loader is not None:
         bg = background["load"]
         result["background"] = {
+            "client": "python",
             "target_commands_per_s": load,
             "commands_per_s": round(len(bg.acked) / bg.elapsed),
             "batch_latency_ms": {
@@ -694,6 +742,7 @@ def lag_phase(
 
 
 _WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+PACED_LUA = Path(__file__).with_name("lua") / "paced_tracking.lua"
 
 
 def wrk_phase(
@@ -848,6 +897,13 @@ def main() -> int:
         "--lag-every", type=float, default=2.0, help="seconds between two visibility-lag probes"
     )
     ap.add_argument(
+        "--lag-client",
+        choices=("python", "wrk"),
+        default="python",
+        help="what sends the --lag-load: the Python generator, or wrk (C: a small share of the "
+        "cores the server needs)",
+    )
+    ap.add_argument(
         "--apply-interval", type=float, help="the server's --apply-interval (default: propsync's)"
     )
     ap.add_argument(
@@ -867,8 +923,9 @@ def main() -> int:
         help="measure nothing: rewrite the HTTP section from the results saved under --out",
     )
     args = ap.parse_args()
-    if args.wrk and shutil.which("wrk") is None:  # before minutes of other phases, not after
-        ap.error("--wrk needs wrk on PATH (apt-get install wrk)")
+    # Before minutes of other phases, not after.
+    if (args.wrk or args.lag_client == "wrk") and shutil.which("wrk") is None:
+        ap.error("--wrk and --lag-client wrk need wrk on PATH (apt-get install wrk)")
     if args.docs_only:
         write_docs(args.out)
         return 0
@@ -1020,16 +1077,20 @@ def main() -> int:
             apply_interval=args.apply_interval,
         )
         print(f"visibility lag for {args.lag_duration:g} s, background applier on", flush=True)
-        results["lag"] = lag_phase(
-            server.port,
-            args.lag_duration,
-            args.customers,
-            run,
-            args.lag_load,
-            args.batch,
-            args.lag_every,
-        )
-        server.stop()
+        try:
+            results["lag"] = lag_phase(
+                server.port,
+                args.lag_duration,
+                args.customers,
+                run,
+                args.lag_load,
+                args.batch,
+                args.lag_every,
+                args.lag_client,
+                args.out / "wrk",
+            )
+        finally:
+            server.stop()  # a failed phase must not leave its applier running under the next
 
     scenario = ("get-only-" if args.skip_tracking else "") + (
         f"w{args.workers}{'-apply' if args.background_apply else ''}"
@@ -1040,6 +1101,8 @@ def main() -> int:
         scenario += f"-ai{args.apply_interval:g}"
     if args.lag_load:
         scenario += f"-lagload{args.lag_load:g}"
+        if args.lag_client == "wrk":
+            scenario += "-wrk"
     out = args.out / f"results-{tag}-{scenario}.json"
     out.write_text(json.dumps(results, indent=2))
     print(f"results: {out}")

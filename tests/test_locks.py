@@ -1,5 +1,6 @@
 """The inter-process lock (propsync.locks) on real files: a waiter times out naming the holder's
-pid, and a holder sees who waits (``others_waiting``)."""
+pid, and a holder sees who waits (``others_waiting``); a shared presence lock is seen by all
+processes and dies with its holder."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from propsync.errors import WarehouseLocked
-from propsync.locks import exclusive_lock, others_waiting
+from propsync.locks import exclusive_lock, held, others_waiting, presence
 from tests.helpers import wait_for
 
 HOLDER = """
@@ -106,3 +107,37 @@ def test_others_waiting_sees_a_waiter_until_it_has_the_lock_or_gives_up(tmp_path
         assert got == ["gave up"]
     patient.join(10)
     assert got == ["gave up", "lock"] and not others_waiting(path)
+
+
+PRESENT = """
+import sys, time
+from pathlib import Path
+from propsync.locks import presence
+with presence(Path(sys.argv[1])):
+    print("present", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_presence_is_seen_by_every_process_until_its_holder_leaves_or_dies(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "x.present"
+    assert not held(path)  # no file yet
+    with presence(path):
+        assert held(path)  # seen from another open file in the same process too
+        with presence(path):  # shared: a second holder is not refused
+            assert held(path)
+    assert not held(path)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PRESENT, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "present"
+        assert held(path) and held(path)  # looking does not take it away
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        assert not held(path)  # the kernel let go with the process
+    finally:
+        proc.kill()
+        proc.wait(10)

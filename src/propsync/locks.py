@@ -1,5 +1,5 @@
 """An exclusive, inter-process ``flock(2)`` lock that records its holder's pid, and tells its
-holder whether anybody waits for it."""
+holder whether anybody waits for it; and a shared lock that says a process is present."""
 
 from __future__ import annotations
 
@@ -62,8 +62,26 @@ def exclusive_lock(path: Path, timeout: float, busy: Callable[[str], str]) -> It
 
 def others_waiting(path: Path) -> bool:
     """Whether a process or thread is waiting in ``exclusive_lock(path)`` (a few microseconds)."""
+    return held(_wait_path(path))
+
+
+@contextlib.contextmanager
+def presence(path: Path) -> Iterator[None]:
+    """Hold ``path`` shared while the block runs: ``held(path)`` is then true in every process.
+    The kernel lets go when the process dies, so a killed holder is never taken as present."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        fd = os.open(_wait_path(path), os.O_RDWR | os.O_CLOEXEC)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
+def held(path: Path) -> bool:
+    """Whether some process holds ``path`` (shared or exclusive); a few microseconds."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
     except FileNotFoundError:
         return False
     try:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -14,7 +15,10 @@ import duckdb
 import httpx
 
 from propsync.journal import journal_dir, journal_status
+from propsync.store.read_model import ReadModel
+from propsync.store.warehouse import Warehouse
 from tests.api.conftest import AUTH, batch_url, customers_command, start_server, unique
+from tests.helpers import wait_for
 
 
 def _stored(root: Path, prefix: str) -> dict[str, int]:
@@ -123,6 +127,53 @@ def test_background_apply_makes_tracking_visible(tmp_path: Path) -> None:
         assert got.status_code == 200, got.text
         assert got.json()["properties"] == {"seen": 1}
         assert "applied 1 journaled commands" in server.log_text()
+    finally:
+        server.stop()
+
+
+def test_the_appliers_follower_follows_versions_others_publish(tmp_path: Path) -> None:
+    # While the follower process runs the server workers never apply runs (they only build), so
+    # the model reaches a version published by another process only through that follower.
+    root = tmp_path / "wh"
+    server = start_server(root, apply=True, args=["--apply-interval", "0.2"])
+    try:
+        user = unique("other")
+        c = server.client()
+        assert (
+            c.post(
+                batch_url(), json={"commands": [customers_command({"registered": user}, {"n": 1})]}
+            ).status_code
+            == 200
+        )
+        model = ReadModel(Warehouse(root))
+
+        def model_version() -> int:
+            state = model.state()
+            return 0 if state is None else state.version
+
+        wait_for(lambda: model_version() >= 1)
+        assert model.follower_present()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "propsync.cli",
+                "set",
+                "--warehouse",
+                str(root),
+                f"registered:{user}",
+                "n:=2",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        published = Warehouse(root).published_version()
+        wait_for(lambda: model_version() >= published)
+        assert re.search(
+            rf"read model at version {published}: .* \(propsync-follower\)", server.log_text()
+        ), server.log_text()
+        got = c.get(f"/api/customers/registered:{user}")
+        assert got.json()["properties"] == {"n": 2}
     finally:
         server.stop()
 

@@ -19,7 +19,7 @@ from propsync.locks import exclusive_lock
 from propsync.store.read import CustomerRef, get_customer, render_customer
 from propsync.store.read_model import ReadModel
 from propsync.store.warehouse import Warehouse
-from tests.helpers import apply, interactive_python
+from tests.helpers import apply, interactive_python, wait_for
 
 
 @contextlib.contextmanager
@@ -142,6 +142,33 @@ def test_reader_follows_new_versions_by_their_runs(
         assert version == reader.version == 4 and reader.indexed
         assert {p.name: p.value for p in customer.properties}["city"] == '"Praha"'
         assert reader.builds == 1 and reader.runs_applied == 1  # no rebuild
+    finally:
+        reader.close()
+
+
+def test_while_a_dedicated_follower_runs_the_reader_leaves_it_the_runs(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    _seed(warehouse, settings)
+    model = ReadModel(warehouse)
+    reader = PublishedReader(warehouse, poll_seconds=0.02)
+    try:
+        with model.follower_presence():  # as the applier's follower process
+            assert reader.wait_for(3, 30, indexed=True)  # a build is still the reader's
+            assert reader.builds == 1
+            apply(warehouse, settings, "b4", [({"registered": "ann"}, "x", 1, 1_600_000_020)])
+            reader.customer(CustomerRef.parse("registered:ann"))  # wakes its follower thread
+            time.sleep(0.5)  # 25 polls
+            state = model.state()
+            assert state is not None and state.version == 3 and reader.runs_applied == 0
+            # An edit's read-your-writes does not wait for the other follower.
+            assert reader.wait_for(4, 30) and reader.runs_applied == 1
+            apply(warehouse, settings, "b5", [({"registered": "ann"}, "x", 2, 1_600_000_021)])
+            time.sleep(0.5)
+            assert reader.runs_applied == 1
+        wait_for(lambda: reader.runs_applied == 2)  # gone: the reader follows again
+        customer, version = reader.customer(CustomerRef.parse("registered:ann"))
+        assert version == 5 and {p.name: p.value for p in customer.properties}["x"] == "2"
     finally:
         reader.close()
 

@@ -276,6 +276,38 @@ def test_runs_above_the_published_version_are_never_applied(
     assert model_tables(model) == stored(populated)
 
 
+def test_without_apply_runs_a_follow_only_builds(populated: Warehouse, settings: Settings) -> None:
+    # As a server worker while the applier's follower process runs: the runs are that one's.
+    model = ReadModel(populated)
+    result = model.follow(apply_runs=False)  # no model yet: a build is due, and builds
+    assert result is not None and result.rebuilt and version_of(model) == 5
+    apply(populated, settings, "b6", [({"registered": "u9"}, "p0", "new", 1_700_000_000)])
+    result = model.follow(apply_runs=False)
+    assert result is not None and (result.version, result.runs, result.reason) == (5, 0, "")
+    assert version_of(model) == 5
+    result = model.follow()
+    assert result is not None and (result.version, result.runs) == (6, 1)
+    assert model_tables(model) == stored(populated)
+
+
+def test_without_apply_runs_a_missing_next_run_builds(
+    populated: Warehouse, settings: Settings
+) -> None:
+    # The dedicated follower never builds: a model it cannot follow is the workers' to rebuild.
+    model = ReadModel(populated)
+    model.follow()
+    for i in range(6, 8):
+        apply(populated, settings, f"b{i}", [({"cookie": "c4"}, "n", i, float(i))])
+    compact(populated, settings, full=True)
+    os.unlink(runs.run_path(populated.root, 6))
+    result = model.follow(apply_runs=False, build=False)
+    assert result is not None and not result.rebuilt and version_of(model) == 5
+    assert "the run of version 6 is not in" in result.reason
+    result = model.follow(apply_runs=False)
+    assert result is not None and result.rebuilt and version_of(model) == 7
+    assert model_tables(model) == stored(populated)
+
+
 # -- rebuilds ------------------------------------------------------------------------------------
 
 

@@ -201,9 +201,11 @@ def _applier_main(
 def _follower_main(
     settings_json: str, parent: int, log_level: str, published: Any, stop_event: Any
 ) -> None:
-    """The applier's read-model follower: follows each version the applier publishes. Never a
-    build (the server builds), never a wait for a follower elsewhere (the server follows the
-    versions others publish)."""
+    """The applier's read-model follower: follows each version the applier publishes at once,
+    and every half second the versions others publish (imports, edits). While it runs the server
+    workers leave the runs to it (``ReadModel.follower_present``). Never a build (the server
+    builds: a run it needs was pruned, the warehouse was recreated), never a wait for a follower
+    elsewhere (a PATCH's read-your-writes follow in a worker)."""
     from propsync.config import Settings
     from propsync.store.read_model import ReadModel
     from propsync.store.warehouse import Warehouse
@@ -214,17 +216,24 @@ def _follower_main(
     stop = threading.Event()
     _watch_parent(parent, stop)
     settings = Settings.model_validate_json(settings_json)
-    model = ReadModel(Warehouse(settings.warehouse), memory_limit=settings.duckdb_memory_limit)
-    while not stop.is_set() and not stop_event.is_set():
-        if not published.wait(0.5):
-            continue
-        published.clear()
-        if stop_event.is_set() or not model.exists():  # being built by the server
-            continue
-        try:
-            model.follow(lock_timeout=0.0, build=False)
-        except Exception:
-            log.exception("following the read model after a publish failed; the server follows")
+    warehouse = Warehouse(settings.warehouse)
+    model = ReadModel(warehouse, memory_limit=settings.duckdb_memory_limit)
+    followed = 0  # the version the last follow reached
+    with model.follower_presence():
+        while not stop.is_set() and not stop_event.is_set():
+            if published.wait(0.5):
+                published.clear()
+            elif warehouse.published_version() <= followed:
+                continue
+            if stop_event.is_set() or not model.exists():  # being built by the server
+                continue
+            try:
+                result = model.follow(lock_timeout=0.0, build=False)
+            except Exception:
+                log.exception("following the read model failed; trying again in 0.5 s")
+                continue
+            if result is not None and not result.reason:
+                followed = result.version
 
 
 def _watch_parent(parent: int, stop: threading.Event) -> None:

@@ -9,7 +9,9 @@ GET reads the customer and the model's version in one transaction.
 Following never blocks a request. Every read compares the ``propsync.duckdb`` symlink with the
 last target it saw (one ``readlink``) and, when a new version was published, wakes the reader's
 follower thread; that thread also looks every ``poll_seconds``. Only one process follows at a
-time (the model's flock); the others find the lock taken and read what it commits.
+time (the model's flock); the others find the lock taken and read what it commits. While the
+background applier's follower process runs, the follower thread leaves the runs to it and only
+builds (``ReadModel.follower_present``).
 
 Bootstrap: when the service starts without a usable model (the first start on a warehouse, or
 one that must be rebuilt: its runs were pruned, the warehouse was recreated), the follower thread
@@ -410,9 +412,13 @@ class PublishedReader:
         self._check_file()
         self._set_usable(state is not None and not self.model.rebuild_reason(state, published))
 
-    def _follow(self, *, lock_timeout: float, build: bool) -> FollowResult | None:
+    def _follow(
+        self, *, lock_timeout: float, build: bool, apply_runs: bool = True
+    ) -> FollowResult | None:
         """One follow (call holding ``_follow_mutex``)."""
-        result = self.model.follow(lock_timeout=lock_timeout, cancel=self._stop, build=build)
+        result = self.model.follow(
+            lock_timeout=lock_timeout, cancel=self._stop, build=build, apply_runs=apply_runs
+        )
         if result is None or (result.reason and not result.rebuilt):
             self._refresh()  # another process follows (or builds), or a build is due
             if result is not None:
@@ -434,7 +440,10 @@ class PublishedReader:
                 break
             try:
                 with self._follow_mutex:
-                    self._follow(lock_timeout=0.0, build=True)
+                    # The applier's follower process, where there is one, applies the runs: a
+                    # worker that did took the cores of the requests it serves.
+                    dedicated = self.model.follower_present()
+                    self._follow(lock_timeout=0.0, build=True, apply_runs=not dedicated)
                 failures = 0
             except BuildCancelled:
                 break

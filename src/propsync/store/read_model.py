@@ -5,6 +5,7 @@
     serving/read_model.sqlite       the model (WAL mode: every worker reads while one follows)
     serving/read_model.sqlite-wal   SQLite's write-ahead log and shared memory of the above
     serving/read_model.lock         flock(2): one follower (or builder) at a time, across processes
+    serving/read_model.follower     flock(2), shared: a dedicated follower process is running
     serving/.read_model.sqlite.tmp  a build in progress; nobody reads it
     serving/tmp/                    DuckDB's spill space while a build sorts the published tables
 
@@ -40,12 +41,20 @@ warehouse apart from the one the model was built from even at a higher version.
 Only the holder of ``read_model.lock`` builds or follows; ``follow`` with a short lock timeout
 returns ``None`` when another process holds it (that one is following; the WAL shows its
 commits to every reader).
+
+**Who follows.** The background applier of ``propsync serve`` has a follower process of its own
+that follows every version (``follower_presence`` while it runs). While it is there, the server
+workers leave the runs to it (``follow(apply_runs=False)``: they only build, when a build is due) and
+apply runs themselves only for their own edits' read-your-writes. A worker that took a large
+run also took its share of the cores from the requests it serves: at 1M customers under 50,000
+tracked commands/s, workers that won the lock followed 13 runs (2.2M rows) in 36 s.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
 import re
 import sqlite3
@@ -62,7 +71,7 @@ from propsync import sql
 from propsync.config import duckdb_memory_limit
 from propsync.errors import NotPublished, PropsyncError, UnknownCustomer, WarehouseLocked
 from propsync.files import fsync_directory, fsync_file
-from propsync.locks import exclusive_lock
+from propsync.locks import exclusive_lock, held, presence
 from propsync.store import runs
 from propsync.store.read import Customer, CustomerRef, Property
 from propsync.store.warehouse import VERSION_FILE, Warehouse, connect_duckdb
@@ -249,6 +258,18 @@ class ReadModel:
     def temp_path(self) -> Path:
         return self.dir / f".{FILE_NAME}.tmp"
 
+    @property
+    def presence_path(self) -> Path:
+        return self.dir / "read_model.follower"
+
+    def follower_presence(self) -> contextlib.AbstractContextManager[None]:
+        """Held by a dedicated follower process while it runs (see the module docstring)."""
+        return presence(self.presence_path)
+
+    def follower_present(self) -> bool:
+        """Whether a dedicated follower process is running (a few microseconds)."""
+        return held(self.presence_path)
+
     def exists(self) -> bool:
         return self.path.exists()
 
@@ -300,12 +321,14 @@ class ReadModel:
         cancel: threading.Event | None = None,
         rebuild: bool = False,
         build: bool = True,
+        apply_runs: bool = True,
     ) -> FollowResult | None:
         """Bring the model to the published version: apply its runs, or (re)build it.
 
         Returns None when another process holds the lock for longer than ``lock_timeout``
         seconds. ``rebuild`` builds from the published version even when the runs would do;
-        without ``build`` a model that needs a (re)build is left as it is (``reason`` says why).
+        without ``build`` a model that needs a (re)build is left as it is (``reason`` says why);
+        without ``apply_runs`` one that can follow is left as it is (a dedicated follower applies them).
         Raises ``BuildCancelled`` when ``cancel`` is set during a build.
         """
         with contextlib.ExitStack() as stack:
@@ -314,11 +337,11 @@ class ReadModel:
             except WarehouseLocked:
                 return None
             stack.callback(self._close_writer)
-            return self._follow_locked(cancel, rebuild, build)
+            return self._follow_locked(cancel, rebuild, build, apply_runs)
         raise AssertionError("unreachable")  # mypy: ExitStack may swallow exceptions
 
     def _follow_locked(
-        self, cancel: threading.Event | None, rebuild: bool, build: bool
+        self, cancel: threading.Event | None, rebuild: bool, build: bool, apply_runs: bool
     ) -> FollowResult:
         started = time.monotonic()
         published = self.warehouse.published_version()
@@ -327,11 +350,15 @@ class ReadModel:
             return FollowResult(0 if state is None else state.version)
         state = self.state()
         reason = "asked to rebuild" if rebuild else self.rebuild_reason(state, published)
+        if not reason and not apply_runs:
+            reason = self._next_run_missing(state, published)
         if reason and not build:
             return FollowResult(0 if state is None else state.version, reason=reason)
         if reason:
             return self._build(reason, cancel, live=state is not None)
         assert state is not None
+        if not apply_runs:
+            return FollowResult(state.version)
         con = self._open_writer()
         version, rows = state.version, 0
         for v in range(state.version + 1, published + 1):
@@ -347,13 +374,27 @@ class ReadModel:
         if version > state.version:
             _checkpointer.request(self.path)
             log.info(
-                "read model at version %d: applied %d run(s), %d rows, in %.3f s",
+                "read model at version %d: applied %d run(s), %d rows, in %.3f s (%s)",
                 version,
                 version - state.version,
                 rows,
                 seconds,
+                multiprocessing.current_process().name,
             )
         return FollowResult(version, version - state.version, rows, seconds=seconds)
+
+    def _next_run_missing(self, state: ModelState | None, published: int) -> str:
+        """Why a follower cannot take the model's next step ("" when it can): what ``follow``
+        finds on the way when it applies the runs, found here without applying them."""
+        if state is None or state.version >= published:
+            return ""
+        if runs.run_path(self.warehouse.root, state.version + 1).exists():
+            return ""
+        return (
+            f"the run of version {state.version + 1} is not in "
+            f"{str(runs.runs_dir(self.warehouse.root))!r} (pruned): rebuild from the published "
+            "version"
+        )
 
     def _open_writer(self) -> sqlite3.Connection:
         if self._writer is None:
