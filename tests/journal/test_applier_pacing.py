@@ -240,3 +240,37 @@ def test_publish_interval_setting(tmp_path: Path) -> None:
     assert config.publish_interval_seconds == 0.0
     config, _ = load_config(toml, env={}, warehouse=tmp_path, publish_interval_seconds=12.5)
     assert config.publish_interval_seconds == 12.5  # the command line wins
+
+
+def test_a_backlog_is_published_batch_by_batch_without_waiting_for_the_interval(
+    warehouse: Warehouse, settings: Settings, writer: JournalWriter
+) -> None:
+    # A restart on a full journal: 25 commands, applies of at most 10. Each apply is published
+    # (interval 0) and the next starts at once, although the apply interval is an hour.
+    for i in range(25):
+        writer.append_sync(rec(f"t{i}", f"u{i}", f"v{i}", TS + i))
+    seen: list[tuple[int | None, int]] = []
+
+    def after_publish() -> None:
+        seen.append((warehouse.published_version(), len(published(warehouse))))
+
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    thread = threading.Thread(
+        target=apply_forever,
+        args=(warehouse, settings, 3600.0, stop),
+        kwargs={
+            "on_error": errors.append,
+            "publish_interval": 0.0,
+            "after_publish": after_publish,
+            "max_batch_commands": 10,
+        },
+    )
+    thread.start()
+    try:
+        wait_for(lambda: applied(warehouse) and len(seen) == 3)
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not thread.is_alive() and not errors, errors
+    assert seen == [(1, 10), (2, 20), (3, 25)]

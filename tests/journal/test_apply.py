@@ -177,6 +177,22 @@ def test_large_backlog_is_applied_in_bounded_batches_and_published_once(
     assert len(list(warehouse.published_dir.glob("v*.duckdb"))) == 1  # one publish for four batches
 
 
+def test_max_commands_applies_and_publishes_part_of_a_backlog(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    w = JournalWriter(warehouse.root).start()
+    for i in range(35):
+        w.append_sync(rec(f"b{i}", "x", receive=TS + i).encode())
+    w.close()
+    assert apply_journal(warehouse, settings, max_batch_commands=10, max_commands=15) == 20
+    assert [n for _, n, _ in journal_batches(warehouse)] == [10, 10]  # published, the rest waits
+    assert journal_status(warehouse.root).unapplied_bytes > 0
+    assert apply_journal(warehouse, settings, max_batch_commands=10, max_commands=15) == 15
+    assert [n for _, n, _ in journal_batches(warehouse)] == [10, 10, 10, 5]
+    assert apply_journal(warehouse, settings, max_batch_commands=10, max_commands=15) == 0
+    assert journal_status(warehouse.root).unapplied_bytes == 0
+
+
 def test_records_are_applied_in_receive_order_across_segments(
     warehouse: Warehouse, settings: Settings
 ) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from propsync.config import Settings
 from propsync.errors import WarehouseLocked
-from propsync.journal.apply import apply_journal
+from propsync.journal.apply import DEFAULT_MAX_BATCH_COMMANDS, apply_journal
 from propsync.journal.layout import APPLY_LOCK, journal_dir
 from propsync.journal.state import apply_lock
 from propsync.locks import others_waiting
@@ -119,6 +119,7 @@ def apply_forever(
     on_error: Callable[[BaseException], None] | None = None,
     publish_interval: float | None = None,
     after_publish: Callable[[], None] | None = None,
+    max_batch_commands: int = DEFAULT_MAX_BATCH_COMMANDS,
 ) -> None:
     """Apply the journal until ``stop`` is set (the server's applier): an apply starts every
     ``interval`` seconds, or at once when the previous one took longer (it then takes what came
@@ -134,8 +135,13 @@ def apply_forever(
     ``after_publish`` runs after each publish (the server's applier brings the read model to the
     new version there, so the HTTP process need not). Between applies that follow each other
     at once it keeps the locks and work.duckdb attached (``ApplierHold``).
+
+    An apply takes about ``max_batch_commands`` commands at most: behind a backlog (a burst, a
+    restart on a full journal) each such apply is published in turn (when due) and followed at
+    once by the next, instead of one publish at the end of the backlog, so the first commands are
+    visible after one batch and the read model follows one batch while the next is applied.
     """
-    applier = _Applier(warehouse, settings, publish_interval, after_publish)
+    applier = _Applier(warehouse, settings, publish_interval, after_publish, max_batch_commands)
     try:
         while not stop.is_set():
             started = time.monotonic()
@@ -149,8 +155,7 @@ def apply_forever(
                     on_error(exc)
             else:
                 took = time.monotonic() - started
-                applier.pace(n, took, interval, stop)
-                stop.wait(max(0.0, interval - took))
+                stop.wait(applier.pace(n, took, interval, stop))
                 continue
             applier.hold.release()
             stop.wait(interval)
@@ -169,8 +174,10 @@ class _Applier:
         settings: Settings,
         publish_interval: float | None,
         after_publish: Callable[[], None] | None,
+        max_batch_commands: int = DEFAULT_MAX_BATCH_COMMANDS,
     ) -> None:
         self.warehouse, self.settings = warehouse, settings
+        self.max_batch_commands = max_batch_commands
         self.publish_interval, self.after_publish = publish_interval, after_publish
         # A previous applier (or a crash between commit and publish) may have left the working
         # database ahead of the published version: publish_pending finds out and publishes it.
@@ -182,7 +189,14 @@ class _Applier:
         """One apply of what the journal holds, published with it when a publish is due (one
         attach and checkpoint of work.duckdb per cycle instead of two); how many commands."""
         due = publish_due(self.warehouse, self.publish_interval)
-        n = apply_journal(self.warehouse, self.settings, publish=due, held=self.hold.held)
+        n = apply_journal(
+            self.warehouse,
+            self.settings,
+            publish=due,
+            max_batch_commands=self.max_batch_commands,
+            max_commands=self.max_batch_commands,
+            held=self.hold.held,
+        )
         published = bool(n) and due  # publishing a version publishes all committed before it
         if n:
             self.unpublished = not due
@@ -209,17 +223,20 @@ class _Applier:
             self.idle_compaction_checked = now
             compaction.start_thread(self.warehouse, self.settings)
 
-    def pace(self, n: int, took: float, interval: float, stop: threading.Event) -> None:
-        """One apply per interval at most, counted from the start of the last: an apply that took
-        longer is followed at once by the next, which takes what came meanwhile, in the same hold
-        of the locks unless somebody waits for them."""
+    def pace(self, n: int, took: float, interval: float, stop: threading.Event) -> float:
+        """The seconds until the next apply. One apply per interval at most, counted from the
+        start of the last: an apply that took longer, or that stopped at ``max_batch_commands``
+        with more to come, is followed at once by the next, which takes what came meanwhile, in
+        the same hold of the locks unless somebody waits for them."""
         waiting = self.hold.wanted()
-        if n and took >= interval and not stop.is_set() and not waiting:
+        behind = took >= interval or n >= self.max_batch_commands
+        if n and behind and not stop.is_set() and not waiting:
             self.hold.take()
-            return
+            return 0.0
         self.hold.release()
         if waiting:
             let_waiters_in(self.hold, stop)
+        return max(0.0, interval - took)
 
     def publish_on_stop(self, on_error: Callable[[BaseException], None] | None) -> None:
         """Nothing applied stays unpublished when the applier stops."""

@@ -157,10 +157,14 @@ def apply_journal(
     *,
     publish: bool = True,
     max_batch_commands: int = DEFAULT_MAX_BATCH_COMMANDS,
+    max_commands: int | None = None,
     lock_timeout: float | None = None,
     held: bool = False,
 ) -> int:
     """Apply everything journaled so far through ``apply_batch``; return the commands applied.
+
+    ``max_commands``: take no new batch once that many commands were taken (the rest waits for
+    the next call), so what is applied can be published before a long backlog is through.
 
     Safe to call concurrently from several processes (they take turns on ``journal/apply.lock``)
     and after any crash (an interrupted batch is redone under its batch id). With ``publish`` the
@@ -177,7 +181,14 @@ def apply_journal(
         state = ApplyState.load(jdir)
         redone = _redo_interrupted(warehouse, settings, jdir, state)
         applied, unpublished = _apply_new(
-            warehouse, settings, jdir, state, publish, max_batch_commands, redone is not None
+            warehouse,
+            settings,
+            jdir,
+            state,
+            publish,
+            max_batch_commands,
+            max_commands,
+            redone is not None,
         )
         if publish and unpublished:
             publish_pending(warehouse, settings)
@@ -215,14 +226,16 @@ def _apply_new(
     state: ApplyState,
     publish: bool,
     max_batch_commands: int,
+    max_commands: int | None,
     unpublished: bool,
 ) -> tuple[int, bool]:
-    """The journal from the cursors on, chunk by chunk, each under its intent record, the last
-    published with ``publish``; the commands applied, and whether some are left unpublished
-    (``unpublished``: some were before)."""
+    """The journal from the cursors on (until ``max_commands`` were taken), chunk by chunk, each under
+    its intent record, the last published with ``publish``; the commands applied, and whether
+    some are left unpublished (``unpublished``: some were before)."""
     applied = 0
     readers = open_readers(jdir, None, state)
     try:
+        taken = 0
         while True:
             chunk = take_chunk(readers, max_batch_commands)
             if chunk is None:
@@ -231,7 +244,9 @@ def _apply_new(
                 if r.name in chunk.ranges:
                     r.cursor = chunk.ranges[r.name][1]
             batch_id = chunk.batch_id()
-            last = all(r.head is None for r in readers)
+            taken += sum(r.customer_commands() for r in chunk.records)
+            enough = max_commands is not None and taken >= max_commands
+            last = enough or all(r.head is None for r in readers)
             state.pending = {
                 "batch_id": batch_id,
                 "ranges": {k: list(v) for k, v in chunk.ranges.items()},
@@ -243,6 +258,8 @@ def _apply_new(
             if chunk.records:
                 # Publishing a version publishes every batch committed before it, too.
                 unpublished = not (publish and last)
+            if enough:
+                break
     finally:
         for r in readers:
             r.close()
