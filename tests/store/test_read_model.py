@@ -255,6 +255,29 @@ def test_following_needs_only_the_runs(populated: Warehouse, settings: Settings)
     assert model_tables(model) == stored(populated) == fold(populated.root, 7)
 
 
+@pytest.mark.parametrize("group_rows", [read_model.GROUP_ROWS, 1])
+def test_a_follower_behind_applies_runs_together_and_a_merge_starts_a_new_group(
+    populated: Warehouse, settings: Settings, monkeypatch: pytest.MonkeyPatch, group_rows: int
+) -> None:
+    monkeypatch.setattr(read_model, "GROUP_ROWS", group_rows)
+    model = ReadModel(populated)
+    model.follow()
+    # 6-7: the same keys twice (the later run wins) and a new id; 8: a merge; 9-10: after it.
+    apply(populated, settings, "b6", [({"registered": "u9"}, "p0", "six", 1_700_000_006)])
+    apply(populated, settings, "b7", [({"registered": "u9", "email": "n@x"}, "p0", "7", 1.7e9 + 7)])
+    apply(populated, settings, "b8", [({"cookie": "c2", "registered": "u9"}, "p1", 8, 1.7e9 + 8)])
+    apply(populated, settings, "b9", [({"cookie": "c2"}, "p1", "nine", 1_700_000_009)])
+    apply(populated, settings, "b10", [({"email": "n@x"}, "p2", 10, 1_700_000_010)])
+    commits: list[str] = []
+    model._open_writer().set_trace_callback(
+        lambda statement: commits.append(statement) if statement == "COMMIT" else None
+    )
+    result = model.follow()
+    assert result is not None and (result.version, result.runs, result.rebuilt) == (10, 5, False)
+    assert len(commits) == (2 if group_rows > 1 else 5)  # 6-7 together, then 8-10 together
+    assert model_tables(model) == stored(populated) == fold(populated.root, 10)
+
+
 def test_runs_above_the_published_version_are_never_applied(
     populated: Warehouse, settings: Settings
 ) -> None:
