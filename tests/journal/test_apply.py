@@ -157,13 +157,18 @@ def test_segment_of_a_killed_writer_is_recovered(warehouse: Warehouse, settings:
     assert segments(warehouse) == []
 
 
-def test_large_backlog_is_applied_in_bounded_batches_and_published_once(
-    warehouse: Warehouse, settings: Settings
-) -> None:
+def journal_35_commands(warehouse: Warehouse) -> None:
+    """A backlog: 35 one-command records, journaled by a writer that then stopped."""
     w = JournalWriter(warehouse.root).start()
     for i in range(35):
         w.append_sync(rec(f"b{i}", "x", receive=TS + i).encode())
     w.close()
+
+
+def test_large_backlog_is_applied_in_bounded_batches_and_published_once(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    journal_35_commands(warehouse)
     assert apply_journal(warehouse, settings, max_batch_commands=10) == 35
     assert [n for _, n, _ in journal_batches(warehouse)] == [10, 10, 10, 5]
     with warehouse.connect_published() as con:
@@ -180,10 +185,7 @@ def test_large_backlog_is_applied_in_bounded_batches_and_published_once(
 def test_max_commands_applies_and_publishes_part_of_a_backlog(
     warehouse: Warehouse, settings: Settings
 ) -> None:
-    w = JournalWriter(warehouse.root).start()
-    for i in range(35):
-        w.append_sync(rec(f"b{i}", "x", receive=TS + i).encode())
-    w.close()
+    journal_35_commands(warehouse)
     assert apply_journal(warehouse, settings, max_batch_commands=10, max_commands=15) == 20
     assert [n for _, n, _ in journal_batches(warehouse)] == [10, 10]  # published, the rest waits
     assert journal_status(warehouse.root).unapplied_bytes > 0

@@ -29,8 +29,8 @@ would do).
 **Follow**: the model at version m reaches the published version p by applying the run files of
 m+1..p (``store/runs.py``: merges, then ids, then properties, as
 ``tests/store/test_runs.py::fold`` does), each in one SQLite transaction that also sets
-``meta.version``: a crash at any point leaves the model at some whole version. Its cost is the
-runs', never the warehouse's. Runs above the published version are never read (they may be
+``meta.version`` (a follower behind takes consecutive runs together, ``GROUP_ROWS``): a crash at
+any point leaves the model at some whole version. Its cost is the runs', never the warehouse's. Runs above the published version are never read (they may be
 uncommitted or unpublished).
 
 **Rebuild** when the model cannot follow: a run it needs was pruned (``RunMissing``), the model's
