@@ -229,9 +229,9 @@ def _apply_new(
     max_commands: int | None,
     unpublished: bool,
 ) -> tuple[int, bool]:
-    """The journal from the cursors on (until ``max_commands`` were taken), chunk by chunk, each under
-    its intent record, the last published with ``publish``; the commands applied, and whether
-    some are left unpublished (``unpublished``: some were before)."""
+    """The journal from the cursors on (until ``max_commands`` were taken), chunk by chunk, each
+    under its intent record, the last published with ``publish``; the commands applied, and
+    whether some are left unpublished (``unpublished``: some were before)."""
     applied = 0
     readers = open_readers(jdir, None, state)
     try:

@@ -30,8 +30,8 @@ would do).
 m+1..p (``store/runs.py``: merges, then ids, then properties, as
 ``tests/store/test_runs.py::fold`` does), each in one SQLite transaction that also sets
 ``meta.version`` (a follower behind takes consecutive runs together, ``GROUP_ROWS``): a crash at
-any point leaves the model at some whole version. Its cost is the runs', never the warehouse's. Runs above the published version are never read (they may be
-uncommitted or unpublished).
+any point leaves the model at some whole version. Its cost is the runs', never the warehouse's.
+Runs above the published version are never read (they may be uncommitted or unpublished).
 
 **Rebuild** when the model cannot follow: a run it needs was pruned (``RunMissing``), the model's
 version is above the published one, or the run file of the model's version is not the one the
@@ -44,10 +44,10 @@ commits to every reader).
 
 **Who follows.** The background applier of ``propsync serve`` has a follower process of its own
 that follows every version (``follower_presence`` while it runs). While it is there, the server
-workers leave the runs to it (``follow(apply_runs=False)``: they only build, when a build is due) and
-apply runs themselves only for their own edits' read-your-writes. A worker that took a large
-run also took its share of the cores from the requests it serves: at 1M customers under 50,000
-tracked commands/s, workers that won the lock followed 13 runs (2.2M rows) in 36 s.
+workers leave the runs to it (``follow(apply_runs=False)``: they only build, when a build is
+due) and apply runs themselves only for their own edits' read-your-writes. A worker that took
+a large run also took its share of the cores from the requests it serves: at 1M customers under
+50,000 tracked commands/s, workers that won the lock followed 13 runs (2.2M rows) in 36 s.
 """
 
 from __future__ import annotations
@@ -332,7 +332,8 @@ class ReadModel:
         Returns None when another process holds the lock for longer than ``lock_timeout``
         seconds. ``rebuild`` builds from the published version even when the runs would do;
         without ``build`` a model that needs a (re)build is left as it is (``reason`` says why);
-        without ``apply_runs`` one that can follow is left as it is (a dedicated follower applies them).
+        without ``apply_runs`` one that can follow is left as it is (a dedicated follower
+        applies the runs).
         Raises ``BuildCancelled`` when ``cancel`` is set during a build.
         """
         with contextlib.ExitStack() as stack:
