@@ -34,6 +34,13 @@ def main() -> int:
     ap.add_argument("runs", nargs="+", help="LABEL=PATH")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--title", default="Tracked -> visible at 1M customers x 10, 20,000 commands/s")
+    ap.add_argument("--target", type=float, default=2.0, help="a dashed line at this lag (0: none)")
+    ap.add_argument(
+        "--load-end",
+        type=float,
+        help="seconds into the lag phase when the other tracking stopped: a dotted line of the "
+        "probes seen at that moment (those above it were seen only once the load had stopped)",
+    )
     args = ap.parse_args()
 
     import matplotlib
@@ -56,8 +63,25 @@ def main() -> int:
             linewidth=1.2,
             label=f"{label} (p50 {lag['p50_s']} s, p99 {lag['p99_s']} s)",
         )
-    ax.axhline(2.0, color="grey", linestyle="--", linewidth=0.8)
-    ax.text(ax.get_xlim()[1], 2.05, "target p99 2 s ", color="grey", fontsize=8, ha="right")
+    if args.target:
+        ax.axhline(args.target, color="grey", linestyle="--", linewidth=0.8)
+        ax.text(
+            ax.get_xlim()[1],
+            args.target * 1.025,
+            f"target p99 {args.target:g} s ",
+            color="grey",
+            fontsize=8,
+            ha="right",
+        )
+    if args.load_end is not None:
+        ax.plot(
+            [0, args.load_end],
+            [args.load_end, 0],
+            color="grey",
+            linestyle=":",
+            linewidth=0.8,
+            label="seen when the load stopped",
+        )
     ax.set_xlabel("seconds into the lag phase (when the probe was sent)")
     ax.set_ylabel("tracked -> visible (s)")
     ax.set_title(args.title, fontsize=10)
