@@ -126,7 +126,8 @@ def test_background_apply_makes_tracking_visible(tmp_path: Path) -> None:
             got = c.get(f"/api/customers/registered:{user}")
         assert got.status_code == 200, got.text
         assert got.json()["properties"] == {"seen": 1}
-        assert "applied 1 journaled commands" in server.log_text()
+        # The applier logs its apply after the publish that made it visible.
+        wait_for(lambda: "applied 1 journaled commands" in server.log_text(), timeout=10)
     finally:
         server.stop()
 
@@ -152,7 +153,7 @@ def test_the_appliers_follower_follows_versions_others_publish(tmp_path: Path) -
             return 0 if state is None else state.version
 
         wait_for(lambda: model_version() >= 1)
-        assert model.follower_present()
+        wait_for(model.follower_present)  # the follower process may still be starting
         subprocess.run(
             [
                 sys.executable,
@@ -169,9 +170,9 @@ def test_the_appliers_follower_follows_versions_others_publish(tmp_path: Path) -
         )
         published = Warehouse(root).published_version()
         wait_for(lambda: model_version() >= published)
-        assert re.search(
-            rf"read model at version {published}: .* \(propsync-follower\)", server.log_text()
-        ), server.log_text()
+        # The follower logs its follow just after the commit the model shows.
+        followed = rf"read model at version {published}: .* \(propsync-follower\)"
+        wait_for(lambda: re.search(followed, server.log_text()) is not None, timeout=10)
         got = c.get(f"/api/customers/registered:{user}")
         assert got.json()["properties"] == {"n": 2}
     finally:
