@@ -410,11 +410,7 @@ class ReadModel:
             return ""
         if runs.run_path(self.warehouse.root, state.version + 1).exists():
             return ""
-        return (
-            f"the run of version {state.version + 1} is not in "
-            f"{str(runs.runs_dir(self.warehouse.root))!r} (pruned): rebuild from the published "
-            "version"
-        )
+        return runs.run_missing(self.warehouse.root, state.version + 1).message
 
     def _open_writer(self) -> sqlite3.Connection:
         if self._writer is None:

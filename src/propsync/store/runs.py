@@ -135,11 +135,16 @@ def read_run(root: str | os.PathLike[str], version: int) -> pl.DataFrame:
     try:
         return pl.read_parquet(path)
     except FileNotFoundError:
-        raise RunMissing(
-            f"the run of version {version} is not in {str(runs_dir(root))!r} (pruned, or the "
-            "warehouse was recreated): rebuild from the published version",
-            version=version,
-        ) from None
+        raise run_missing(root, version) from None
+
+
+def run_missing(root: str | os.PathLike[str], version: int) -> RunMissing:
+    """The error for version ``version``'s run being gone."""
+    return RunMissing(
+        f"the run of version {version} is not in {str(runs_dir(root))!r} (pruned, or the "
+        "warehouse was recreated): rebuild from the published version",
+        version=version,
+    )
 
 
 def versions(root: str | os.PathLike[str]) -> list[int]:
