@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -16,10 +17,12 @@ from propsync.api.reader import PublishedReader, fetch_customer
 from propsync.config import Settings
 from propsync.errors import NotPublished, UnknownCustomer
 from propsync.locks import exclusive_lock
+from propsync.store import read_model
 from propsync.store.read import CustomerRef, get_customer, render_customer
 from propsync.store.read_model import ReadModel
 from propsync.store.warehouse import Warehouse
 from tests.helpers import apply, interactive_python, wait_for
+from tests.store.test_read_model_segments import SMALL as SEGMENTS_SMALL
 
 
 @contextlib.contextmanager
@@ -169,6 +172,41 @@ def test_while_a_dedicated_follower_runs_the_reader_leaves_it_the_runs(
         wait_for(lambda: reader.runs_applied == 2)  # gone: the reader follows again
         customer, version = reader.customer(CustomerRef.parse("registered:ann"))
         assert version == 5 and {p.name: p.value for p in customer.properties}["x"] == "2"
+    finally:
+        reader.close()
+
+
+def test_without_a_dedicated_follower_the_reader_merges_and_folds_the_segments(
+    warehouse: Warehouse, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in SEGMENTS_SMALL.items():
+        monkeypatch.setattr(read_model, name, value)
+    _seed(warehouse, settings)
+    reader = PublishedReader(warehouse, poll_seconds=0.02)
+    try:
+        assert reader.wait_for(3, 30, indexed=True)
+        for i in range(12):
+            updates = [({"cookie": f"s{j}"}, f"n{i}", i, 1_700_000_000 + i) for j in range(8)]
+            apply(warehouse, settings, f"s{i}", updates)
+        wait_for(lambda: reader.version == 15)
+
+        def folded() -> int:
+            con = sqlite3.connect(f"file:{reader.model.path}?mode=ro", uri=True)
+            try:
+                meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+                rows = con.execute("SELECT count(*) FROM properties WHERE property GLOB 'n[0-9]*'")
+                return 0 if meta["fold_through"] != "0" else int(rows.fetchall()[0][0])
+            finally:
+                con.close()
+
+        # 96 recent rows against a fold at 40: only a fold writes them into properties.
+        wait_for(lambda: folded() > 0)
+        assert reader.builds == 1  # followed, not rebuilt (a build writes properties too)
+        customer, version = reader.customer(CustomerRef.parse("cookie:s3"))
+        assert version == 15
+        assert {p.name: p.value for p in customer.properties} == {
+            f"n{i}": str(i) for i in range(12)
+        }
     finally:
         reader.close()
 

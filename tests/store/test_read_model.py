@@ -46,9 +46,8 @@ def model_tables(model: ReadModel) -> Tables:
         return {
             "customer_ids": set(con.execute(FOLLOWED["customer_ids"]).fetchall()),
             "customer_aliases": set(con.execute(FOLLOWED["customer_aliases"]).fetchall()),
-            "properties": set(
-                con.execute("SELECT customer_id, property, value, update_ts FROM properties")
-            ),
+            # What reads see: the newest recent segment's row, else properties' row.
+            "properties": set(con.execute(sql.load("read_model/current_properties"))),
         }
     finally:
         con.close()
@@ -160,8 +159,16 @@ def test_the_model_file_layout(populated: Warehouse) -> None:
     try:
         assert con.execute("PRAGMA journal_mode").fetchall() == [("wal",)]
         tables = dict(con.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
-        assert set(tables) == {"customer_ids", "customer_aliases", "properties", "meta"}
+        assert set(tables) == {
+            "customer_ids",
+            "customer_aliases",
+            "properties",
+            "recent_properties",
+            "recent_segments",
+            "meta",
+        }
         assert "WITHOUT ROWID" in tables["properties"]
+        assert "WITHOUT ROWID" in tables["recent_properties"]
         indexes = {
             r[0]
             for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'index'")

@@ -202,7 +202,8 @@ def _follower_main(
     settings_json: str, parent: int, log_level: str, published: Any, stop_event: Any
 ) -> None:
     """The applier's read-model follower: follows each version the applier publishes at once,
-    and every half second the versions others publish (imports, edits). While it runs the server
+    and every half second the versions others publish (imports, edits); between follows it
+    maintains the model's segments, a step at a time (``ReadModel.follow(maintain=True)``). While it runs the server
     workers leave the runs to it (``ReadModel.follower_present``). Never a build (the server
     builds: a run it needs was pruned, the warehouse was recreated), never a wait for a follower
     elsewhere (a PATCH's read-your-writes follow in a worker)."""
@@ -219,19 +220,22 @@ def _follower_main(
     warehouse = Warehouse(settings.warehouse)
     model = ReadModel(warehouse, memory_limit=settings.duckdb_memory_limit)
     followed = 0  # the version the last follow reached
+    maintaining = False  # the last follow took a maintenance step: another may be due
     with model.follower_presence():
         while not stop.is_set() and not stop_event.is_set():
-            if published.wait(0.5):
+            if published.wait(0.0 if maintaining else 0.5):
                 published.clear()
-            elif warehouse.published_version() <= followed:
+            elif not maintaining and warehouse.published_version() <= followed:
                 continue
             if stop_event.is_set() or not model.exists():  # being built by the server
                 continue
             try:
-                result = model.follow(lock_timeout=0.0, build=False)
+                result = model.follow(lock_timeout=0.0, build=False, maintain=True)
             except Exception:
                 log.exception("following the read model failed; trying again in 0.5 s")
+                maintaining = False
                 continue
+            maintaining = result is not None and bool(result.maintenance)
             if result is not None and not result.reason:
                 followed = result.version
 

@@ -413,11 +413,15 @@ class PublishedReader:
         self._set_usable(state is not None and not self.model.rebuild_reason(state, published))
 
     def _follow(
-        self, *, lock_timeout: float, build: bool, apply_runs: bool = True
+        self, *, lock_timeout: float, build: bool, apply_runs: bool = True, maintain: bool = False
     ) -> FollowResult | None:
         """One follow (call holding ``_follow_mutex``)."""
         result = self.model.follow(
-            lock_timeout=lock_timeout, cancel=self._stop, build=build, apply_runs=apply_runs
+            lock_timeout=lock_timeout,
+            cancel=self._stop,
+            build=build,
+            apply_runs=apply_runs,
+            maintain=maintain,
         )
         if result is None or (result.reason and not result.rebuilt):
             self._refresh()  # another process follows (or builds), or a build is due
@@ -443,7 +447,14 @@ class PublishedReader:
                     # The applier's follower process, where there is one, applies the runs: a
                     # worker that did took the cores of the requests it serves.
                     dedicated = self.model.follower_present()
-                    self._follow(lock_timeout=0.0, build=True, apply_runs=not dedicated)
+                    result = self._follow(
+                        lock_timeout=0.0,
+                        build=True,
+                        apply_runs=not dedicated,
+                        maintain=not dedicated,
+                    )
+                if result is not None and result.maintenance:
+                    self._wake.set()  # the next step at once
                 failures = 0
             except BuildCancelled:
                 break

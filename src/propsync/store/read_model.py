@@ -12,9 +12,9 @@
 Tables (``sql/read_model/schema/``): ``customer_ids`` (primary key (id_type, id_value), index on
 customer_id), ``customer_aliases`` (primary key old_customer_id, index on customer_id),
 ``properties`` (``WITHOUT ROWID``, primary key (customer_id, property): a customer's properties
-are one short range of the B-tree) and ``meta``. A point read is one statement of a few
-primary-key probes (``read_customer``), the same answer as ``propsync.store.read.get_customer`` on the published
-DuckDB file.
+are one short range of the B-tree), ``recent_properties`` and ``recent_segments`` (below) and
+``meta``. A point read is one statement of a few primary-key probes (``read_customer``), the
+same answer as ``propsync.store.read.get_customer`` on the published DuckDB file.
 
 **Build** (first start, or a rebuild): the published version is read through a read-only DuckDB
 connection (``sql/read_model/published_*.sql``, in key order so SQLite appends), streamed in
@@ -32,6 +32,26 @@ m+1..p (``store/runs.py``: merges, then ids, then properties, as
 ``meta.version`` (a follower behind takes consecutive runs together, ``GROUP_ROWS``): a crash at
 any point leaves the model at some whole version. Its cost is the runs', never the warehouse's.
 Runs above the published version are never read (they may be uncommitted or unpublished).
+
+**Segments**: a follow does not update ``properties`` in place. Its property rows become a new
+*segment* of ``recent_properties``, keyed (seg, customer_id, property) and written in key order:
+an append at the B-tree's end, about 100 bytes a row written once, where an upsert into
+``properties`` dirtied (and wrote twice, to the WAL and back) a 4 KB page per row of a random
+customer. A read takes, per property, the newest segment's row, else ``properties``' row
+(``customer_by_id.sql``: one primary-key probe per live segment; ``current_properties.sql`` for
+the whole model). The follower keeps the segments few (``maintenance_step``, one short
+transaction per step, between follows):
+
+- *merge*: once the newest ``FANOUT`` segments of a level (0: a follow's) are there, they become
+  one segment of the next level, each key's newest row, in key order; up to ``MERGE_MAX_ROWS``.
+- *fold*: once the recent rows would fill 1/``FOLD_SHARE`` of the model (or ``MAX_SEGMENTS``
+  are live), every segment is folded into ``properties`` in slices of the customer id space
+  (``FOLD_SLICE_ROWS`` rows each; ``meta.fold_through``/``fold_next`` record the progress), the
+  newest recent row of each key replacing the older one there. Rows that many touch most pages
+  of ``properties`` once, in key order, however large the model: the fold's cost per row stays.
+
+A customer merged away loses its rows in ``properties`` and in every segment (the run lists the
+survivor's winners), so no segment ever shadows the merge.
 
 **Rebuild** when the model cannot follow: a run it needs was pruned (``RunMissing``), the model's
 version is above the published one, or the run file of the model's version is not the one the
@@ -76,8 +96,9 @@ from propsync.store import runs
 from propsync.store.read import Customer, CustomerRef, Property
 from propsync.store.warehouse import VERSION_FILE, Warehouse, connect_duckdb
 
-FORMAT = "2"  # the layout of the tables below; another value in a model's meta: rebuild
-# Format 2 dropped properties.batch_id (no read used it; 26% of the file at 1M x 10).
+FORMAT = "3"  # the layout of the tables below; another value in a model's meta: rebuild
+# Format 2 dropped properties.batch_id (no read used it; 26% of the file at 1M x 10); format 3
+# added recent_properties (the follows' segments) and recent_segments.
 FILE_NAME = "read_model.sqlite"
 _PARTIAL = re.compile(r"^\.read_model\.sqlite\.tmp")
 BATCH_ROWS = 100_000
@@ -86,6 +107,19 @@ BATCH_ROWS = 100_000
 # 400k cost 5.5 + 2.4-3.3 us and 50k 6.1 + 4.2-5.6 us: docs/benchmarks.md.
 GROUP_ROWS = 2_000_000
 PROGRESS_SECONDS = 10.0
+
+# The recent segments (see the module docstring, "Segments"). Measured on the 1M x 10 model
+# (docs/benchmarks.md): appending a follow's 25k sorted rows cost 2.0 us a row plus 0.3 us of
+# checkpoint, where upserting them into properties cost 6.1 + 4.2-5.6 us; folding 1.6M rows
+# into properties in slices cost 4.2 + 1.0 us a row.
+FANOUT = 8  # this many segments of one level are merged into one of the next level
+MERGE_MAX_ROWS = 250_000  # a larger merge is left to the fold: one transaction must stay short
+FOLD_SLICE_ROWS = 100_000  # about this many recent rows folded per transaction
+FOLD_MIN_ROWS = 100_000  # never fold fewer recent rows than this, unless MAX_SEGMENTS says so
+FOLD_SHARE = 8  # fold once the recent rows would fill 1/FOLD_SHARE of the model's file...
+RECENT_ROW_BYTES = 100  # ... at about this many bytes each
+MAX_SEGMENTS = 48  # a GET probes each live segment: fold once there are this many
+_KEY_SPACE = 16**8  # fold slices cut the customer ids (md5 hex) on their first 8 digits
 
 log = logging.getLogger("propsync.read_model")
 
@@ -109,6 +143,7 @@ class FollowResult:
     rebuilt: bool = False  # built from the published version (first build or rebuild)
     reason: str = ""  # why it was (re)built
     seconds: float = 0.0
+    maintenance: str = ""  # the maintenance step taken (maintain=True), "" when none
 
 
 def run_stamp(root: Path, version: int) -> str:
@@ -326,6 +361,7 @@ class ReadModel:
         rebuild: bool = False,
         build: bool = True,
         apply_runs: bool = True,
+        maintain: bool = False,
     ) -> FollowResult | None:
         """Bring the model to the published version: apply its runs, or (re)build it.
 
@@ -333,7 +369,8 @@ class ReadModel:
         seconds. ``rebuild`` builds from the published version even when the runs would do;
         without ``build`` a model that needs a (re)build is left as it is (``reason`` says why);
         without ``apply_runs`` one that can follow is left as it is (a dedicated follower
-        applies the runs).
+        applies the runs). ``maintain`` then takes one step of the segments' maintenance, a
+        merge or a fold slice (``maintenance`` says which; "" when none was due).
         Raises ``BuildCancelled`` when ``cancel`` is set during a build.
         """
         with contextlib.ExitStack() as stack:
@@ -342,11 +379,16 @@ class ReadModel:
             except WarehouseLocked:
                 return None
             stack.callback(self._close_writer)
-            return self._follow_locked(cancel, rebuild, build, apply_runs)
+            return self._follow_locked(cancel, rebuild, build, apply_runs, maintain)
         raise AssertionError("unreachable")  # mypy: ExitStack may swallow exceptions
 
     def _follow_locked(
-        self, cancel: threading.Event | None, rebuild: bool, build: bool, apply_runs: bool
+        self,
+        cancel: threading.Event | None,
+        rebuild: bool,
+        build: bool,
+        apply_runs: bool,
+        maintain: bool,
     ) -> FollowResult:
         started = time.monotonic()
         published = self.warehouse.published_version()
@@ -391,8 +433,10 @@ class ReadModel:
             group.append(run)
         apply_group()
         seconds = time.monotonic() - started
-        if version > state.version:
+        done = maintenance_step(con) if maintain else ""
+        if version > state.version or done:
             _checkpointer.request(self.path)
+        if version > state.version:
             log.info(
                 "read model at version %d: applied %d run(s), %d rows, in %.3f s (%s)",
                 version,
@@ -401,7 +445,9 @@ class ReadModel:
                 seconds,
                 multiprocessing.current_process().name,
             )
-        return FollowResult(version, version - state.version, rows, seconds=seconds)
+        return FollowResult(
+            version, version - state.version, rows, seconds=seconds, maintenance=done
+        )
 
     def _next_run_missing(self, state: ModelState | None, published: int) -> str:
         """Why a follower cannot take the model's next step ("" when it can): what ``follow``
@@ -571,6 +617,7 @@ class ReadModel:
                     ("version", str(version)),
                     ("run_stamp", stamp),
                     ("built_from_version", str(version)),
+                    ("fold_through", "0"),
                     ("built_at", str(int(time.time()))),
                 ],
             )
@@ -618,7 +665,7 @@ def apply_run(
     # In primary-key order, SQLite walks its B-trees forward instead of at random (1.45x for a
     # run of 209k properties into 10M).
     ids = ids.sort("name", "value")
-    props = props.sort("customer_id", "name")
+    props = props.sort("customer_id", "name")  # a segment is written in key order: appends
     con.execute("BEGIN IMMEDIATE")
     try:
         # One merge after the other, as listed: a later merge may move what an earlier one did.
@@ -627,9 +674,16 @@ def apply_run(
             con.execute(sql.load("read_model/repoint_aliases"), merge)
             con.execute(sql.load("read_model/insert_alias"), (merge[1], merge[0]))
             con.execute(sql.load("read_model/delete_merged_properties"), merge)
-        for frame, statement in ((ids, "insert_customer_id"), (props, "upsert_property")):
-            for chunk in frame.iter_slices(BATCH_ROWS):
-                con.executemany(sql.load(f"read_model/{statement}"), chunk.iter_rows())
+            con.execute(sql.load("read_model/delete_merged_recent"), merge)
+        for chunk in ids.iter_slices(BATCH_ROWS):
+            con.executemany(sql.load("read_model/insert_customer_id"), chunk.iter_rows())
+        if props.height:
+            # A new segment of recent_properties, appended in key order (see "Segments").
+            seg = con.execute(sql.load("read_model/next_segment")).fetchall()[0][0]
+            rows = props.select(pl.lit(seg, pl.Int64), pl.all())
+            for chunk in rows.iter_slices(BATCH_ROWS):
+                con.executemany(sql.load("read_model/append_recent_property"), chunk.iter_rows())
+            con.execute(sql.load("read_model/add_segment"), (seg, 0, props.height))
         con.executemany(
             sql.load("read_model/set_meta"), [("version", str(version)), ("run_stamp", stamp)]
         )
@@ -638,3 +692,143 @@ def apply_run(
         con.execute("ROLLBACK")
         raise
     return run.height
+
+
+# -- the segments' maintenance ---------------------------------------------------------------------
+
+
+def maintenance_step(con: sqlite3.Connection) -> str:
+    """Take one step of the recent segments' maintenance, in one transaction, and say what it
+    did ("" when nothing was due): the next slice of a fold under way; else the start of a fold
+    once the recent rows are many enough (``fold_rows``) or the segments ``MAX_SEGMENTS``; else
+    a merge of the newest ``FANOUT`` segments of a level into one of the next. Each step keeps
+    what a read returns: a merge keeps each key's newest row, a fold moves the newest recent
+    row of each key of a slice into ``properties``, which only holds older ones."""
+    meta = dict(con.execute(sql.load("read_model/get_meta")).fetchall())
+    through = int(meta.get("fold_through") or 0)
+    if through:
+        return _fold_slice(
+            con,
+            through,
+            int(meta["fold_next"]),
+            int(meta["fold_slices"]),
+            float(meta["fold_started"]),
+        )
+    segments = con.execute(sql.load("read_model/list_segments")).fetchall()
+    if not segments:
+        return ""
+    recent = sum(rows for _, _, rows in segments)
+    if recent >= fold_rows(con) or len(segments) >= MAX_SEGMENTS:
+        slices = max(1, -(-recent // FOLD_SLICE_ROWS))
+        log.info(
+            "folding %d recent rows of %d segments into properties, in %d slice(s)",
+            recent,
+            len(segments),
+            slices,
+        )
+        return _fold_slice(con, segments[-1][0], 0, slices, started=time.time())
+    group = merge_group(segments)
+    if group is None:
+        return ""
+    first, last, level = group
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        bounds = {"first": first, "last": last}
+        con.execute(sql.load("read_model/merge_segments"), {**bounds, "seg": last + 1})
+        rows = _changes(con)
+        con.execute(sql.load("read_model/delete_segment_rows"), bounds)
+        con.execute(sql.load("read_model/delete_segment_entries"), bounds)
+        con.execute(sql.load("read_model/add_segment"), (last + 1, level, rows))
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    done = f"merged segments {first}-{last} into segment {last + 1} (level {level}, {rows} rows)"
+    log.debug("read model: %s", done)
+    return done
+
+
+def fold_rows(con: sqlite3.Connection) -> int:
+    """How many recent rows start a fold: a share of the model's size, so that a fold's cost
+    per row, the pages of ``properties`` it rewrites over the rows it moves, stays the same as
+    the model grows."""
+    pages = int(con.execute("PRAGMA page_count").fetchall()[0][0])
+    page_size = int(con.execute("PRAGMA page_size").fetchall()[0][0])
+    return max(FOLD_MIN_ROWS, pages * page_size // (FOLD_SHARE * RECENT_ROW_BYTES))
+
+
+def merge_group(segments: list[tuple[int, int, int]]) -> tuple[int, int, int] | None:
+    """The newest segments to merge, as (first, last, level of the result), or None. They are
+    the newest run of segments of the newest one's level or below, when it counts ``FANOUT``
+    or more and holds at most ``MERGE_MAX_ROWS`` rows: as a counter carries, a level fills and
+    then merges into the next. Only the newest segments merge, so the merged one can take the
+    next number and keep the segments' order, which is their age."""
+    level = segments[-1][1]
+    count, rows = 0, 0
+    for _, seg_level, seg_rows in reversed(segments):
+        if seg_level > level:
+            break
+        count, rows = count + 1, rows + seg_rows
+    if count < FANOUT or rows > MERGE_MAX_ROWS:
+        return None
+    return segments[-count][0], segments[-1][0], level + 1
+
+
+def slice_bounds(index: int, slices: int) -> tuple[str, str | bytes]:
+    """The customer ids [lo, hi) of a fold's slice ``index`` of ``slices``: cuts on the first 8
+    hex digits of the ids (md5: evenly spread). The first starts at "", the last ends at a BLOB,
+    above every TEXT in SQLite's order, so whatever the ids, every one is in one slice."""
+    lo = "" if index == 0 else format(index * _KEY_SPACE // slices, "08x")
+    hi: str | bytes = (
+        b"" if index == slices - 1 else format((index + 1) * _KEY_SPACE // slices, "08x")
+    )
+    return lo, hi
+
+
+def _fold_slice(
+    con: sqlite3.Connection, through: int, index: int, slices: int, started: float
+) -> str:
+    """Fold slice ``index`` of ``slices`` of the segments up to ``through``, in one transaction
+    that also records the fold's progress (a crash resumes at the next slice). ``started``: the
+    fold's first slice, in ``time.time()`` (for its log line)."""
+    lo, hi = slice_bounds(index, slices)
+    bounds = {"through": through, "lo": lo, "hi": hi}
+    last = index == slices - 1
+    if last:
+        progress = [("fold_through", "0")]
+    else:
+        progress = [
+            ("fold_through", str(through)),
+            ("fold_next", str(index + 1)),
+            ("fold_slices", str(slices)),
+            ("fold_started", repr(started)),
+        ]
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        con.execute(sql.load("read_model/fold_slice"), bounds)
+        rows = _changes(con)
+        con.execute(sql.load("read_model/delete_folded"), bounds)
+        if last:
+            span = {"first": 0, "last": through}
+            con.execute(sql.load("read_model/delete_segment_rows"), span)
+            con.execute(sql.load("read_model/delete_segment_entries"), span)
+        con.executemany(sql.load("read_model/set_meta"), progress)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    done = f"folded slice {index + 1}/{slices} of segments up to {through} ({rows} rows)"
+    log.debug("read model: %s", done)
+    if last:
+        log.info(
+            "folded the segments up to %d into properties in %.1f s",
+            through,
+            time.time() - started,
+        )
+    return done
+
+
+def _changes(con: sqlite3.Connection) -> int:
+    """Rows the last statement wrote (``Cursor.rowcount`` is -1 for a statement that starts
+    with WITH)."""
+    return int(con.execute("SELECT changes()").fetchall()[0][0])

@@ -4,6 +4,13 @@
 -- Without such a customer only part 0 comes back.
 WITH c AS MATERIALIZED (
     SELECT customer_id FROM customer_ids WHERE id_type = :id_type AND id_value = :id_value
+),
+-- The customer's newest recent rows (store/read_model.py): a probe per live segment.
+recent AS MATERIALIZED (
+    SELECT property, value, update_ts, max(seg) AS seg
+    FROM recent_properties
+    WHERE seg IN (SELECT seg FROM recent_segments) AND customer_id = (SELECT customer_id FROM c)
+    GROUP BY property
 )
 SELECT 0 AS part, value AS a, NULL AS b, NULL AS ts FROM meta WHERE key = 'version'
 UNION ALL
@@ -12,6 +19,9 @@ UNION ALL
 SELECT 2, i.id_type, i.id_value, NULL
 FROM c JOIN customer_ids AS i ON i.customer_id = c.customer_id
 UNION ALL
+SELECT 3, property, value, update_ts FROM recent
+UNION ALL
 SELECT 3, p.property, p.value, p.update_ts
 FROM c JOIN properties AS p ON p.customer_id = c.customer_id
+WHERE p.property NOT IN (SELECT property FROM recent)
 ORDER BY 1, 2, 3

@@ -1,0 +1,1 @@
+INSERT INTO recent_segments (seg, level, rows) VALUES (?1, ?2, ?3)

@@ -1,0 +1,1 @@
+DELETE FROM recent_segments WHERE seg BETWEEN :first AND :last

@@ -1,0 +1,1 @@
+SELECT seg, level, rows FROM recent_segments ORDER BY seg

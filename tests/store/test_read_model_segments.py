@@ -1,0 +1,430 @@
+"""The read model's recent segments (``propsync.store.read_model``, "Segments"): follows append
+segments, merges and folds keep them few, and through every step, crashes included, a read
+returns exactly what the published version holds."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
+
+from propsync.config import Settings
+from propsync.store import read_model
+from propsync.store.read import Customer, CustomerRef, Property
+from propsync.store.read_model import ReadModel, connect_reader
+from propsync.store.warehouse import Warehouse
+from tests.helpers import apply
+from tests.store.test_order_independence import update_st
+from tests.store.test_read_model import fold, model_tables, populate, refs_of, stored
+
+# Thresholds small enough for a few customers to merge and fold, as big ones do at 1M.
+SMALL = {
+    "FANOUT": 2,
+    "MERGE_MAX_ROWS": 10**9,
+    "FOLD_MIN_ROWS": 40,
+    "FOLD_SHARE": 10**9,  # the threshold is FOLD_MIN_ROWS
+    "FOLD_SLICE_ROWS": 15,
+    "MAX_SEGMENTS": 6,
+}
+
+
+@pytest.fixture
+def small(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in SMALL.items():
+        monkeypatch.setattr(read_model, name, value)
+
+
+def segments(model: ReadModel) -> list[tuple[int, int, int]]:
+    con = connect_reader(model.path)
+    try:
+        return con.execute("SELECT seg, level, rows FROM recent_segments ORDER BY seg").fetchall()
+    finally:
+        con.close()
+
+
+def recent_rows(model: ReadModel) -> int:
+    con = connect_reader(model.path)
+    try:
+        return int(con.execute("SELECT count(*) FROM recent_properties").fetchall()[0][0])
+    finally:
+        con.close()
+
+
+def expected_customers(tables: Any, refs: list[str]) -> dict[str, Customer | None]:
+    """What a point read of each ref returns, from the tables (checked equal to the published
+    ones): an id, an internal id, or a merged-away one resolved to its survivor."""
+    by_id = {(t, v): c for t, v, c in tables["customer_ids"]}
+    current = set(by_id.values())
+    alias = dict(tables["customer_aliases"])
+    out: dict[str, Customer | None] = {}
+    for text in refs:
+        ref = CustomerRef.parse(text)
+        if ref.id_type is None:
+            cid = ref.value if ref.value in current else alias.get(ref.value)
+        else:
+            cid = by_id.get((ref.id_type, ref.value))
+        if cid is None:
+            out[text] = None
+            continue
+        ids: dict[str, list[str]] = {}
+        for t, v in sorted((t, v) for (t, v), c in by_id.items() if c == cid):
+            ids.setdefault(t, []).append(v)
+        rows = sorted((n, v, ts) for c, n, v, ts in tables["properties"] if c == cid)
+        props = [Property(n, v, ts) for n, v, ts in rows]
+        out[text] = Customer(cid, ids, props)
+    return out
+
+
+class Published:
+    """The published version's tables and the refs to read (one DuckDB read per version)."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.version = warehouse.published_version()
+        self.tables = stored(warehouse)
+        self.refs = refs_of(warehouse)
+        self.customers = expected_customers(self.tables, self.refs)
+
+
+def assert_reads_equal_published(
+    model: ReadModel, warehouse: Warehouse, published: Published | None = None
+) -> None:
+    """Every table and every point read (ids, internal ids, aliases, unknowns) as published."""
+    expected = published or Published(warehouse)
+    assert expected.version == warehouse.published_version()
+    assert model_tables(model) == expected.tables
+    refs = expected.refs
+    con = connect_reader(model.path)
+    try:
+        got = {text: read_model.read_customer(con, CustomerRef.parse(text))[0] for text in refs}
+    finally:
+        con.close()
+    assert got == expected.customers
+
+
+def maintain(model: ReadModel, steps: int = 1000) -> list[str]:
+    """Up to ``steps`` maintenance steps, until none is due; what each did."""
+    done = []
+    for _ in range(steps):
+        result = model.follow(maintain=True)
+        assert result is not None
+        if not result.maintenance:
+            break
+        done.append(result.maintenance)
+    return done
+
+
+# -- the rules -------------------------------------------------------------------------------------
+
+
+def test_merges_carry_like_a_counter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Follow after follow, merged as merge_group says: the live segments stay oldest-first
+    with levels that never rise, at most FANOUT - 1 per level below the top, and every row is
+    in exactly one."""
+    monkeypatch.setattr(read_model, "FANOUT", 3)
+    monkeypatch.setattr(read_model, "MERGE_MAX_ROWS", 10**9)
+    live: list[tuple[int, int, int]] = []
+    merges = 0
+    for follow in range(1, 200):
+        live.append((live[-1][0] + 1 if live else 1, 0, 10))
+        while (group := read_model.merge_group(live)) is not None:
+            first, last, level = group
+            merged = [s for s in live if first <= s[0] <= last]
+            assert merged == live[-len(merged) :], "only the newest segments merge"
+            assert len(merged) >= 3 and all(s[1] < level for s in merged)
+            live = [*live[: -len(merged)], (last + 1, level, sum(s[2] for s in merged))]
+            merges += 1
+        seg_ids = [s[0] for s in live]
+        assert seg_ids == sorted(seg_ids)
+        levels = [s[1] for s in live]
+        assert levels == sorted(levels, reverse=True)
+        assert all(levels.count(n) < 3 for n in set(levels))
+        assert sum(s[2] for s in live) == 10 * follow
+    assert merges > 50 and len(live) <= 2 * 5  # 199 follows in base 3: five digits
+
+
+def test_a_merge_past_merge_max_rows_is_left_to_the_fold(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(read_model, "FANOUT", 2)
+    monkeypatch.setattr(read_model, "MERGE_MAX_ROWS", 100)
+    assert read_model.merge_group([(1, 0, 50), (2, 0, 50)]) == (1, 2, 1)
+    assert read_model.merge_group([(1, 0, 50), (2, 0, 51)]) is None
+    assert read_model.merge_group([(1, 1, 60), (2, 0, 10)]) is None  # one of level 0 only
+    assert read_model.merge_group([(1, 1, 60), (2, 0, 10), (3, 0, 10)]) == (2, 3, 1)
+
+
+def test_fold_slices_cover_every_customer_id_once() -> None:
+    ids = [hashlib.md5(str(i).encode()).hexdigest() for i in range(500)]
+    ids += ["", "0", "ffffffff", "ffffffffffff", "FFFF", "zz", "é", "\U0010ffff", "g" * 40]
+    con = sqlite3.connect(":memory:")
+    con.execute("CREATE TABLE t (customer_id TEXT NOT NULL)")
+    con.executemany("INSERT INTO t VALUES (?)", [(i,) for i in ids])
+    for slices in (1, 2, 3, 7, 16):
+        seen: list[str] = []
+        previous_hi: str | bytes = ""
+        for index in range(slices):
+            lo, hi = read_model.slice_bounds(index, slices)
+            assert lo == previous_hi  # contiguous
+            previous_hi = hi
+            seen += [
+                r[0]
+                for r in con.execute(
+                    "SELECT customer_id FROM t WHERE customer_id >= ? AND customer_id < ?",
+                    (lo, hi),
+                )
+            ]
+        assert previous_hi == b""  # the last slice has no upper bound
+        assert sorted(seen) == sorted(ids)
+    # md5 ids spread evenly over the slices.
+    sizes = [
+        con.execute(
+            "SELECT count(*) FROM t WHERE customer_id >= ? AND customer_id < ?",
+            read_model.slice_bounds(i, 4),
+        ).fetchall()[0][0]
+        for i in range(4)
+    ]
+    assert min(sizes) > 90
+
+
+# -- against the published version -----------------------------------------------------------------
+
+
+def test_follows_append_segments_that_merge_and_then_fold(
+    warehouse: Warehouse, settings: Settings, small: None
+) -> None:
+    populate(warehouse, settings)
+    model = ReadModel(warehouse)
+    model.follow()
+    assert segments(model) == [] and recent_rows(model) == 0  # a build writes properties only
+    done: list[str] = []
+    for i in range(12):
+        # Keys that come back (n0..n2): merges and folds must keep each key's newest row.
+        updates = [({"registered": f"u{2 * j + 1}"}, f"n{i % 3}", i, 1.8e9 + i) for j in range(8)]
+        apply(warehouse, settings, f"n{i}", updates)
+        result = model.follow()
+        assert result is not None and result.maintenance == ""  # not asked to
+        live = segments(model)
+        assert live[-1][1:] == (0, 8)  # the follow's own segment: its 8 rows
+        published = Published(warehouse)
+        assert_reads_equal_published(model, warehouse, published)
+        for _ in range(3):  # a few steps between follows, as the follower takes them
+            step = model.follow(maintain=True)
+            assert step is not None
+            done.append(step.maintenance)
+            assert_reads_equal_published(model, warehouse, published)
+    assert any(d.startswith("merged segments") for d in done)
+    assert any(d.startswith("folded slice") for d in done)
+    done = maintain(model)
+    assert_reads_equal_published(model, warehouse)
+    con = connect_reader(model.path)
+    try:
+        meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+    finally:
+        con.close()
+    assert meta["fold_through"] == "0"
+    assert len(segments(model)) < read_model.MAX_SEGMENTS
+
+
+def test_a_customer_merged_away_loses_its_recent_rows_too(
+    warehouse: Warehouse, settings: Settings, small: None
+) -> None:
+    populate(warehouse, settings)
+    model = ReadModel(warehouse)
+    model.follow()
+    for ids in ({"cookie": "c2"}, {"registered": "u9"}):  # both: either may be merged away
+        apply(warehouse, settings, f"n{ids}", [(ids, "late", f"{ids} in a segment", 1.8e9)])
+    model.follow()
+    assert recent_rows(model) == 2
+    # c2's customer merges into u9's: its row in the segment must not shadow the survivor's.
+    apply(warehouse, settings, "n2", [({"cookie": "c2", "registered": "u9"}, "p9", 1, 1.8e9)])
+    model.follow()
+    assert_reads_equal_published(model, warehouse)
+    con = connect_reader(model.path)
+    try:
+        merged_away = con.execute(
+            "SELECT old_customer_id FROM customer_aliases ORDER BY rowid DESC LIMIT 1"
+        ).fetchall()[0][0]
+        assert (
+            con.execute(
+                "SELECT count(*) FROM recent_properties WHERE customer_id = ?", (merged_away,)
+            ).fetchall()[0][0]
+            == 0
+        )
+    finally:
+        con.close()
+
+
+@hyp_settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    steps=st.lists(
+        st.tuples(st.lists(update_st, min_size=1, max_size=6), st.integers(0, 4)),
+        min_size=1,
+        max_size=6,
+    ),
+    fanout=st.sampled_from([2, 3]),
+    fold_min_rows=st.sampled_from([1, 3, 8]),
+    slice_rows=st.sampled_from([1, 2, 100]),
+    max_segments=st.sampled_from([3, 5, 100]),
+)
+def test_reads_equal_the_published_version_through_any_merges_and_folds(
+    steps: list[tuple[list[Any], int]],
+    fanout: int,
+    fold_min_rows: int,
+    slice_rows: int,
+    max_segments: int,
+) -> None:
+    """Customers merging, batches and maintenance steps interleaved at random: after every step
+    the model reads as the published version."""
+    with (
+        pytest.MonkeyPatch.context() as mp,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        for name, value in {
+            **SMALL,
+            "FANOUT": fanout,
+            "FOLD_MIN_ROWS": fold_min_rows,
+            "FOLD_SLICE_ROWS": slice_rows,
+            "MAX_SEGMENTS": max_segments,
+        }.items():
+            mp.setattr(read_model, name, value)
+        wh = Warehouse(Path(tmp) / "wh")
+        s = Settings(warehouse=wh.root, keep_published_versions=1, file_retention_seconds=0)
+        apply(wh, s, "seed", [({"registered": "z0"}, "name", "seed", 1.0)])
+        apply(wh, s, "seed2", [({"cookie": "z1"}, "age", 1, 1.0)])
+        apply(wh, s, "seed3", [({"registered": "z0", "cookie": "z1"}, "age", 2, 2.0)])  # merge
+        model = ReadModel(wh)
+        model.follow()
+        for i, (updates, maintenance_steps) in enumerate(steps):
+            apply(wh, s, f"b{i}", updates)
+            model.follow()
+            published = Published(wh)
+            assert_reads_equal_published(model, wh, published)
+            for _ in range(maintenance_steps):
+                model.follow(maintain=True)
+                assert_reads_equal_published(model, wh, published)
+
+
+# -- crashes ---------------------------------------------------------------------------------------
+
+_KILLED = """
+import os, signal, sys
+from propsync import sql
+from propsync.store import read_model
+from propsync.store.read_model import ReadModel
+from propsync.store.warehouse import Warehouse
+
+root, name, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for key, value in {small}.items():
+    setattr(read_model, key, value)
+read_model.GROUP_ROWS = 1
+count = 0
+
+
+class Killing:
+    def __getattr__(self, attr):
+        return getattr(sql, attr)
+
+    def load(self, n):
+        global count
+        if n == name:
+            count += 1
+            if count == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return sql.load(n)
+
+
+read_model.sql = Killing()
+model = ReadModel(Warehouse(root))
+for _ in range(1000):
+    model.follow(maintain=True)
+raise SystemExit("not killed")
+""".replace("{small}", repr(SMALL))
+
+
+def run_killed(warehouse: Warehouse, name: str, kill_at: int) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLED, str(warehouse.root), name, str(kill_at)],
+        check=False,
+        timeout=120,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == -9, done.stderr
+
+
+def meta_of(model: ReadModel) -> dict[str, str]:
+    con = connect_reader(model.path)
+    try:
+        return dict(con.execute("SELECT key, value FROM meta").fetchall())
+    finally:
+        con.close()
+
+
+def batches(warehouse: Warehouse, settings: Settings, count: int) -> None:
+    """``count`` batches of 12 rows each, on customers the populated warehouse has."""
+    for i in range(count):
+        updates = [({"registered": f"u{2 * j + 1}"}, "p1", f"w{i}", 1.9e9 + i) for j in range(12)]
+        apply(warehouse, settings, f"k{i}", updates)
+
+
+def test_a_follow_killed_after_its_segment_leaves_the_last_whole_version(
+    warehouse: Warehouse, settings: Settings, small: None
+) -> None:
+    populate(warehouse, settings)
+    model = ReadModel(warehouse)
+    model.follow()
+    batches(warehouse, settings, 3)
+    # GROUP_ROWS = 1: a transaction per run; the 2nd segment is run 7's.
+    run_killed(warehouse, "read_model/add_segment", 2)
+    assert meta_of(model)["version"] == "6"
+    assert model_tables(model) == fold(warehouse.root, 6)
+    result = model.follow()
+    assert result is not None and (result.version, result.runs) == (8, 2)
+    assert_reads_equal_published(model, warehouse)
+
+
+@pytest.mark.parametrize(
+    ("statement", "follows", "left"),
+    [
+        # 4 x 12 rows reach FOLD_MIN_ROWS: a fold of 4 slices, killed in its 2nd.
+        ("read_model/delete_folded", 4, {"fold_through": "4", "fold_next": "1"}),
+        # 3 x 12 rows: the 3 segments merge; killed with the merged segment written.
+        ("read_model/delete_segment_rows", 3, {"fold_through": "0"}),
+    ],
+)
+def test_maintenance_killed_mid_step_leaves_a_whole_model_that_carries_on(
+    warehouse: Warehouse,
+    settings: Settings,
+    small: None,
+    statement: str,
+    follows: int,
+    left: dict[str, str],
+) -> None:
+    populate(warehouse, settings)
+    model = ReadModel(warehouse)
+    model.follow()
+    for i in range(follows):
+        batches(warehouse, settings, 1) if i == 0 else apply(
+            warehouse,
+            settings,
+            f"f{i}",
+            [({"registered": f"u{j}"}, "q", i, 2e9) for j in range(12)],
+        )
+        model.follow()
+    before = segments(model)
+    assert len(before) == follows
+    run_killed(warehouse, statement, 2 if statement.endswith("folded") else 1)
+    assert {k: meta_of(model)[k] for k in left} == left
+    if statement.endswith("rows"):
+        assert segments(model) == before  # the merge rolled back
+    assert_reads_equal_published(model, warehouse)
+    done = maintain(model)
+    assert done, "the interrupted step is taken again"
+    assert_reads_equal_published(model, warehouse)
+    if statement.endswith("folded"):
+        assert done[0].startswith("folded slice 2/4") and recent_rows(model) == 0
