@@ -116,6 +116,9 @@ FANOUT = 8  # this many segments of one level are merged into one of the next le
 MERGE_MAX_ROWS = 250_000  # a larger merge is left to the fold: one transaction must stay short
 FOLD_SLICE_ROWS = 100_000  # about this many recent rows folded per transaction
 FOLD_MIN_ROWS = 100_000  # never fold fewer recent rows than this, unless MAX_SEGMENTS says so
+# An eighth, not a third: at 20,000 commands/s into 1M x 10 a third let 48 segments pile up
+# before each fold (lag p99 2.3-4.2 s in 3 rounds, against 1.6-1.8 s in 4), though at 50,000 the
+# follower took 40% of a core against 54% (docs/benchmarks.md).
 FOLD_SHARE = 8  # fold once the recent rows would fill 1/FOLD_SHARE of the model's file...
 RECENT_ROW_BYTES = 100  # ... at about this many bytes each
 MAX_SEGMENTS = 48  # a GET probes each live segment: fold once there are this many
