@@ -4,21 +4,27 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import httpx
 
+from propsync.config import Settings
 from propsync.journal import journal_dir, journal_status
 from propsync.store.read_model import ReadModel
 from propsync.store.warehouse import Warehouse
 from tests.api.conftest import AUTH, batch_url, customers_command, start_server, unique
-from tests.helpers import wait_for
+from tests.helpers import apply, wait_for
+from tests.store.test_read_model import populate
 
 
 def _stored(root: Path, prefix: str) -> dict[str, int]:
@@ -177,6 +183,56 @@ def test_the_appliers_follower_follows_versions_others_publish(tmp_path: Path) -
         assert got.json()["properties"] == {"n": 2}
     finally:
         server.stop()
+
+
+def _follower_with_small_segments(
+    settings_json: str, parent: int, published: Any, stop_event: Any
+) -> None:
+    """The applier's follower process, with thresholds that a few batches reach."""
+    from propsync.api.commands import _follower_main
+    from propsync.store import read_model
+    from tests.store.test_read_model_segments import SMALL
+
+    for name, value in SMALL.items():
+        setattr(read_model, name, value)
+    _follower_main(settings_json, parent, "INFO", published, stop_event)
+
+
+def test_the_follower_process_merges_and_folds_the_segments_between_follows(
+    warehouse: Warehouse, settings: Settings
+) -> None:
+    populate(warehouse, settings)
+    model = ReadModel(warehouse)
+    model.follow()  # the server builds; the follower process only follows
+    ctx = multiprocessing.get_context("spawn")
+    published, stop = ctx.Event(), ctx.Event()
+    follower = ctx.Process(
+        target=_follower_with_small_segments,
+        args=(settings.model_dump_json(), os.getpid(), published, stop),
+    )
+    follower.start()
+    try:
+        for i in range(12):
+            updates = [({"cookie": f"s{j}"}, f"n{i}", i, 1_700_000_000 + i) for j in range(8)]
+            apply(warehouse, settings, f"s{i}", updates)
+            published.set()
+
+        def folded() -> int:
+            con = sqlite3.connect(f"file:{model.path}?mode=ro", uri=True)
+            try:
+                meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+                rows = con.execute("SELECT count(*) FROM properties WHERE property GLOB 'n[0-9]*'")
+                return 0 if meta["fold_through"] != "0" else int(rows.fetchall()[0][0])
+            finally:
+                con.close()
+
+        # 96 recent rows against a fold at 40: only a fold writes them into properties.
+        wait_for(lambda: folded() > 0)
+        wait_for(lambda: (state := model.state()) is not None and state.version == 17)
+    finally:
+        stop.set()
+        follower.join(30)
+    assert follower.exitcode == 0
 
 
 def test_cli_apply_drains_a_stopped_servers_journal(tmp_path: Path) -> None:
