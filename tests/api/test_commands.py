@@ -7,7 +7,6 @@ import json
 import multiprocessing
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ from propsync.store.warehouse import Warehouse
 from tests.api.conftest import AUTH, batch_url, customers_command, start_server, unique
 from tests.helpers import apply, wait_for
 from tests.store.test_read_model import populate
+from tests.store.test_read_model_segments import folded_rows
 
 
 def _stored(root: Path, prefix: str) -> dict[str, int]:
@@ -217,17 +217,8 @@ def test_the_follower_process_merges_and_folds_the_segments_between_follows(
             apply(warehouse, settings, f"s{i}", updates)
             published.set()
 
-        def folded() -> int:
-            con = sqlite3.connect(f"file:{model.path}?mode=ro", uri=True)
-            try:
-                meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
-                rows = con.execute("SELECT count(*) FROM properties WHERE property GLOB 'n[0-9]*'")
-                return 0 if meta["fold_through"] != "0" else int(rows.fetchall()[0][0])
-            finally:
-                con.close()
-
         # 96 recent rows against a fold at 40: only a fold writes them into properties.
-        wait_for(lambda: folded() > 0)
+        wait_for(lambda: folded_rows(model, "n[0-9]*") > 0)
         wait_for(lambda: (state := model.state()) is not None and state.version == 17)
     finally:
         stop.set()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from propsync.store.read import CustomerRef, get_customer, render_customer
 from propsync.store.read_model import ReadModel
 from propsync.store.warehouse import Warehouse
 from tests.helpers import apply, interactive_python, wait_for
-from tests.store.test_read_model_segments import SMALL as SEGMENTS_SMALL
+from tests.store.test_read_model_segments import SMALL as SEGMENTS_SMALL, folded_rows
 
 
 @contextlib.contextmanager
@@ -190,17 +189,8 @@ def test_without_a_dedicated_follower_the_reader_merges_and_folds_the_segments(
             apply(warehouse, settings, f"s{i}", updates)
         wait_for(lambda: reader.version == 15)
 
-        def folded() -> int:
-            con = sqlite3.connect(f"file:{reader.model.path}?mode=ro", uri=True)
-            try:
-                meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
-                rows = con.execute("SELECT count(*) FROM properties WHERE property GLOB 'n[0-9]*'")
-                return 0 if meta["fold_through"] != "0" else int(rows.fetchall()[0][0])
-            finally:
-                con.close()
-
         # 96 recent rows against a fold at 40: only a fold writes them into properties.
-        wait_for(lambda: folded() > 0)
+        wait_for(lambda: folded_rows(reader.model, "n[0-9]*") > 0)
         assert reader.builds == 1  # followed, not rebuilt (a build writes properties too)
         customer, version = reader.customer(CustomerRef.parse("cookie:s3"))
         assert version == 15

@@ -555,14 +555,19 @@ def test_readers_see_whole_versions_while_the_model_follows(
 
 # Follow (or build), and SIGKILL the process the ``kill_at``-th time the named statement is loaded:
 # in the middle of a run's transaction (its rows written, meta.version not yet), or of a build.
+# ``constants`` overrides read_model's (GROUP_ROWS, the segments' thresholds); ``maintain``
+# follows with maintenance steps until killed.
 _KILLED = """
-import os, signal, sys
+import json, os, signal, sys
 from propsync import sql
 from propsync.store import read_model
 from propsync.store.read_model import ReadModel
 from propsync.store.warehouse import Warehouse
 
 root, name, kill_at, rebuild = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+constants, maintain = json.loads(sys.argv[5]), sys.argv[6] == "1"
+for key, value in constants.items():
+    setattr(read_model, key, value)
 count = 0
 
 
@@ -585,14 +590,25 @@ class Killing:
 
 
 read_model.sql = Killing()
-ReadModel(Warehouse(root)).follow(rebuild=rebuild)
+model = ReadModel(Warehouse(root))
+for _ in range(1000 if maintain else 1):
+    model.follow(rebuild=rebuild, maintain=maintain)
 raise SystemExit("not killed")
 """
 
 
-def run_killed(warehouse: Warehouse, name: str, kill_at: int = 1, rebuild: bool = False) -> None:
+def run_killed(
+    warehouse: Warehouse,
+    name: str,
+    kill_at: int = 1,
+    rebuild: bool = False,
+    constants: dict[str, int] | None = None,
+    maintain: bool = False,
+) -> None:
+    args = [str(warehouse.root), name, str(kill_at), str(int(rebuild))]
+    args += [json.dumps(constants or {}), str(int(maintain))]
     done = subprocess.run(
-        [sys.executable, "-c", _KILLED, str(warehouse.root), name, str(kill_at), str(int(rebuild))],
+        [sys.executable, "-c", _KILLED, *args],
         check=False,
         timeout=120,
         capture_output=True,

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from propsync.store.read import Customer, CustomerRef, Property
 from propsync.store.read_model import ReadModel, connect_reader
 from propsync.store.warehouse import Warehouse
 from tests.helpers import apply
+from tests.store import test_read_model
 from tests.store.test_order_independence import update_st
 from tests.store.test_read_model import fold, model_tables, populate, refs_of, stored
 
@@ -311,50 +310,25 @@ def test_reads_equal_the_published_version_through_any_merges_and_folds(
 
 # -- crashes ---------------------------------------------------------------------------------------
 
-_KILLED = """
-import os, signal, sys
-from propsync import sql
-from propsync.store import read_model
-from propsync.store.read_model import ReadModel
-from propsync.store.warehouse import Warehouse
-
-root, name, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
-for key, value in {small}.items():
-    setattr(read_model, key, value)
-read_model.GROUP_ROWS = 1
-count = 0
-
-
-class Killing:
-    def __getattr__(self, attr):
-        return getattr(sql, attr)
-
-    def load(self, n):
-        global count
-        if n == name:
-            count += 1
-            if count == kill_at:
-                os.kill(os.getpid(), signal.SIGKILL)
-        return sql.load(n)
-
-
-read_model.sql = Killing()
-model = ReadModel(Warehouse(root))
-for _ in range(1000):
-    model.follow(maintain=True)
-raise SystemExit("not killed")
-""".replace("{small}", repr(SMALL))
-
 
 def run_killed(warehouse: Warehouse, name: str, kill_at: int) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", _KILLED, str(warehouse.root), name, str(kill_at)],
-        check=False,
-        timeout=120,
-        capture_output=True,
-        text=True,
+    """Follow with maintenance steps, the thresholds SMALL and a transaction per run, in a
+    process killed -9 the ``kill_at``-th time the statement ``name`` is loaded."""
+    test_read_model.run_killed(
+        warehouse, name, kill_at, constants={**SMALL, "GROUP_ROWS": 1}, maintain=True
     )
-    assert done.returncode == -9, done.stderr
+
+
+def folded_rows(model: ReadModel, pattern: str) -> int:
+    """Rows of ``properties`` whose property matches the GLOB ``pattern``, once no fold is under
+    way (0 while one is): only a fold (or a build) writes a followed row there."""
+    con = connect_reader(model.path)
+    try:
+        meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+        rows = con.execute("SELECT count(*) FROM properties WHERE property GLOB ?", (pattern,))
+        return 0 if meta["fold_through"] != "0" else int(rows.fetchall()[0][0])
+    finally:
+        con.close()
 
 
 def meta_of(model: ReadModel) -> dict[str, str]:

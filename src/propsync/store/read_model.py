@@ -669,8 +669,7 @@ def apply_run(
     # run of 209k properties into 10M).
     ids = ids.sort("name", "value")
     props = props.sort("customer_id", "name")  # a segment is written in key order: appends
-    con.execute("BEGIN IMMEDIATE")
-    try:
+    with _write_transaction(con):
         # One merge after the other, as listed: a later merge may move what an earlier one did.
         for merge in merges:  # (survivor, merged away)
             con.execute(sql.load("read_model/repoint_ids"), merge)
@@ -690,10 +689,6 @@ def apply_run(
         con.executemany(
             sql.load("read_model/set_meta"), [("version", str(version)), ("run_stamp", stamp)]
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return run.height
 
 
@@ -734,18 +729,13 @@ def maintenance_step(con: sqlite3.Connection) -> str:
     if group is None:
         return ""
     first, last, level = group
-    con.execute("BEGIN IMMEDIATE")
-    try:
+    with _write_transaction(con):
         bounds = {"first": first, "last": last}
         con.execute(sql.load("read_model/merge_segments"), {**bounds, "seg": last + 1})
         rows = _changes(con)
         con.execute(sql.load("read_model/delete_segment_rows"), bounds)
         con.execute(sql.load("read_model/delete_segment_entries"), bounds)
         con.execute(sql.load("read_model/add_segment"), (last + 1, level, rows))
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     done = f"merged segments {first}-{last} into segment {last + 1} (level {level}, {rows} rows)"
     log.debug("read model: %s", done)
     return done
@@ -806,8 +796,7 @@ def _fold_slice(
             ("fold_slices", str(slices)),
             ("fold_started", repr(started)),
         ]
-    con.execute("BEGIN IMMEDIATE")
-    try:
+    with _write_transaction(con):
         con.execute(sql.load("read_model/fold_slice"), bounds)
         rows = _changes(con)
         con.execute(sql.load("read_model/delete_folded"), bounds)
@@ -816,10 +805,6 @@ def _fold_slice(
             con.execute(sql.load("read_model/delete_segment_rows"), span)
             con.execute(sql.load("read_model/delete_segment_entries"), span)
         con.executemany(sql.load("read_model/set_meta"), progress)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     done = f"folded slice {index + 1}/{slices} of segments up to {through} ({rows} rows)"
     log.debug("read model: %s", done)
     if last:
@@ -829,6 +814,19 @@ def _fold_slice(
             time.time() - started,
         )
     return done
+
+
+@contextlib.contextmanager
+def _write_transaction(con: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction (BEGIN IMMEDIATE: the write lock at once, not at the first write),
+    rolled back on any exception, a cancellation included."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def _changes(con: sqlite3.Connection) -> int:
