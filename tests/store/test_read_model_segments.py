@@ -229,6 +229,33 @@ def test_follows_append_segments_that_merge_and_then_fold(
     assert len(segments(model)) < read_model.MAX_SEGMENTS
 
 
+def test_a_run_that_would_start_a_fold_goes_straight_into_properties_when_no_segment_is_live(
+    warehouse: Warehouse, settings: Settings, small: None
+) -> None:
+    populate(warehouse, settings)
+    model = ReadModel(warehouse)
+    model.follow()
+
+    def big(value: str, ts: float) -> list[Any]:  # 50 rows: FOLD_MIN_ROWS is 40
+        return [
+            ({"registered": f"u{2 * j + 1}"}, f"big{k}", value, ts)
+            for j in range(10)
+            for k in range(5)
+        ]
+
+    apply(warehouse, settings, "big1", big("one", 1.8e9))
+    model.follow()
+    assert segments(model) == [] and recent_rows(model) == 0
+    assert_reads_equal_published(model, warehouse)
+    # A live segment holds u1's big0: the next large run must not go under it.
+    apply(warehouse, settings, "small", [({"registered": "u1"}, "big0", "small", 1.85e9)])
+    model.follow()
+    apply(warehouse, settings, "big2", big("two", 1.9e9))
+    model.follow()
+    assert [rows for _, _, rows in segments(model)] == [1, 50]
+    assert_reads_equal_published(model, warehouse)
+
+
 def test_a_customer_merged_away_loses_its_recent_rows_too(
     warehouse: Warehouse, settings: Settings, small: None
 ) -> None:

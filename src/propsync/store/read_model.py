@@ -679,7 +679,10 @@ def apply_run(
             con.execute(sql.load("read_model/delete_merged_recent"), merge)
         for chunk in ids.iter_slices(BATCH_ROWS):
             con.executemany(sql.load("read_model/insert_customer_id"), chunk.iter_rows())
-        if props.height:
+        if props.height and _in_place(con, props.height):
+            for chunk in props.iter_slices(BATCH_ROWS):
+                con.executemany(sql.load("read_model/upsert_property"), chunk.iter_rows())
+        elif props.height:
             # A new segment of recent_properties, appended in key order (see "Segments").
             seg = con.execute(sql.load("read_model/next_segment")).fetchall()[0][0]
             rows = props.select(pl.lit(seg, pl.Int64), pl.all())
@@ -690,6 +693,18 @@ def apply_run(
             sql.load("read_model/set_meta"), [("version", str(version)), ("run_stamp", stamp)]
         )
     return run.height
+
+
+def _in_place(con: sqlite3.Connection, rows: int) -> bool:
+    """Whether a run's ``rows`` property rows go straight into ``properties``: only when no
+    segment is live (one could hold an older row of the same key, which would then shadow the
+    new one) and the run alone would start a fold. For a whole-warehouse import into 1M x 10
+    (10M rows) the upserts took 29.7 s, where the segment took 22.5 s and its fold 32.3 s more."""
+    if rows < FOLD_MIN_ROWS:
+        return False
+    if con.execute(sql.load("read_model/list_segments")).fetchall():
+        return False
+    return rows >= fold_rows(con)
 
 
 # -- the segments' maintenance ---------------------------------------------------------------------
