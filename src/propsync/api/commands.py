@@ -203,10 +203,10 @@ def _follower_main(
 ) -> None:
     """The applier's read-model follower: follows each version the applier publishes at once,
     and every half second the versions others publish (imports, edits); between follows it
-    maintains the model's segments, a step at a time (``ReadModel.follow(maintain=True)``). While it runs the server
-    workers leave the runs to it (``ReadModel.follower_present``). Never a build (the server
-    builds: a run it needs was pruned, the warehouse was recreated), never a wait for a follower
-    elsewhere (a PATCH's read-your-writes follow in a worker)."""
+    maintains the model's segments, a step at a time (``ReadModel.follow(maintain=True)``).
+    While it runs the server workers leave the runs to it (``ReadModel.follower_present``).
+    Never a build (the server builds: a run it needs was pruned, the warehouse was recreated),
+    never a wait for a follower elsewhere (a PATCH's read-your-writes follow in a worker)."""
     from propsync.config import Settings
     from propsync.store.read_model import ReadModel
     from propsync.store.warehouse import Warehouse
