@@ -77,8 +77,7 @@ class ServerProcess:
         """``/healthz``'s ``serving``: the version this server reads, and whether from the read
         model (``indexed``)."""
         body = httpx.get(f"{self.url}/healthz", timeout=10).json()
-        serving: dict[str, object] = body["serving"]
-        return serving
+        return {key: body["serving"][key] for key in ("version", "indexed")}
 
     def wait_serving(self, timeout: float = 60) -> None:
         """Until the server serves the published version from its read model, if any."""

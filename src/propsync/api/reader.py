@@ -240,6 +240,16 @@ class PublishedReader:
         finally:
             con.close()
 
+    def segments(self) -> read_model.SegmentsState | None:
+        """The read model's segments and a fold's progress; None while reads come from the
+        published file (no model yet) or the model cannot be read."""
+        if not self._usable:
+            return None
+        try:
+            return read_model.segments_state(self._model_con())
+        except sqlite3.Error:
+            return None
+
     @property
     def version(self) -> int:
         """The version served now (0: none yet)."""

@@ -149,6 +149,21 @@ class FollowResult:
     maintenance: str = ""  # the maintenance step taken (maintain=True), "" when none
 
 
+@dataclass(frozen=True)
+class SegmentsState:
+    segments: int  # live segments (a GET probes each)
+    rows: int  # the rows they were written with
+    fold: tuple[int, int] | None  # (slices done, slices) of a fold under way
+
+
+def segments_state(con: sqlite3.Connection) -> SegmentsState:
+    segments, rows, through, done, slices = con.execute(
+        sql.load("read_model/segments_state")
+    ).fetchall()[0]
+    folding = through not in (None, "0")
+    return SegmentsState(int(segments), int(rows), (int(done), int(slices)) if folding else None)
+
+
 def run_stamp(root: Path, version: int) -> str:
     """What identifies the run file of ``version`` in this warehouse ("none": it has none)."""
     try:
