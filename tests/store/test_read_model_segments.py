@@ -40,6 +40,16 @@ def small(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(read_model, name, value)
 
 
+@pytest.fixture
+def model(warehouse: Warehouse, settings: Settings, small: None) -> ReadModel:
+    """The populated warehouse's read model, just built (everything in properties, no segment),
+    with the SMALL thresholds."""
+    populate(warehouse, settings)
+    built = ReadModel(warehouse)
+    built.follow()
+    return built
+
+
 def segments(model: ReadModel) -> list[tuple[int, int, int]]:
     con = connect_reader(model.path)
     try:
@@ -194,11 +204,8 @@ def test_fold_slices_cover_every_customer_id_once() -> None:
 
 
 def test_follows_append_segments_that_merge_and_then_fold(
-    warehouse: Warehouse, settings: Settings, small: None
+    warehouse: Warehouse, settings: Settings, model: ReadModel
 ) -> None:
-    populate(warehouse, settings)
-    model = ReadModel(warehouse)
-    model.follow()
     assert segments(model) == [] and recent_rows(model) == 0  # a build writes properties only
     done: list[str] = []
     for i in range(12):
@@ -230,11 +237,8 @@ def test_follows_append_segments_that_merge_and_then_fold(
 
 
 def test_a_run_that_would_start_a_fold_goes_straight_into_properties_when_no_segment_is_live(
-    warehouse: Warehouse, settings: Settings, small: None
+    warehouse: Warehouse, settings: Settings, model: ReadModel
 ) -> None:
-    populate(warehouse, settings)
-    model = ReadModel(warehouse)
-    model.follow()
 
     def big(value: str, ts: float) -> list[Any]:  # 50 rows: FOLD_MIN_ROWS is 40
         return [
@@ -257,11 +261,8 @@ def test_a_run_that_would_start_a_fold_goes_straight_into_properties_when_no_seg
 
 
 def test_a_customer_merged_away_loses_its_recent_rows_too(
-    warehouse: Warehouse, settings: Settings, small: None
+    warehouse: Warehouse, settings: Settings, model: ReadModel
 ) -> None:
-    populate(warehouse, settings)
-    model = ReadModel(warehouse)
-    model.follow()
     for ids in ({"cookie": "c2"}, {"registered": "u9"}):  # both: either may be merged away
         apply(warehouse, settings, f"n{ids}", [(ids, "late", f"{ids} in a segment", 1.8e9)])
     model.follow()
@@ -374,11 +375,8 @@ def batches(warehouse: Warehouse, settings: Settings, count: int) -> None:
 
 
 def test_a_follow_killed_after_its_segment_leaves_the_last_whole_version(
-    warehouse: Warehouse, settings: Settings, small: None
+    warehouse: Warehouse, settings: Settings, model: ReadModel
 ) -> None:
-    populate(warehouse, settings)
-    model = ReadModel(warehouse)
-    model.follow()
     batches(warehouse, settings, 3)
     # GROUP_ROWS = 1: a transaction per run; the 2nd segment is run 7's.
     run_killed(warehouse, "read_model/add_segment", 2)
@@ -401,21 +399,17 @@ def test_a_follow_killed_after_its_segment_leaves_the_last_whole_version(
 def test_maintenance_killed_mid_step_leaves_a_whole_model_that_carries_on(
     warehouse: Warehouse,
     settings: Settings,
-    small: None,
+    model: ReadModel,
     statement: str,
     follows: int,
     left: dict[str, str],
 ) -> None:
-    populate(warehouse, settings)
-    model = ReadModel(warehouse)
-    model.follow()
     for i in range(follows):
-        batches(warehouse, settings, 1) if i == 0 else apply(
-            warehouse,
-            settings,
-            f"f{i}",
-            [({"registered": f"u{j}"}, "q", i, 2e9) for j in range(12)],
-        )
+        if i == 0:
+            batches(warehouse, settings, 1)
+        else:
+            updates = [({"registered": f"u{j}"}, "q", i, 2e9) for j in range(12)]
+            apply(warehouse, settings, f"f{i}", updates)
         model.follow()
     before = segments(model)
     assert len(before) == follows
