@@ -7,8 +7,18 @@ import json
 import polars as pl
 from hypothesis import given, settings, strategies as st
 
+from propsync import jsonlimits
+from propsync.journal import Record, record_of
 from propsync.timestamps import parse_timestamps
-from propsync.tracking import number_timestamp, parse_commands, validate_commands
+from propsync.tracking import (
+    BatchShapeError,
+    Validated,
+    check_batch,
+    number_timestamp,
+    parse_commands,
+    plain_request,
+    validate_commands,
+)
 
 RECEIVE = 1_700_000_000_000_000
 
@@ -218,10 +228,10 @@ _sdk_scalars = (
 
 
 @st.composite
-def _sdk_commands(draw: st.DrawFn) -> object:
-    """What SDKs send, now and then with one of the small deviations the fast path must hand on
-    to the general one."""
-    odd = draw(st.integers(0, 3)) == 0
+def _sdk_commands(draw: st.DrawFn, odd_chance: int = 4) -> object:
+    """What SDKs send, one time in ``odd_chance`` with one of the small deviations the fast path
+    must hand on to the general one (never with 0)."""
+    odd = odd_chance > 0 and draw(st.integers(1, odd_chance)) == 1
     ids = draw(
         st.dictionaries(
             _word | st.sampled_from(["a:b", "", "é", "t" * 1025]) if odd else _word,
@@ -297,3 +307,241 @@ def test_the_plain_fast_path_takes_what_sdks_send() -> None:
         (1, "b", "true", ts),
         (1, "n", "null", ts),
     ]
+
+
+def _general(body: bytes) -> tuple[Validated, dict[int, object], int] | str:
+    """What the general path makes of a request body: the validated commands, the command ids
+    its journal record keeps and the command count, or the error it answers with."""
+    try:
+        parsed = jsonlimits.loads(body)
+        commands = check_batch(parsed)
+    except (ValueError, BatchShapeError) as exc:
+        return type(exc).__name__
+    checked = validate_commands(commands, receive_us=RECEIVE)
+    record = record_of("b", RECEIVE, checked, commands)
+    return checked, ({} if record is None else record.command_ids), len(commands)
+
+
+_extra_keys = st.dictionaries(_names, _values, max_size=1)
+
+
+@st.composite
+def _mostly_sdk_batches(draw: st.DrawFn) -> list[object]:
+    """Commands as SDKs send them, with at most one that may deviate: a body is decoded by type
+    only when all of its commands are plain, so one deviation at a time is what tests the path."""
+    commands: list[object] = draw(
+        st.lists(_sdk_commands(odd_chance=0), max_size=6)
+        | st.lists(_sdk_commands(odd_chance=0), min_size=48, max_size=52)
+    )
+    if draw(st.booleans()):
+        odd = draw(_edge_commands() | _sdk_commands(1) | _commands())
+        commands.insert(draw(st.integers(0, len(commands))), odd)
+    return commands
+
+
+_LATEST_S = RECEIVE // 1_000_000 + 600  # the default skew allowed into the future
+_edges = {
+    "update_timestamp": st.sampled_from(
+        [
+            -1,
+            -0.4,
+            -0.5,
+            -0.6,
+            0,
+            0.0000004,
+            0.0000005,
+            _LATEST_S,
+            _LATEST_S + 1,
+            2**63,
+            1e300,
+            _LATEST_S + 0.0000004,
+            True,
+            None,
+            "1",
+            float("inf"),
+        ]
+    ),
+    "command_id": st.sampled_from(
+        [2**63, 2**64, 2**70, -(2**63) - 1, "", "ž", "\u2028", 1.0, True, None, [1], {}]
+    ),
+    "value": st.sampled_from(
+        [
+            "x" * 16_382,
+            "x" * 16_383,
+            '"' * 8_190,
+            "\\" * 8_191,
+            "\x00\x1f\x7f",
+            "",
+            -0.0,
+            1e16,
+            1e-7,
+            2**53 + 1,
+            2**64,
+            -(2**70),
+            0.1 + 0.2,
+            5e-324,
+            float("nan"),
+        ]
+    ),
+    "name": st.sampled_from(["", " ", "x" * 256, "x" * 257, "a:b", "a.b", "ž", "\x00"]),
+    "id": st.sampled_from(["", " ", "v" * 1024, "v" * 1025, "ž", "\x00"]),
+    "id_type": st.sampled_from(["", "t" * 1024, "t" * 1025, "a:b", ":", "ž"]),
+}
+
+
+@st.composite
+def _edge_commands(draw: st.DrawFn) -> object:
+    """An SDK's command with one edge value where the typed path and the general one could part
+    ways: the time's range and rounding, big and odd command ids, values at the size limit and
+    odd numbers, names and ids at their limits."""
+    data: dict[str, object] = {"customer_ids": {"registered": "u1"}, "properties": {"p": 1}}
+    command: dict[str, object] = {"name": "customers", "data": data}
+    field = draw(st.sampled_from(sorted(_edges)))
+    edge = draw(_edges[field])
+    if field == "update_timestamp":
+        data[field] = edge
+    elif field == "command_id":
+        command[field] = edge
+    elif field == "value":
+        data["properties"] = {"p": edge}
+    elif field == "name":
+        data["properties"] = {edge: 1}
+    elif field == "id":
+        data["customer_ids"] = {"registered": edge}
+    else:
+        data["customer_ids"] = {edge: "v"}
+    return command
+
+
+def _assert_same_outcome(body: bytes) -> bool:
+    """Whether ``body`` was decoded by type; if so, with the general path's outcome."""
+    plain = plain_request(body, receive_us=RECEIVE)
+    if plain is None:  # the general path's to answer
+        return False
+    general = _general(body)
+    assert not isinstance(general, str), general
+    checked, command_ids, count = general
+    assert plain.checked.results == checked.results
+    assert plain.checked.ids == checked.ids
+    assert plain.checked.cells == checked.cells
+    assert plain.command_ids == command_ids
+    assert plain.commands == count
+    return True
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    _mostly_sdk_batches() | st.lists(_commands() | _sdk_commands(), max_size=6),
+    st.sampled_from([{}] * 9) | _extra_keys,
+    st.booleans(),
+)
+def test_a_body_decoded_by_type_gives_the_general_paths_outcome(
+    commands: list[object], extra: dict[str, object], ascii_only: bool
+) -> None:
+    _assert_same_outcome(
+        json.dumps({"commands": commands, **extra}, ensure_ascii=ascii_only).encode()
+    )
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_sdk_commands(odd_chance=0), max_size=3), _edge_commands(), st.integers(0, 3))
+def test_a_body_decoded_by_type_gives_the_general_paths_outcome_at_the_edges(
+    commands: list[object], edge: object, position: int
+) -> None:
+    commands.insert(min(position, len(commands)), edge)
+    _assert_same_outcome(json.dumps({"commands": commands}).encode())
+
+
+def _sdk_body(commands: int = 50, **data: object) -> dict[str, object]:
+    return {
+        "commands": [
+            {
+                "name": "customers",
+                "command_id": i,
+                "data": {
+                    "customer_ids": {"registered": f"user{i}", "cookie": f"c-{i}"},
+                    "properties": {"plan": "pro", "visits": i, "score": 1.5, "vip": False},
+                    "update_timestamp": 1_699_999_000.25,
+                    **data,
+                },
+            }
+            for i in range(commands)
+        ]
+    }
+
+
+def test_a_body_decoded_by_type_takes_what_sdks_send_and_journals_the_same_record() -> None:
+    body = _sdk_body()
+    body["commands"][3]["command_id"] = "ascii-id"  # type: ignore[index]
+    del body["commands"][4]["command_id"]  # type: ignore[index]
+    del body["commands"][5]["data"]["update_timestamp"]  # type: ignore[index]
+    del body["commands"][6]["data"]["properties"]  # type: ignore[index]
+    raw = json.dumps(body).encode()
+    plain = plain_request(raw, receive_us=RECEIVE)
+    assert plain is not None
+    assert plain.commands == 50 and len(plain.checked.results) == 50
+    assert plain.checked.results[3] == {"success": True, "command_id": "ascii-id"}
+    assert plain.checked.results[4] == {"success": True}
+    assert 5 not in plain.command_ids and plain.command_ids[4] == "ascii-id"
+    assert (6, "plan", '"pro"', RECEIVE) in plain.checked.cells  # no timestamp: received at
+    assert not [c for c in plain.checked.cells if c[0] == 7]
+    general = _general(raw)
+    assert not isinstance(general, str)
+    checked, command_ids, count = general
+    line = Record("b", RECEIVE, checked.ids, checked.cells, command_ids, count).encode()
+    assert (
+        line
+        == Record(
+            "b", RECEIVE, plain.checked.ids, plain.checked.cells, plain.command_ids, plain.commands
+        ).encode()
+    )
+
+
+def test_a_body_not_plainly_valid_goes_the_general_way() -> None:
+    def body(**changes: object) -> bytes:
+        doc = _sdk_body(2)
+        command = doc["commands"][1]  # type: ignore[index]
+        for path, value in changes.items():
+            *parents, key = path.split("__")
+            target = command
+            for parent in parents:
+                target = target[parent]
+            target[key] = value
+        return json.dumps(doc).encode()
+
+    deep: object = 1
+    for _ in range(100):
+        deep = [deep]
+    refused = {
+        "another command": body(name="system/time"),
+        "a null time": body(data__update_timestamp=None),
+        "a text time": body(data__update_timestamp="2024-01-01T00:00:00Z"),
+        "a time out of range": body(data__update_timestamp=-1),
+        "null properties": body(data__properties=None),
+        "a nested value": body(data__properties={"p": {"a": 1}}),
+        "a number id": body(data__customer_ids={"registered": 7}),
+        "no ids": body(data__customer_ids={}),
+        "an id type with a colon": body(data__customer_ids={"a:b": "x"}),
+        "non-ASCII text": body(data__properties={"p": "ž"}),
+        "a float command_id": body(command_id=1.5),
+        "an unknown key in data": body(data__extra=1),
+        "an unknown key in the command": body(extra=1),
+        "a deeply nested unknown key": body(extra=deep),
+        "a value over 16 KB": body(data__properties={"p": "x" * 16_400}),
+        "NaN": body(data__properties={"p": float("nan")}),
+        "51 commands": json.dumps(_sdk_body(51)).encode(),
+        "a deeply nested top-level key": json.dumps({**_sdk_body(1), "x": deep}).encode(),
+        "a byte order mark": b"\xef\xbb\xbf" + json.dumps(_sdk_body(1)).encode(),
+        "UTF-16": json.dumps(_sdk_body(1)).encode("utf-16"),
+        "bytes that are not UTF-8": body(data__properties={"p": "\udcff"}).replace(
+            b"\\udcff", b"\xff"
+        ),
+        "a lone surrogate": body(data__customer_ids={"registered": "\ud800"}),
+        "not JSON": b'{"commands": [',
+    }
+    for case, raw in refused.items():
+        assert plain_request(raw, receive_us=RECEIVE) is None, case
+    assert plain_request(body(), receive_us=RECEIVE) is not None
+    # The general path answers each as before, e.g. the deep key with its depth error.
+    assert _general(refused["a deeply nested top-level key"]) == "JsonTooDeep"
+    assert _general(refused["51 commands"]) == "BatchShapeError"

@@ -14,8 +14,9 @@ import math
 import os
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 import polars as pl
 
 from propsync.batch import CELLS_SCHEMA, IDS_SCHEMA, UpdateBatch, empty
@@ -420,6 +421,98 @@ def validate_commands(
             result["command_id"] = cmd["command_id"]
         results.append(result)
     return Validated(results, id_rows, cell_rows)
+
+
+# -- whole requests of what SDKs send, decoded by type --------------------------------------------
+
+# A body of this shape decodes straight into these objects: msgspec parses the JSON and checks its
+# types in C, where orjson built dicts for validate_commands to check in Python. Only the checks a
+# type cannot state run in Python afterwards (ASCII, lengths, no ":" in an id type, the time's
+# range, the values' canonical JSON: the plain path's own functions). Any other body (another
+# command, a null, a nested value, a key these types lack, non-ASCII text, JSON that is not UTF-8)
+# does not decode, and goes the general way (``jsonlimits.loads``, ``check_batch``,
+# ``validate_commands``), which words its errors. Unknown keys are refused, not skipped, so no
+# value this path accepts can nest deeper than these types: the general path's depth limit holds.
+# A Hypothesis test holds the two paths to one outcome (tests/test_tracking.py).
+
+
+class _SdkData(msgspec.Struct, forbid_unknown_fields=True):
+    customer_ids: dict[str, str]
+    properties: dict[str, str | int | float | bool | None] | msgspec.UnsetType = msgspec.UNSET
+    update_timestamp: int | float | msgspec.UnsetType = msgspec.UNSET
+
+
+class _SdkCommand(msgspec.Struct, forbid_unknown_fields=True):
+    name: Literal["customers"]
+    data: _SdkData
+    command_id: int | str | msgspec.UnsetType = msgspec.UNSET
+
+
+class _SdkBatch(msgspec.Struct, forbid_unknown_fields=True):
+    commands: list[_SdkCommand]
+
+
+_SDK_BATCH = msgspec.json.Decoder(_SdkBatch)
+
+
+@dataclass
+class PlainRequest:
+    """A request of plainly valid ``customers`` commands (``plain_request``): what
+    ``validate_commands`` gives for it, and what its journal record needs besides."""
+
+    checked: Validated
+    command_ids: dict[int, Any]  # by 1-based command index, for the commands that have one
+    commands: int
+
+
+def plain_request(
+    body: bytes,
+    *,
+    receive_us: int,
+    max_future_skew_us: int = 600_000_000,
+    max_commands: int = MAX_COMMANDS,
+) -> PlainRequest | None:
+    """The request ``body`` (JSON text) validated, when it holds at most ``max_commands`` plainly
+    valid ``customers`` commands and nothing else; None for any other body, which the general
+    path then parses and checks (see above)."""
+    try:
+        commands = _SDK_BATCH.decode(body).commands
+    except msgspec.DecodeError:
+        return None
+    if len(commands) > max_commands:
+        return None
+    latest_us = receive_us + max_future_skew_us
+    results: list[dict[str, Any]] = []
+    id_rows: list[tuple[int, str, str]] = []
+    cell_rows: list[tuple[int, str, str, int]] = []
+    command_ids: dict[int, Any] = {}
+    unset = msgspec.UNSET
+    for i, cmd in enumerate(commands, start=1):
+        data = cmd.data
+        ids = data.customer_ids
+        if not ids or len(ids) > MAX_IDS or not _plain_ids(ids):
+            return None
+        ts = data.update_timestamp
+        if ts is unset:
+            when = receive_us
+        else:
+            parsed = number_timestamp(ts)
+            if parsed is None or parsed < 0 or parsed > latest_us:
+                return None
+            when = parsed
+        if data.properties is not unset:
+            cells = _plain_cells(data.properties, i, when)
+            if cells is None:
+                return None
+            cell_rows += cells
+        id_rows += [(i, k, v) for k, v in ids.items()]
+        cid = cmd.command_id
+        if cid is unset:
+            results.append({"success": True})
+        else:  # text msgspec decodes is Unicode (a lone surrogate does not decode)
+            command_ids[i] = cid
+            results.append({"success": True, "command_id": cid})
+    return PlainRequest(Validated(results, id_rows, cell_rows), command_ids, len(commands))
 
 
 def parse_commands(

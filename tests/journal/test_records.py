@@ -7,8 +7,9 @@ import zlib
 from typing import Any
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
-from propsync.journal import Record, record_from_tracking
+from propsync.journal import Record, record_from_tracking, records
 from propsync.tracking import parse_commands
 
 
@@ -102,3 +103,41 @@ def test_a_checksummed_line_that_is_not_a_record_is_refused() -> None:
     assert Record.decode(line_of(b'{"v":1,"b":"x","r":"soon","n":1,"i":[],"c":[],"k":[]}')) is None
     assert Record.decode(line_of(b"[[[" * 100)) is None  # not JSON
     assert Record.decode(b"zzzzzzzz " + b"{}") is None  # no checksum
+
+
+_text = st.text(max_size=6).filter(lambda t: not any(0xD800 <= ord(c) <= 0xDFFF for c in t))
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+    max_leaves=5,
+)
+_index = st.integers(1, 50)
+_ts = st.integers(-(2**63), 2**63 - 1)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.tuples(_index, _text, _text), max_size=4),
+    st.lists(st.tuples(_index, _text, _text, _ts), max_size=4),
+    st.dictionaries(_index, _json, max_size=3),
+    st.integers(0, 50),
+    st.sampled_from(["track", "edit"]),
+    _ts,
+)
+def test_a_record_decodes_by_type_as_parsed_into_dicts(
+    ids: list[tuple[int, str, str]],
+    cells: list[tuple[int, str, str, int]],
+    command_ids: dict[int, Any],
+    commands: int,
+    kind: str,
+    receive_us: int,
+) -> None:
+    record = Record("trk-h", receive_us, ids, cells, command_ids, commands, kind)
+    line = record.encode()[:-1]
+    assert Record.decode(line) == record
+    assert Record._decode_parsed(line[9:]) == record
+    records._LINE.decode(line[9:])  # every line this program writes decodes by type

@@ -24,13 +24,19 @@ from propsync.api.errors import ApiError
 from propsync.api.reader import PublishedReader
 from propsync.config import Settings
 from propsync.errors import PropsyncError, WarehouseLocked
-from propsync.journal import JournalUnavailable, JournalWriter, journal_status, record_of
+from propsync.journal import JournalUnavailable, JournalWriter, Record, journal_status, record_of
 from propsync.operations.edit import EditError, apply_edit, prepare_edit, write_ids
 from propsync.store import compaction
 from propsync.store.read import Customer, CustomerRef, render_customer
 from propsync.store.warehouse import Warehouse
 from propsync.timestamps import now_us
-from propsync.tracking import Receipt, new_batch_id, parse_commands, validate_commands
+from propsync.tracking import (
+    Receipt,
+    new_batch_id,
+    parse_commands,
+    plain_request,
+    validate_commands,
+)
 
 log = logging.getLogger("propsync.api")
 
@@ -232,6 +238,31 @@ class Service:
                 f"retry after {self.config.retry_after_seconds} s",
                 headers={"Retry-After": str(self.config.retry_after_seconds)},
             )
+
+    async def track_plain(self, body: bytes) -> Receipt | None:
+        """``track`` for a request body of plainly valid ``customers`` commands, decoded by type
+        (``tracking.plain_request``); None, with nothing journaled, for any other body."""
+        receive_us = now_us()
+        plain = plain_request(
+            body,
+            receive_us=receive_us,
+            max_future_skew_us=self.settings.max_future_skew_us,
+            max_commands=self.config.max_commands,
+        )
+        if plain is None:
+            return None
+        checked = plain.checked
+        if checked.ids:
+            record = Record(
+                new_batch_id("trk"),
+                receive_us,
+                checked.ids,
+                checked.cells,
+                plain.command_ids,
+                plain.commands,
+            )
+            await self.journal.append(record.encode())
+        return Receipt(checked.results, receive_us)
 
     async def track(self, body: dict[str, Any]) -> Receipt:
         """Validate a request's commands and journal the valid ``customers`` ones (plain Python:
