@@ -826,13 +826,9 @@ def _fold_slice(
             ("fold_slices", str(slices)),
             ("fold_started", repr(started)),
         ]
-    fold_segment = sql.load("read_model/fold_segment_slice")
-    rows = 0
     with _write_transaction(con):
-        for seg, _, _ in con.execute(sql.load("read_model/list_segments")).fetchall():
-            if seg <= through:  # oldest first: a key's newest row is written last
-                con.execute(fold_segment, {"seg": seg, "lo": lo, "hi": hi})
-                rows += _changes(con)
+        con.execute(sql.load("read_model/fold_slice"), bounds)
+        rows = _changes(con)
         con.execute(sql.load("read_model/delete_folded"), bounds)
         if last:
             span = {"first": 0, "last": through}
