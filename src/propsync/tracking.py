@@ -306,36 +306,45 @@ def _plain_customers(
     ts = data.get("update_timestamp")
     if (
         type(ids) is not dict
-        or not ids
-        or len(ids) > MAX_IDS
         or len(data) != 1 + ("properties" in data) + ("update_timestamp" in data)
+        or (props is None and "properties" in data)  # "properties": null
+        or (ts is not None and type(ts) is not int and type(ts) is not float)
     ):
+        return None
+    rows = _plain_rows(ids, props, ts, index, latest_us, receive_us)
+    if rows is None:
+        return None
+    id_rows += rows[0]
+    cell_rows += rows[1]
+    if "command_id" in cmd:
+        return {"success": True, "command_id": cmd["command_id"]}
+    return {"success": True}
+
+
+def _plain_rows(
+    ids: dict[Any, Any],
+    props: Any,
+    ts: int | float | None,
+    index: int,
+    latest_us: int,
+    receive_us: int,
+) -> tuple[list[tuple[int, str, str]], list[tuple[int, str, str, int]]] | None:
+    """The rows of a plainly valid command's ids, ``props`` (None: none) and number timestamp
+    ``ts`` (None: the receive time), or None when they are not plainly valid; both plain paths
+    (``_plain_customers`` on dicts, ``plain_request`` on decoded structs) check them here."""
+    if not ids or len(ids) > MAX_IDS or not _plain_ids(ids):
         return None
     if ts is None:
         when = receive_us
-    elif type(ts) is int or type(ts) is float:
+    else:
         parsed = number_timestamp(ts)
         if parsed is None or parsed < 0 or parsed > latest_us:
             return None
         when = parsed
-    else:
+    cells = [] if props is None else _plain_cells(props, index, when)
+    if cells is None:
         return None
-    if not _plain_ids(ids):
-        return None
-    if props is not None:
-        cells = _plain_cells(props, index, when)
-        if cells is None:
-            return None
-    elif "properties" in data:  # "properties": null
-        return None
-    else:
-        cells = []
-    for k, v in ids.items():
-        id_rows.append((index, k, v))
-    cell_rows += cells
-    if "command_id" in cmd:
-        return {"success": True, "command_id": cmd["command_id"]}
-    return {"success": True}
+    return [(index, k, v) for k, v in ids.items()], cells
 
 
 def _plain_ids(ids: dict[Any, Any]) -> bool:
@@ -489,23 +498,13 @@ def plain_request(
     unset = msgspec.UNSET
     for i, cmd in enumerate(commands, start=1):
         data = cmd.data
-        ids = data.customer_ids
-        if not ids or len(ids) > MAX_IDS or not _plain_ids(ids):
+        ts = None if data.update_timestamp is unset else data.update_timestamp
+        props = None if data.properties is unset else data.properties
+        rows = _plain_rows(data.customer_ids, props, ts, i, latest_us, receive_us)
+        if rows is None:
             return None
-        ts = data.update_timestamp
-        if ts is unset:
-            when = receive_us
-        else:
-            parsed = number_timestamp(ts)
-            if parsed is None or parsed < 0 or parsed > latest_us:
-                return None
-            when = parsed
-        if data.properties is not unset:
-            cells = _plain_cells(data.properties, i, when)
-            if cells is None:
-                return None
-            cell_rows += cells
-        id_rows += [(i, k, v) for k, v in ids.items()]
+        id_rows += rows[0]
+        cell_rows += rows[1]
         cid = cmd.command_id
         if cid is unset:
             results.append({"success": True})
