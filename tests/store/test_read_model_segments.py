@@ -5,6 +5,7 @@ returns exactly what the published version holds."""
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 import tempfile
 from pathlib import Path
@@ -234,6 +235,31 @@ def test_follows_append_segments_that_merge_and_then_fold(
         con.close()
     assert meta["fold_through"] == "0"
     assert len(segments(model)) < read_model.MAX_SEGMENTS
+
+
+def test_segments_state_counts_the_live_segments_and_a_folds_progress(
+    warehouse: Warehouse, settings: Settings, model: ReadModel
+) -> None:
+    con = connect_reader(model.path)
+    try:
+        assert read_model.segments_state(con) == read_model.SegmentsState(0, 0, None)
+        progress = []
+        for i in range(8):
+            updates = [({"registered": f"u{2 * j + 1}"}, f"n{i}", i, 1.8e9 + i) for j in range(8)]
+            apply(warehouse, settings, f"n{i}", updates)
+            model.follow()
+            while (step := model.follow(maintain=True)) is not None and step.maintenance:
+                state = read_model.segments_state(con)
+                live = segments(model)
+                assert (state.segments, state.rows) == (len(live), sum(r for _, _, r in live))
+                sliced = re.match(r"folded slice (\d+)/(\d+) ", step.maintenance)
+                under_way = sliced is not None and sliced[1] != sliced[2]
+                assert state.fold == ((int(sliced[1]), int(sliced[2])) if under_way else None)
+                if under_way:
+                    progress.append(state.fold)
+        assert len(progress) >= 2  # a fold of several slices was seen under way
+    finally:
+        con.close()
 
 
 def test_a_run_that_would_start_a_fold_goes_straight_into_properties_when_no_segment_is_live(

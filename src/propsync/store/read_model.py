@@ -157,11 +157,32 @@ class SegmentsState:
 
 
 def segments_state(con: sqlite3.Connection) -> SegmentsState:
-    segments, rows, through, done, slices = con.execute(
-        sql.load("read_model/segments_state")
-    ).fetchall()[0]
-    folding = through not in (None, "0")
-    return SegmentsState(int(segments), int(rows), (int(done), int(slices)) if folding else None)
+    # One read transaction: the segments and the fold's progress of one snapshot.
+    with _read_transaction(con):
+        segments = con.execute(sql.load("read_model/list_segments")).fetchall()
+        fold = _fold_under_way(con)
+    progress = None if fold is None else (fold.next_slice, fold.slices)
+    return SegmentsState(len(segments), sum(rows for _, _, rows in segments), progress)
+
+
+@dataclass(frozen=True)
+class _Fold:
+    through: int  # the newest segment it folds
+    next_slice: int
+    slices: int
+    started: float  # time.time() of its first slice
+
+
+def _fold_under_way(con: sqlite3.Connection) -> _Fold | None:
+    """The fold under way, from its progress in ``meta`` (``_fold_slice`` writes it); None when
+    there is none."""
+    meta = dict(con.execute(sql.load("read_model/get_meta")).fetchall())
+    through = int(meta.get("fold_through") or 0)
+    if not through:
+        return None
+    return _Fold(
+        through, int(meta["fold_next"]), int(meta["fold_slices"]), float(meta["fold_started"])
+    )
 
 
 def run_stamp(root: Path, version: int) -> str:
@@ -732,16 +753,9 @@ def maintenance_step(con: sqlite3.Connection) -> str:
     a merge of the newest ``FANOUT`` segments of a level into one of the next. Each step keeps
     what a read returns: a merge keeps each key's newest row, a fold moves the newest recent
     row of each key of a slice into ``properties``, which only holds older ones."""
-    meta = dict(con.execute(sql.load("read_model/get_meta")).fetchall())
-    through = int(meta.get("fold_through") or 0)
-    if through:
-        return _fold_slice(
-            con,
-            through,
-            int(meta["fold_next"]),
-            int(meta["fold_slices"]),
-            float(meta["fold_started"]),
-        )
+    fold = _fold_under_way(con)
+    if fold is not None:
+        return _fold_slice(con, fold.through, fold.next_slice, fold.slices, fold.started)
     segments = con.execute(sql.load("read_model/list_segments")).fetchall()
     if not segments:
         return ""
@@ -844,6 +858,16 @@ def _fold_slice(
             time.time() - started,
         )
     return done
+
+
+@contextlib.contextmanager
+def _read_transaction(con: sqlite3.Connection) -> Iterator[None]:
+    """One read snapshot across several statements (a reader's connection is in autocommit)."""
+    con.execute("BEGIN")
+    try:
+        yield
+    finally:
+        con.execute("COMMIT")
 
 
 @contextlib.contextmanager
