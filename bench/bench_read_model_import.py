@@ -21,7 +21,6 @@ from pathlib import Path
 
 import polars as pl
 
-from propsync import sql
 from propsync.store import read_model
 
 
@@ -71,8 +70,7 @@ def main() -> int:
         started = time.perf_counter()
         props = run.select("customer_id", "name", "value", "update_ts").sort("customer_id", "name")
         con.execute("BEGIN IMMEDIATE")
-        for chunk in props.iter_slices(read_model.BATCH_ROWS):
-            con.executemany(sql.load("read_model/upsert_property"), chunk.iter_rows())
+        read_model.upsert_properties(con, props)
         con.execute("COMMIT")
         upsert = time.perf_counter() - started
         ckpt = checkpoint(con)

@@ -19,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from propsync import sql
+import polars as pl
+
 from propsync.store import read_model
 from propsync.store.read import CustomerRef
 
@@ -68,17 +69,21 @@ def main() -> int:
         ts = 1_900_000_000_000_000
         for count in (int(c) for c in args.counts.split(",")):
             while live < count:
-                seg = con.execute(sql.load("read_model/next_segment")).fetchall()[0][0]
                 rows = sorted(
                     (cid, f"prop_{rng.randrange(10)}")
                     for _, cid in rng.sample(users, args.segment_rows)
                 )
-                con.execute("BEGIN")
-                con.executemany(
-                    sql.load("read_model/append_recent_property"),
-                    ((seg, c, p, '"x"', ts) for c, p in dict(rows).items()),
+                rows = sorted(dict(rows).items())
+                segment = pl.DataFrame(
+                    {
+                        "customer_id": [c for c, _ in rows],
+                        "name": [p for _, p in rows],
+                        "value": ['"x"'] * len(rows),
+                        "update_ts": [ts] * len(rows),
+                    }
                 )
-                con.execute(sql.load("read_model/add_segment"), (seg, 0, len(rows)))
+                con.execute("BEGIN")
+                read_model.append_segment(con, segment)
                 con.execute("COMMIT")
                 live += 1
             con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()

@@ -162,6 +162,8 @@ def test_the_model_file_layout(populated: Warehouse) -> None:
         assert set(tables) == {
             "customer_ids",
             "customer_aliases",
+            "customers",
+            "property_names",
             "properties",
             "recent_properties",
             "recent_segments",
@@ -439,18 +441,25 @@ def test_a_model_of_another_layout_is_rebuilt(populated: Warehouse) -> None:
     model = ReadModel(populated)
     model.follow()
     con = sqlite3.connect(model.path)
-    # As format 1 left it: a batch id on every property.
-    con.execute("ALTER TABLE properties ADD COLUMN batch_id TEXT")
-    con.execute("UPDATE meta SET value = '1' WHERE key = 'format'")
+    # As format 3 left it: properties keyed by text ids, no customers or property_names.
+    con.execute("DROP TABLE properties")
+    con.execute("DROP TABLE customers")
+    con.execute("DROP TABLE property_names")
+    con.execute(
+        "CREATE TABLE properties (customer_id TEXT NOT NULL, property TEXT NOT NULL,"
+        " value TEXT NOT NULL, update_ts INTEGER, PRIMARY KEY (customer_id, property))"
+        " WITHOUT ROWID"
+    )
+    con.execute("UPDATE meta SET value = '3' WHERE key = 'format'")
     con.commit()
     con.close()
     result = model.follow()
     assert result is not None and result.rebuilt
-    assert result.reason == f"its layout is '1', this release's is {read_model.FORMAT!r}"
+    assert result.reason == f"its layout is '3', this release's is {read_model.FORMAT!r}"
     con = sqlite3.connect(model.path)
     columns = [row[1] for row in con.execute("PRAGMA table_info(properties)")]
     con.close()
-    assert columns == ["customer_id", "property", "value", "update_ts"]
+    assert columns == ["customer_key", "property_key", "value", "update_ts"]
     assert model_tables(model) == stored(populated)
 
 

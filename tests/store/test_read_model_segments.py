@@ -4,9 +4,7 @@ returns exactly what the published version holds."""
 
 from __future__ import annotations
 
-import hashlib
 import re
-import sqlite3
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -168,37 +166,23 @@ def test_a_merge_past_merge_max_rows_is_left_to_the_fold(monkeypatch: pytest.Mon
     assert read_model.merge_group([(1, 1, 60), (2, 0, 10), (3, 0, 10)]) == (2, 3, 1)
 
 
-def test_fold_slices_cover_every_customer_id_once() -> None:
-    ids = [hashlib.md5(str(i).encode()).hexdigest() for i in range(500)]
-    ids += ["", "0", "ffffffff", "ffffffffffff", "FFFF", "zz", "é", "\U0010ffff", "g" * 40]
-    con = sqlite3.connect(":memory:")
-    con.execute("CREATE TABLE t (customer_id TEXT NOT NULL)")
-    con.executemany("INSERT INTO t VALUES (?)", [(i,) for i in ids])
-    for slices in (1, 2, 3, 7, 16):
-        seen: list[str] = []
-        previous_hi: str | bytes = ""
-        for index in range(slices):
-            lo, hi = read_model.slice_bounds(index, slices)
-            assert lo == previous_hi  # contiguous
-            previous_hi = hi
-            seen += [
-                r[0]
-                for r in con.execute(
-                    "SELECT customer_id FROM t WHERE customer_id >= ? AND customer_id < ?",
-                    (lo, hi),
-                )
-            ]
-        assert previous_hi == b""  # the last slice has no upper bound
-        assert sorted(seen) == sorted(ids)
-    # md5 ids spread evenly over the slices.
-    sizes = [
-        con.execute(
-            "SELECT count(*) FROM t WHERE customer_id >= ? AND customer_id < ?",
-            read_model.slice_bounds(i, 4),
-        ).fetchall()[0][0]
-        for i in range(4)
-    ]
-    assert min(sizes) > 90
+def test_fold_slices_cover_every_customer_key_once() -> None:
+    for top in (0, 1, 2, 5, 1000):
+        for slices in (1, 2, 3, 7, 16):
+            bounds = [read_model.slice_bounds(index, slices, top) for index in range(slices)]
+            assert bounds[0][0] == 1
+            assert all(bounds[i + 1][0] == bounds[i][1] + 1 for i in range(slices - 1))
+            assert bounds[-1][1] == 2**63 - 1  # keys drawn while the fold is under way too
+            for key in (1, top, top + 1, top + 50, 2**63 - 1):
+                if key >= 1:
+                    assert sum(lo <= key <= hi for lo, hi in bounds) == 1, (top, slices, key)
+            assert (
+                sum(hi - lo + 1 for lo, hi in bounds[:-1]) + bounds[-1][1] - bounds[-1][0] + 1
+                == 2**63 - 1
+            )
+    # Keys spread evenly over the slices.
+    sizes = [hi - lo + 1 for lo, hi in (read_model.slice_bounds(i, 4, 1000) for i in range(3))]
+    assert sizes == [250, 250, 250]
 
 
 # -- against the published version -----------------------------------------------------------------
@@ -304,7 +288,9 @@ def test_a_customer_merged_away_loses_its_recent_rows_too(
         ).fetchall()[0][0]
         assert (
             con.execute(
-                "SELECT count(*) FROM recent_properties WHERE customer_id = ?", (merged_away,)
+                "SELECT count(*) FROM recent_properties"
+                " JOIN customers USING (customer_key) WHERE customer_id = ?",
+                (merged_away,),
             ).fetchall()[0][0]
             == 0
         )
@@ -379,7 +365,11 @@ def folded_rows(model: ReadModel, pattern: str) -> int:
     con = connect_reader(model.path)
     try:
         meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
-        rows = con.execute("SELECT count(*) FROM properties WHERE property GLOB ?", (pattern,))
+        rows = con.execute(
+            "SELECT count(*) FROM properties JOIN property_names USING (property_key)"
+            " WHERE property GLOB ?",
+            (pattern,),
+        )
         return 0 if meta["fold_through"] != "0" else int(rows.fetchall()[0][0])
     finally:
         con.close()

@@ -11,10 +11,20 @@
 
 Tables (``sql/read_model/schema/``): ``customer_ids`` (primary key (id_type, id_value), index on
 customer_id), ``customer_aliases`` (primary key old_customer_id, index on customer_id),
-``properties`` (``WITHOUT ROWID``, primary key (customer_id, property): a customer's properties
-are one short range of the B-tree), ``recent_properties`` and ``recent_segments`` (below) and
-``meta``. A point read is one statement of a few primary-key probes (``read_customer``), the
-same answer as ``propsync.store.read.get_customer`` on the published DuckDB file.
+``customers`` and ``property_names`` (the keys, below), ``properties`` (``WITHOUT ROWID``,
+primary key (customer_key, property_key): a customer's properties are one short range of the
+B-tree), ``recent_properties`` and ``recent_segments`` (below) and ``meta``. A point read is one
+statement of a few primary-key probes (``read_customer``), the same answer as
+``propsync.store.read.get_customer`` on the published DuckDB file.
+
+**Keys**: ``properties`` and ``recent_properties`` name a customer by the model's own integer
+key (``customers``: customer_id <-> customer_key) and a property by its name's key
+(``property_names``), not by text: the 32-character id on each of 10M rows was half of a
+1M x 10 model, and a fold rewrites most of ``properties``' pages (a fold's CPU 0.57-0.62x,
+docs/store-redesign.md step 10). The keys are the model's, not the warehouse's: a build draws
+them in id (and name) order, so its rows go in by appending; a follow stages its rows by text
+(``run_properties``, a temporary table), draws the next keys for the customers and names it has
+not met, and writes its rows by key. A customer merged away keeps its key, with no rows under it.
 
 **Build** (first start, or a rebuild): the published version is read through a read-only DuckDB
 connection (``sql/read_model/published_*.sql``, in key order so SQLite appends), streamed in
@@ -34,7 +44,7 @@ any point leaves the model at some whole version. Its cost is the runs', never t
 Runs above the published version are never read (they may be uncommitted or unpublished).
 
 **Segments**: a follow does not update ``properties`` in place. Its property rows become a new
-*segment* of ``recent_properties``, keyed (seg, customer_id, property) and written in key order:
+*segment* of ``recent_properties``, keyed (seg, customer_key, property_key) and written in key order:
 an append at the B-tree's end, about 100 bytes a row written once, where an upsert into
 ``properties`` dirtied (and wrote twice, to the WAL and back) a 4 KB page per row of a random
 customer. A read takes, per property, the newest segment's row, else ``properties``' row
@@ -45,7 +55,7 @@ transaction per step, between follows):
 - *merge*: once the newest ``FANOUT`` segments of a level (0: a follow's) are there, they become
   one segment of the next level, each key's newest row, in key order; up to ``MERGE_MAX_ROWS``.
 - *fold*: once the recent rows would fill 1/``FOLD_SHARE`` of the model (or ``MAX_SEGMENTS``
-  are live), every segment is folded into ``properties`` in slices of the customer id space
+  are live), every segment is folded into ``properties`` in slices of the customer keys
   (``FOLD_SLICE_ROWS`` rows each; ``meta.fold_through``/``fold_next`` record the progress), the
   newest recent row of each key replacing the older one there. Rows that many touch most pages
   of ``properties`` once, in key order, however large the model: the fold's cost per row stays.
@@ -96,9 +106,10 @@ from propsync.store import runs
 from propsync.store.read import Customer, CustomerRef, Property
 from propsync.store.warehouse import VERSION_FILE, Warehouse, connect_duckdb
 
-FORMAT = "3"  # the layout of the tables below; another value in a model's meta: rebuild
+FORMAT = "4"  # the layout of the tables below; another value in a model's meta: rebuild
 # Format 2 dropped properties.batch_id (no read used it; 26% of the file at 1M x 10); format 3
-# added recent_properties (the follows' segments) and recent_segments.
+# added recent_properties (the follows' segments) and recent_segments; format 4 keys both by
+# integers (customers, property_names).
 FILE_NAME = "read_model.sqlite"
 _PARTIAL = re.compile(r"^\.read_model\.sqlite\.tmp")
 BATCH_ROWS = 100_000
@@ -122,7 +133,7 @@ FOLD_MIN_ROWS = 100_000  # never fold fewer recent rows than this, unless MAX_SE
 FOLD_SHARE = 8  # fold once the recent rows would fill 1/FOLD_SHARE of the model's file...
 RECENT_ROW_BYTES = 100  # ... at about this many bytes each
 MAX_SEGMENTS = 48  # a GET probes each live segment: fold once there are this many
-_KEY_SPACE = 16**8  # fold slices cut the customer ids (md5 hex) on their first 8 digits
+_MAX_KEY = 2**63 - 1  # the last fold slice ends here: it takes every key drawn since the start
 
 log = logging.getLogger("propsync.read_model")
 
@@ -170,6 +181,7 @@ class _Fold:
     through: int  # the newest segment it folds
     next_slice: int
     slices: int
+    top: int  # the largest customer key when it started: its slices cut [1, top]
     started: float  # time.time() of its first slice
 
 
@@ -181,7 +193,11 @@ def _fold_under_way(con: sqlite3.Connection) -> _Fold | None:
     if not through:
         return None
     return _Fold(
-        through, int(meta["fold_next"]), int(meta["fold_slices"]), float(meta["fold_started"])
+        through,
+        int(meta["fold_next"]),
+        int(meta["fold_slices"]),
+        int(meta["fold_top"]),
+        float(meta["fold_started"]),
     )
 
 
@@ -619,9 +635,11 @@ class ReadModel:
             con.execute("BEGIN")
             last_log = started = time.monotonic()
             for table, select, insert in (
+                ("customers", "published_customers", "insert_customer"),
+                ("property_names", "published_property_names", "insert_property_name"),
+                ("properties", "published_properties", "insert_property"),
                 ("customer_ids", "published_customer_ids", "insert_customer_id"),
                 ("customer_aliases", "published_customer_aliases", "insert_alias"),
-                ("properties", "published_properties", "upsert_property"),
             ):
                 insert_sql = sql.load(f"read_model/{insert}")
                 batches = duck.sql(sql.load(f"read_model/{select}")).to_arrow_reader(
@@ -704,7 +722,8 @@ def apply_run(
     # In primary-key order, SQLite walks its B-trees forward instead of at random (1.45x for a
     # run of 209k properties into 10M).
     ids = ids.sort("name", "value")
-    props = props.sort("customer_id", "name")  # a segment is written in key order: appends
+    # Sorted by id, the rows meet the keys of customers in the order a build drew them.
+    props = props.sort("customer_id", "name")
     with _write_transaction(con):
         # One merge after the other, as listed: a later merge may move what an earlier one did.
         for merge in merges:  # (survivor, merged away)
@@ -716,19 +735,44 @@ def apply_run(
         for chunk in ids.iter_slices(BATCH_ROWS):
             con.executemany(sql.load("read_model/insert_customer_id"), chunk.iter_rows())
         if props.height and _in_place(con, props.height):
-            for chunk in props.iter_slices(BATCH_ROWS):
-                con.executemany(sql.load("read_model/upsert_property"), chunk.iter_rows())
+            upsert_properties(con, props)
         elif props.height:
-            # A new segment of recent_properties, appended in key order (see "Segments").
-            seg = con.execute(sql.load("read_model/next_segment")).fetchall()[0][0]
-            rows = props.select(pl.lit(seg, pl.Int64), pl.all())
-            for chunk in rows.iter_slices(BATCH_ROWS):
-                con.executemany(sql.load("read_model/append_recent_property"), chunk.iter_rows())
-            con.execute(sql.load("read_model/add_segment"), (seg, 0, props.height))
+            append_segment(con, props)
         con.executemany(
             sql.load("read_model/set_meta"), [("version", str(version)), ("run_stamp", stamp)]
         )
     return run.height
+
+
+def upsert_properties(con: sqlite3.Connection, props: pl.DataFrame) -> None:
+    """Write property rows (customer_id, name, value, update_ts; sorted) straight into
+    ``properties``, inside the caller's transaction. Chunk by chunk: a whole warehouse's run
+    is never staged at once."""
+    for chunk in props.iter_slices(BATCH_ROWS):
+        _stage(con, chunk)
+        con.execute(sql.load("read_model/upsert_staged"))
+        con.execute(sql.load("read_model/clear_run_properties"))
+
+
+def append_segment(con: sqlite3.Connection, props: pl.DataFrame) -> None:
+    """Write property rows (customer_id, name, value, update_ts; sorted) as a new segment of
+    ``recent_properties``, appended in key order (see "Segments"), inside the caller's
+    transaction."""
+    seg = con.execute(sql.load("read_model/next_segment")).fetchall()[0][0]
+    _stage(con, props)
+    con.execute(sql.load("read_model/append_segment"), {"seg": seg})
+    con.execute(sql.load("read_model/clear_run_properties"))
+    con.execute(sql.load("read_model/add_segment"), (seg, 0, props.height))
+
+
+def _stage(con: sqlite3.Connection, props: pl.DataFrame) -> None:
+    """Stage property rows in ``run_properties`` and draw the keys of the customers and names
+    new to the model (see "Keys")."""
+    con.execute(sql.load("read_model/create_run_properties"))
+    for chunk in props.iter_slices(BATCH_ROWS):
+        con.executemany(sql.load("read_model/stage_run_property"), chunk.iter_rows())
+    con.execute(sql.load("read_model/add_new_customers"))
+    con.execute(sql.load("read_model/add_new_property_names"))
 
 
 def _in_place(con: sqlite3.Connection, rows: int) -> bool:
@@ -755,7 +799,7 @@ def maintenance_step(con: sqlite3.Connection) -> str:
     row of each key of a slice into ``properties``, which only holds older ones."""
     fold = _fold_under_way(con)
     if fold is not None:
-        return _fold_slice(con, fold.through, fold.next_slice, fold.slices, fold.started)
+        return _fold_slice(con, fold)
     segments = con.execute(sql.load("read_model/list_segments")).fetchall()
     if not segments:
         return ""
@@ -768,7 +812,8 @@ def maintenance_step(con: sqlite3.Connection) -> str:
             len(segments),
             slices,
         )
-        return _fold_slice(con, segments[-1][0], 0, slices, started=time.time())
+        top = int(con.execute(sql.load("read_model/max_customer_key")).fetchall()[0][0])
+        return _fold_slice(con, _Fold(segments[-1][0], 0, slices, top, time.time()))
     group = merge_group(segments)
     if group is None:
         return ""
@@ -811,24 +856,20 @@ def merge_group(segments: list[tuple[int, int, int]]) -> tuple[int, int, int] | 
     return segments[-count][0], segments[-1][0], level + 1
 
 
-def slice_bounds(index: int, slices: int) -> tuple[str, str | bytes]:
-    """The customer ids [lo, hi) of a fold's slice ``index`` of ``slices``: cuts on the first 8
-    hex digits of the ids (md5: evenly spread). The first starts at "", the last ends at a BLOB,
-    above every TEXT in SQLite's order, so whatever the ids, every one is in one slice."""
-    lo = "" if index == 0 else format(index * _KEY_SPACE // slices, "08x")
-    hi: str | bytes = (
-        b"" if index == slices - 1 else format((index + 1) * _KEY_SPACE // slices, "08x")
-    )
+def slice_bounds(index: int, slices: int, top: int) -> tuple[int, int]:
+    """The customer keys [lo, hi] of a fold's slice ``index`` of ``slices`` of keys 1..``top``
+    (the keys of random customers are evenly spread). The last slice has no upper bound: it
+    also takes the keys drawn for new customers while the fold was under way."""
+    lo = 1 + index * top // slices
+    hi = _MAX_KEY if index == slices - 1 else (index + 1) * top // slices
     return lo, hi
 
 
-def _fold_slice(
-    con: sqlite3.Connection, through: int, index: int, slices: int, started: float
-) -> str:
-    """Fold slice ``index`` of ``slices`` of the segments up to ``through``, in one transaction
-    that also records the fold's progress (a crash resumes at the next slice). ``started``: the
-    fold's first slice, in ``time.time()`` (for its log line)."""
-    lo, hi = slice_bounds(index, slices)
+def _fold_slice(con: sqlite3.Connection, fold: _Fold) -> str:
+    """Fold the next slice of ``fold`` (its ``next_slice``), in one transaction that also
+    records the fold's progress (a crash resumes at the next slice)."""
+    index, slices, through = fold.next_slice, fold.slices, fold.through
+    lo, hi = slice_bounds(index, slices, fold.top)
     bounds = {"through": through, "lo": lo, "hi": hi}
     last = index == slices - 1
     if last:
@@ -838,7 +879,8 @@ def _fold_slice(
             ("fold_through", str(through)),
             ("fold_next", str(index + 1)),
             ("fold_slices", str(slices)),
-            ("fold_started", repr(started)),
+            ("fold_top", str(fold.top)),
+            ("fold_started", repr(fold.started)),
         ]
     with _write_transaction(con):
         con.execute(sql.load("read_model/fold_slice"), bounds)
@@ -855,7 +897,7 @@ def _fold_slice(
         log.info(
             "folded the segments up to %d into properties in %.1f s",
             through,
-            time.time() - started,
+            time.time() - fold.started,
         )
     return done
 

@@ -3,10 +3,10 @@
 -- of dirtying a page of `properties` per row. The newest segment's row of a key wins; any row
 -- here is newer than `properties`' row of the same key.
 CREATE TABLE IF NOT EXISTS recent_properties (
-    seg         INTEGER NOT NULL,
-    customer_id TEXT NOT NULL,
-    property    TEXT NOT NULL,
-    value       TEXT NOT NULL,
-    update_ts   INTEGER,
-    PRIMARY KEY (seg, customer_id, property)
+    seg          INTEGER NOT NULL,
+    customer_key INTEGER NOT NULL,
+    property_key INTEGER NOT NULL,
+    value        TEXT NOT NULL,
+    update_ts    INTEGER,
+    PRIMARY KEY (seg, customer_key, property_key)
 ) WITHOUT ROWID

@@ -1,0 +1,1 @@
+SELECT coalesce(max(customer_key), 0) FROM customers

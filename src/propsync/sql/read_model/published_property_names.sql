@@ -1,0 +1,8 @@
+-- The build's source (DuckDB, the published version): every property name and its key in the
+-- model, drawn in name order (as published_properties.sql draws them).
+WITH names AS (
+    SELECT DISTINCT property FROM properties
+)
+SELECT row_number() OVER (ORDER BY property) AS property_key, property
+FROM names
+ORDER BY property_key
