@@ -186,6 +186,51 @@ def test_the_model_file_layout(populated: Warehouse) -> None:
     assert not [p.name for p in model.dir.iterdir() if p.name.startswith(".")]
 
 
+def keys_of(model: ReadModel) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    con = connect_reader(model.path)
+    try:
+        return (
+            con.execute("SELECT customer_key, customer_id FROM customers ORDER BY 1").fetchall(),
+            con.execute("SELECT property_key, property FROM property_names ORDER BY 1").fetchall(),
+        )
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("batch_rows", [1, 7, read_model.BATCH_ROWS])
+def test_keys_are_drawn_in_id_order_by_a_build_and_after_them_by_a_follow(
+    populated: Warehouse, settings: Settings, batch_rows: int
+) -> None:
+    model = ReadModel(populated, batch_rows=batch_rows)  # record batches cut customers apart
+    model.follow()
+    customers, names = keys_of(model)
+    with populated.connect_published() as con:
+        with_properties = sorted(
+            r[0] for r in con.execute("SELECT DISTINCT customer_id FROM properties").fetchall()
+        )
+        property_names = sorted(
+            r[0] for r in con.execute("SELECT DISTINCT property FROM properties").fetchall()
+        )
+    # 1..n in id order (names: in name order), one key per customer with properties.
+    assert customers == list(enumerate(with_properties, start=1))
+    assert names == list(enumerate(property_names, start=1))
+    assert model_tables(model) == stored(populated)
+
+    # A follow draws the next keys, for new customers and names only.
+    apply(populated, settings, "n1", [({"registered": "new1"}, "fresh", 1, 1.9e9)])
+    apply(populated, settings, "n2", [({"registered": "u3"}, "p0", 2, 1.9e9)])
+    apply(populated, settings, "n3", [({"registered": "new2"}, "fresh", 3, 1.9e9)])
+    model.follow()
+    after_customers, after_names = keys_of(model)
+    assert after_customers[: len(customers)] == customers
+    assert [k for k, _ in after_customers[len(customers) :]] == [
+        len(customers) + 1,
+        len(customers) + 2,
+    ]
+    assert after_names == [*names, (len(names) + 1, "fresh")]
+    assert model_tables(model) == stored(populated)
+
+
 def test_nothing_published_builds_nothing(warehouse: Warehouse) -> None:
     model = ReadModel(warehouse)
     assert model.follow() == read_model.FollowResult(0)

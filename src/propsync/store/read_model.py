@@ -96,6 +96,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from propsync import sql
 from propsync.config import duckdb_memory_limit
@@ -624,7 +625,7 @@ class ReadModel:
         version, duck = self._open_published()
         stamp = run_stamp(self.warehouse.root, version)
         con = sqlite3.connect(path, isolation_level=None)
-        total = 0
+        progress = _BuildProgress(version)
         try:
             # Private until renamed: no journal, no syncs (fsync'd once at the end).
             con.execute("PRAGMA journal_mode = OFF")
@@ -633,37 +634,33 @@ class ReadModel:
             for statement in sql.folder_statements("read_model/schema"):
                 con.execute(statement)
             con.execute("BEGIN")
-            last_log = started = time.monotonic()
+
+            def batches(select: str) -> Iterator[pa.RecordBatch]:
+                reader = duck.sql(sql.load(f"read_model/{select}")).to_arrow_reader(self.batch_rows)
+                assert reader is not None  # a SELECT always has a result
+                for batch in reader:
+                    if cancel is not None and cancel.is_set():
+                        raise BuildCancelled("read model build cancelled")
+                    yield batch
+
+            names = duck.sql(sql.load("read_model/published_property_names")).fetchall()
+            con.executemany(sql.load("read_model/insert_property_name"), names)
+            keys = _CustomerKeys({name: key for key, name in names})
+            for batch in batches("published_properties"):
+                customers, props = keys.draw(pl.from_arrow(batch))  # type: ignore[arg-type]
+                con.executemany(sql.load("read_model/insert_customer"), customers.iter_rows())
+                con.executemany(sql.load("read_model/insert_property"), props.iter_rows())
+                progress.add("properties", batch.num_rows)
             for table, select, insert in (
-                ("customers", "published_customers", "insert_customer"),
-                ("property_names", "published_property_names", "insert_property_name"),
-                ("properties", "published_properties", "insert_property"),
                 ("customer_ids", "published_customer_ids", "insert_customer_id"),
                 ("customer_aliases", "published_customer_aliases", "insert_alias"),
             ):
-                insert_sql = sql.load(f"read_model/{insert}")
-                batches = duck.sql(sql.load(f"read_model/{select}")).to_arrow_reader(
-                    self.batch_rows
-                )
-                assert batches is not None  # a SELECT always has a result
-                for batch in batches:
-                    if cancel is not None and cancel.is_set():
-                        raise BuildCancelled("read model build cancelled")
+                for batch in batches(select):
                     con.executemany(
-                        insert_sql, zip(*(c.to_pylist() for c in batch.columns), strict=True)
+                        sql.load(f"read_model/{insert}"),
+                        zip(*(c.to_pylist() for c in batch.columns), strict=True),
                     )
-                    total += batch.num_rows
-                    now = time.monotonic()
-                    if now - last_log >= PROGRESS_SECONDS:
-                        last_log = now
-                        log.info(
-                            "building the read model of version %d: %s, %d rows so far "
-                            "(%.0f rows/s)",
-                            version,
-                            table,
-                            total,
-                            total / (now - started),
-                        )
+                    progress.add(table, batch.num_rows)
             for statement in sql.folder_statements("read_model/indexes"):
                 con.execute(statement)
             set_meta = sql.load("read_model/set_meta")
@@ -683,7 +680,56 @@ class ReadModel:
         finally:
             con.close()
             duck.close()
-        return version, total
+        return version, progress.rows
+
+
+class _BuildProgress:
+    """Counts a build's rows and logs them every ``PROGRESS_SECONDS``."""
+
+    def __init__(self, version: int) -> None:
+        self.version = version
+        self.rows = 0
+        self.started = self.logged = time.monotonic()
+
+    def add(self, table: str, rows: int) -> None:
+        self.rows += rows
+        now = time.monotonic()
+        if now - self.logged >= PROGRESS_SECONDS:
+            self.logged = now
+            log.info(
+                "building the read model of version %d: %s, %d rows so far (%.0f rows/s)",
+                self.version,
+                table,
+                self.rows,
+                self.rows / (now - self.started),
+            )
+
+
+class _CustomerKeys:
+    """Draws a build's customer keys (see "Keys") from its properties, streamed in id order: a
+    customer's key is one more than the previous customer's, across record batches."""
+
+    def __init__(self, property_keys: dict[str, int]) -> None:
+        self.property_keys = property_keys
+        self.last_id: str | None = None
+        self.last_key = 0
+
+    def draw(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The batch's new customers (customer_key, customer_id) and its properties by key
+        (customer_key, property_key, value, update_ts)."""
+        ids = batch["customer_id"]
+        first = ids.ne_missing(ids.shift(1, fill_value=self.last_id))
+        keyed = batch.with_columns(
+            first=first,
+            customer_key=self.last_key + first.cast(pl.Int64).cum_sum(),
+            property_key=pl.col("property").replace_strict(
+                self.property_keys, return_dtype=pl.Int64
+            ),
+        )
+        if keyed.height:
+            self.last_id, self.last_key = ids[-1], int(keyed["customer_key"][-1])
+        customers = keyed.filter("first").select("customer_key", "customer_id")
+        return customers, keyed.select("customer_key", "property_key", "value", "update_ts")
 
 
 def _state(con: sqlite3.Connection) -> ModelState | None:

@@ -1,5 +1,5 @@
 -- The build's source (DuckDB, the published version): every property name and its key in the
--- model, drawn in name order (as published_properties.sql draws them).
+-- model, drawn in name order.
 WITH names AS (
     SELECT DISTINCT property FROM properties
 )
