@@ -92,6 +92,26 @@ def test_plan_waits_for_a_new_base_while_writers_are_busy() -> None:
     assert compaction.plan([base, *tenth], full=True, busy=True) == compaction.Fold(0, 3)
 
 
+def test_busy_writers_fold_the_changes_together_before_a_new_base() -> None:
+    """Tracking's hot keys: the changes past the ratio are folded into one file while the newer
+    ones hold at least as many rows as the oldest; the base only when that fold left too many."""
+    base = catalog.Segment(1, 1, "b", "bh", 12_000_000)
+    folded = seg(2_000_000, 2)  # a fold's result: 2M keys
+    newer = [seg(2_000_000, 3), seg(2_000_000, 4), seg(2_000_000, 5), seg(2_000_000, 6)]
+    newer += [seg(2_100_000, 7)]
+    assert sum(s.rows for s in [folded, *newer]) > 12_000_000
+    assert compaction.plan([base, folded, *newer], busy=True) == compaction.Fold(1, 7)
+    # The same changes when idle: a new base (BASE_RATIO), as before.
+    assert compaction.plan([base, folded, *newer]) == compaction.Fold(0, 7)
+    # Under the ratio: nothing, whatever the split.
+    assert compaction.plan([base, folded, *newer[:4]], busy=True) is None
+    # The fold kept too many (uniform updates): its file outweighs the newer ones, so the base.
+    kept = seg(11_000_000, 2)
+    assert compaction.plan([base, kept, seg(1_500_000, 3)], busy=True) == compaction.Fold(0, 3)
+    # One file of changes past the ratio (a whole-warehouse import): the base.
+    assert compaction.plan([base, seg(13_000_000, 2)], busy=True) == compaction.Fold(0, 2)
+
+
 def test_busy_writers_fold_changes_by_the_larger_fanout_and_idle_ones_catch_up() -> None:
     """Tracking runs of ~40k rows under sustained load: folded after BUSY_FANOUT of them while
     the applier is busy, after FANOUT once it is idle; never past a larger file."""
