@@ -20,8 +20,8 @@ statement of a few primary-key probes (``read_customer``), the same answer as
 **Keys**: ``properties`` and ``recent_properties`` name a customer by the model's own integer
 key (``customers``: customer_id <-> customer_key) and a property by its name's key
 (``property_names``), not by text: the 32-character id on each of 10M rows was half of a
-1M x 10 model, and a fold rewrites most of ``properties``' pages (a fold's CPU 0.57-0.62x,
-docs/store-redesign.md step 10). The keys are the model's, not the warehouse's: a build draws
+1M x 10 model, and a fold rewrites most of ``properties``' pages (a fold's CPU a row 2.1-2.3
+against 3.9-4.1 us, docs/benchmarks.md). The keys are the model's, not the warehouse's: a build draws
 them in id (and name) order, so its rows go in by appending; a follow stages its rows by text
 (``run_properties``, a temporary table), draws the next keys for the customers and names it has
 not met, and writes its rows by key. A customer merged away keeps its key, with no rows under it.
@@ -44,8 +44,8 @@ any point leaves the model at some whole version. Its cost is the runs', never t
 Runs above the published version are never read (they may be uncommitted or unpublished).
 
 **Segments**: a follow does not update ``properties`` in place. Its property rows become a new
-*segment* of ``recent_properties``, keyed (seg, customer_key, property_key) and written in key order:
-an append at the B-tree's end, about 100 bytes a row written once, where an upsert into
+*segment* of ``recent_properties``, keyed (seg, customer_key, property_key) and written in key
+order: an append at the B-tree's end, a row written once, where an upsert into
 ``properties`` dirtied (and wrote twice, to the WAL and back) a 4 KB page per row of a random
 customer. A read takes, per property, the newest segment's row, else ``properties``' row
 (``customer_by_id.sql``: one primary-key probe per live segment; ``current_properties.sql`` for
