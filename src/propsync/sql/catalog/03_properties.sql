@@ -1,23 +1,9 @@
 -- One row per (customer, property): its newest change, else its row in the base. Every change
 -- won against the state it was committed on, so the newest change needs no timestamp comparison.
 CREATE VIEW properties AS
-WITH newest_versions AS (
-    -- A key's newest version, then its row (sql/compaction/fold_changes.sql says why).
-    SELECT customer_id, name, max(version) AS version
-    FROM internal.change_rows
-    WHERE kind = 'property'
-    GROUP BY customer_id, name
-),
-
-changed AS (
-    SELECT changes.customer_id, changes.name AS property, changes.value, changes.update_ts,
-        changes.batch_id
-    FROM internal.change_rows AS changes
-    SEMI JOIN newest_versions AS newest
-        ON newest.customer_id = changes.customer_id
-        AND newest.name = changes.name
-        AND newest.version = changes.version
-    WHERE changes.kind = 'property'
+WITH changed AS (
+    SELECT customer_id, name AS property, value, update_ts, batch_id
+    FROM internal.newest_changes
 ),
 
 unchanged AS (
