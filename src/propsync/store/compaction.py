@@ -120,8 +120,9 @@ def plan(
     if full:
         return Fold(0, len(segments))
     if sum(s.rows for s in changes) > ratio * max(base.rows, MIN_BASE_ROWS):
-        # Busy: the changes are folded together first while that at least halves what they
-        # hold in files, then the base is rewritten only if they still exceed the ratio.
+        # Busy: the changes are folded together first while the newer files hold at least as
+        # many rows as the oldest (so a fold reads at least twice what the last one left); the
+        # base is rewritten once a fold keeps too many rows for that to hold.
         # Tracking updates a hot set of keys again and again: at 50,000 commands/s into
         # 1M x 10, 20.8M rows of changes held 2.0M keys, and their fold took 26 s of CPU where
         # a new base took 58 s and left no smaller changes behind (docs/benchmarks.md).
