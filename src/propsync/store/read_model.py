@@ -48,7 +48,7 @@ Runs above the published version are never read (they may be uncommitted or unpu
 order: an append at the B-tree's end, a row written once, where an upsert into
 ``properties`` dirtied (and wrote twice, to the WAL and back) a 4 KB page per row of a random
 customer. A read takes, per property, the newest segment's row, else ``properties``' row
-(``customer_by_id.sql``: one primary-key probe per live segment; ``current_properties.sql`` for
+(``customer.sql``: one primary-key probe per live segment; ``current_properties.sql`` for
 the whole model). The follower keeps the segments few (``maintenance_step``, one short
 transaction per step, between follows):
 
@@ -230,14 +230,9 @@ def model_version(con: sqlite3.Connection) -> int:
 
 def read_customer(con: sqlite3.Connection, ref: CustomerRef) -> tuple[Customer | None, int]:
     """``ref`` (None: unknown) and the model's version, read by one statement (one snapshot):
-    ``customer_by_id.sql`` or ``customer_by_internal_id.sql``. One statement instead of a
-    transaction of five: the GET path's cost was mostly per statement, not per row."""
-    if ref.id_type is None:
-        rows = con.execute(sql.load("read_model/customer_by_internal_id"), {"ref": ref.value})
-    else:
-        rows = con.execute(
-            sql.load("read_model/customer_by_id"), {"id_type": ref.id_type, "id_value": ref.value}
-        )
+    ``customer.sql``, by id or by internal id. One statement instead of a transaction of five:
+    the GET path's cost was mostly per statement, not per row."""
+    rows = con.execute(sql.load("read_model/customer"), {"id_type": ref.id_type, "ref": ref.value})
     version = 0
     customer_id: str | None = None
     ids: dict[str, list[str]] = {}

@@ -1,5 +1,5 @@
 -- Every current property: the newest recent row of a key, else properties' row. What a GET
--- reads for one customer (customer_by_id.sql), for the whole model (tests, checks).
+-- reads for one customer (customer.sql), for the whole model (tests, checks).
 WITH recent AS (
     SELECT customer_key, property_key, value, update_ts, max(seg) AS seg
     FROM recent_properties

@@ -1,10 +1,22 @@
--- One GET by internal id in one statement (see customer_by_id.sql): the id of a current customer,
--- or of one merged into another (resolved to the survivor), as resolve_internal_id.sql.
+-- One GET in one statement, so one read snapshot (no BEGIN/COMMIT around several): part 0 the
+-- model's version, 1 the customer, 2 its ids, 3 its properties, sorted as sql/read/customer_ids.sql
+-- and customer_properties.sql sort them (BINARY collation = bytes). :id_type and :ref name an id
+-- (ID_TYPE:ID_VALUE); :id_type NULL makes :ref an internal id, of a current customer or of one
+-- merged into another (resolved to the survivor), as resolve_internal_id.sql. Without such a
+-- customer only part 0 comes back.
 WITH c AS MATERIALIZED (
     SELECT customer_id FROM (
-        SELECT customer_id, 0 AS rank FROM customer_ids WHERE customer_id = :ref
+        SELECT customer_id, 0 AS rank
+        FROM customer_ids
+        WHERE :id_type IS NOT NULL AND id_type = :id_type AND id_value = :ref
         UNION ALL
-        SELECT customer_id, 1 AS rank FROM customer_aliases WHERE old_customer_id = :ref
+        SELECT customer_id, 1 AS rank
+        FROM customer_ids
+        WHERE :id_type IS NULL AND customer_id = :ref
+        UNION ALL
+        SELECT customer_id, 2 AS rank
+        FROM customer_aliases
+        WHERE :id_type IS NULL AND old_customer_id = :ref
     )
     ORDER BY rank
     LIMIT 1
