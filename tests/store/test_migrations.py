@@ -68,7 +68,7 @@ def test_migrate_upgrades_in_place_and_keeps_the_data(
     assert (
         out == f"upgraded warehouse {legacy} from schema version 0 to {migrations.SCHEMA_VERSION}\n"
     )
-    assert recorded_version(legacy) == migrations.SCHEMA_VERSION == 4
+    assert recorded_version(legacy) == migrations.SCHEMA_VERSION == 5
     assert set(published_modes(legacy).values()) == {0o444}
     after = run(
         capsys, "get", "registered:mgalik", "--include-timestamps", "--warehouse", str(legacy)
@@ -89,10 +89,10 @@ def test_the_first_write_upgrades_with_one_log_line(
         assert code == 0
         notices = [r.getMessage() for r in caplog.records if NOTICE in r.getMessage()]
         assert notices == [
-            f"propsync: upgrading warehouse {legacy} from schema version 0 to 4: "
+            f"propsync: upgrading warehouse {legacy} from schema version 0 to 5: "
             "published versions read-only; schema version recorded; integer keys for customers "
             "and property names; published versions are catalogs over Parquet files, not copies; "
-            "customer ids looked up by a sorted hash"
+            "customer ids looked up by a sorted hash; published files name customers by key"
         ]
         caplog.clear()
         code, _, _ = run(capsys, "set", "registered:mgalik", "age:=42", "--warehouse", str(legacy))
@@ -339,7 +339,10 @@ def test_id_hashes_upgrade_of_a_layout3_warehouse_finds_every_known_id(
         customers_before = con.execute("SELECT count(*) FROM customer_keys").fetchall()
 
     code, out, _ = run(capsys, "migrate", "--warehouse", str(root))
-    assert (code, out) == (0, f"upgraded warehouse {root} from schema version 3 to 4\n")
+    assert (code, out) == (
+        0,
+        f"upgraded warehouse {root} from schema version 3 to {migrations.SCHEMA_VERSION}\n",
+    )
     with duckdb.connect(str(root / "work.duckdb"), read_only=True) as con:
         assert con.execute(
             "SELECT count(*), count(DISTINCT (id_hash, customer_key)) FROM id_hashes"
@@ -361,3 +364,64 @@ def test_id_hashes_upgrade_of_a_layout3_warehouse_finds_every_known_id(
         frozenset({("registered", "u9"), ("cookie", "c9")}),
         frozenset({("registered", "u1"), ("cookie", "c1"), ("cookie", "c-new")}),
     }
+
+
+# -- schema version 4 (published files by text id) to 5 (by customer key) --------------------------
+
+LAYOUT4 = Path(__file__).parents[1] / "fixtures" / "warehouse-layout4.tar.gz"
+
+
+@pytest.fixture
+def layout4(tmp_path: Path) -> Path:
+    """``tests/fixtures/build_warehouse_layout4.py`` run by the code of schema version 4: the demo,
+    a compacted base, runs after it with two merges (one repointing an alias), odd property
+    names, a legacy value, and a committed batch that was never published."""
+    root = tmp_path / "layout4"
+    root.mkdir()
+    with tarfile.open(LAYOUT4) as tar:
+        tar.extractall(root, filter="tar")
+    return root
+
+
+def published_rows(root: Path) -> dict[str, set[tuple[object, ...]]]:
+    with Warehouse(root).connect_published() as con:
+        return {name: set(con.execute(q).fetchall()) for name, q in READER_QUERIES.items()}
+
+
+def test_keyed_files_upgrade_publishes_the_working_state_in_the_new_shape(
+    layout4: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from propsync.store import catalog
+    from propsync.store.read_model import ReadModel
+
+    assert recorded_version(layout4) == 4
+    manifest = Warehouse(layout4).current_manifest()
+    assert manifest is not None and manifest.layout == 3 and len(manifest.segments) == 4
+    before = reader_rows(layout4 / "work.duckdb")
+    code, out, _ = run(capsys, "migrate", "--warehouse", str(layout4))
+    assert (code, out) == (
+        0,
+        f"upgraded warehouse {layout4} from schema version 4 to {migrations.SCHEMA_VERSION}\n",
+    )
+    assert recorded_version(layout4) == migrations.SCHEMA_VERSION
+    wh = Warehouse(layout4)
+    manifest = wh.current_manifest()
+    # One new base of the working state (the batch never published included), keyed.
+    assert manifest is not None and manifest.layout == catalog.LAYOUT == 5
+    assert len(manifest.segments) == 1 and manifest.version == 10
+    assert reader_rows(layout4 / "work.duckdb") == before
+    assert published_rows(layout4) == before
+    with wh.connect_published() as con:
+        kinds = dict(
+            con.execute("SELECT kind, count(*) FROM internal.rows GROUP BY ALL").fetchall()
+        )
+    with duckdb.connect(str(layout4 / "work.duckdb"), read_only=True) as con:
+        customers = con.execute("SELECT count(*) FROM customer_keys").fetchall()[0][0]
+    assert kinds["customer"] == customers  # merged-away ones too: the aliases name them
+    # The writes after it continue the new files; the read model builds from them.
+    apply(wh, Settings(warehouse=layout4), "n1", [({"cookie": "k9"}, "name", "N", 5.0)])
+    after = published_rows(layout4)
+    assert after == reader_rows(layout4 / "work.duckdb") != before
+    model = ReadModel(wh)
+    assert model.follow() is not None
+    assert model.state() is not None and model.state().version == 11  # type: ignore[union-attr]

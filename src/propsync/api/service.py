@@ -114,6 +114,11 @@ class Service:
             self._journal = JournalWriter(
                 self.warehouse.root, segment_bytes=self.config.journal_segment_bytes
             ).start()
+        if self.warehouse.published_outdated():  # the read model builds from keyed files
+            from propsync.store.migrations import migrate
+
+            log.info("publishing %s in this release's layout first", self.warehouse.root)
+            migrate(self.warehouse, self.settings)
         self.reader.start()  # builds the read model in the background, or catches up on runs
         self.warm_up = threading.Thread(target=self.warm_up_edits, name="edit-warm-up", daemon=True)
         self.warm_up.start()

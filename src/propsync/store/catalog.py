@@ -16,6 +16,13 @@ batch and the number of files, never the warehouse. Compaction (``store/compacti
 files into fewer and writes the same version's catalog again as a new generation
 (``v000127.c1.duckdb``); the logical state does not change.
 
+The files name customers by the working database's integer key, as its tables do
+(``sql/runs/write_run.sql``): a customer row, written once by the batch that created the
+customer, gives its internal id (the text readers see). The keyed views in schema ``internal``
+(``sql/catalog/internal/``: ``customer_names``, ``customer_alias_keys``, ``customer_id_keys``,
+``current_properties``) are what compaction, the read model's build and a new base read; the
+documented views join them to the names.
+
 The views never compare timestamps: every change won against the state it was committed on, so
 a property's value is its newest change (by version), otherwise its row in the base. Customer
 merges are rows too: the views follow them (ids to the survivor, the merged-away customer's
@@ -47,7 +54,10 @@ from propsync.files import (
     temporary_name,
 )
 
-LAYOUT = 3  # the schema version whose published versions are catalogs
+# The shape of the published files: the schema version that introduced it (3: catalogs over
+# Parquet files; 5: customers named by key, sql/runs/write_run.sql). Files of another shape are
+# never continued: the next publish writes the whole state as a new base.
+LAYOUT = 5
 CATALOG_FILE = re.compile(r"^v(\d{6,})(?:\.c(\d+))?\.duckdb$")
 PARTIAL_CATALOG = re.compile(r"^\.v\d{6,}(?:\.c\d+)?\.(?:duckdb|manifest\.json)\.tmp")
 HISTORY_SUFFIX = ".history.parquet"
@@ -55,9 +65,9 @@ MANIFEST_SUFFIX = ".manifest.json"
 
 # Empty relations of the two file shapes, for a version without changes (or without a base).
 _NO_ROWS = (
-    "SELECT NULL::VARCHAR AS kind, NULL::VARCHAR AS customer_id, NULL::VARCHAR AS name, "
-    "NULL::VARCHAR AS value, NULL::BIGINT AS update_ts, NULL::VARCHAR AS batch_id, "
-    "NULL::BIGINT AS version WHERE false"
+    "SELECT NULL::VARCHAR AS kind, NULL::BIGINT AS customer_key, NULL::BIGINT AS merged_key, "
+    "NULL::VARCHAR AS name, NULL::VARCHAR AS value, NULL::BIGINT AS update_ts, "
+    "NULL::VARCHAR AS batch_id, NULL::BIGINT AS version WHERE false"
 )
 
 
@@ -91,6 +101,7 @@ class Manifest:
     # A digest of the view definitions the catalog was written with (``views_digest``): the next
     # catalog starts from a copy of this one only when they are the same.
     views: str = ""
+    layout: int = LAYOUT  # the shape of its files (manifests written before layout 5: 3)
 
     def files(self) -> set[str]:
         return {p for s in self.segments for p in s.paths}
@@ -210,6 +221,7 @@ def _manifest_json(manifest: Manifest) -> str:
             "retired": [list(r) for r in manifest.retired],
             "root": manifest.root,
             "views": manifest.views,
+            "layout": manifest.layout,
         }
     )
 
@@ -224,6 +236,7 @@ def _manifest_from_json(text: str) -> Manifest:
         tuple((str(p), int(t)) for p, t in data["retired"]),
         str(data.get("root", "")),
         str(data.get("views", "")),
+        int(data.get("layout", 3)),
     )
 
 
@@ -314,7 +327,7 @@ def _fill_tables(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> None:
     )
     con.execute(
         "INSERT INTO internal.meta VALUES ('version', $v), ('generation', $g), ('layout', $l)",
-        {"v": str(manifest.version), "g": str(manifest.generation), "l": str(LAYOUT)},
+        {"v": str(manifest.version), "g": str(manifest.generation), "l": str(manifest.layout)},
     )
     con.execute(
         "INSERT INTO internal.property_names SELECT unnest($names::VARCHAR[])",
@@ -356,7 +369,8 @@ def connect(
     the same views over this warehouse's files, in memory: the next publish writes catalogs with
     the new place."""
     manifest = read_manifest(path)
-    if manifest is None or manifest.root == str(root.resolve()):
+    # Files of an older shape are read only through the views written with them.
+    if manifest is None or manifest.root == str(root.resolve()) or manifest.layout != LAYOUT:
         return duckdb.connect(str(path), read_only=True, config=config or {})
     con = duckdb.connect(":memory:", config=config or {})
     try:

@@ -179,7 +179,7 @@ def _compact_locked(warehouse: Warehouse, settings: Settings, full: bool, busy: 
     directory.mkdir(parents=True, exist_ok=True)
     _remove_partial(directory)
     folds = 0
-    while (manifest := warehouse.current_manifest()) is not None:
+    while (manifest := _foldable(warehouse)) is not None:
         fold = plan(manifest.segments, full=full and folds == 0, busy=busy)
         if fold is None:
             break
@@ -278,8 +278,15 @@ def _remove_partial(directory: Path) -> None:
 
 def due(warehouse: Warehouse, *, busy: bool = False) -> bool:
     """Whether the current version's files need a fold (cheap: reads the catalog's file list)."""
-    manifest = warehouse.current_manifest()
+    manifest = _foldable(warehouse)
     return manifest is not None and plan(manifest.segments, busy=busy) is not None
+
+
+def _foldable(warehouse: Warehouse) -> catalog.Manifest | None:
+    """The current version's manifest, unless its files are of an older shape: the next publish
+    replaces them with a new base (``Warehouse.publish``)."""
+    manifest = warehouse.current_manifest()
+    return manifest if manifest is not None and manifest.layout == catalog.LAYOUT else None
 
 
 _threads: dict[Path, threading.Thread] = {}

@@ -17,14 +17,14 @@ B-tree), ``recent_properties`` and ``recent_segments`` (below) and ``meta``. A p
 statement of a few primary-key probes (``read_customer``), the same answer as
 ``propsync.store.read.get_customer`` on the published DuckDB file.
 
-**Keys**: ``properties`` and ``recent_properties`` name a customer by the model's own integer
-key (``customers``: customer_id <-> customer_key) and a property by its name's key
-(``property_names``), not by text: the 32-character id on each of 10M rows was half of a
-1M x 10 model, and a fold rewrites most of ``properties``' pages (a fold's CPU a row 2.1-2.3
-against 3.9-4.1 us, docs/benchmarks.md). The keys are the model's, not the warehouse's: a build draws
-them in id (and name) order, so its rows go in by appending; a follow stages its rows by text
-(``run_properties``, a temporary table), draws the next keys for the customers and names it has
-not met, and writes its rows by key. A customer merged away keeps its key, with no rows under it.
+**Keys**: ``properties`` and ``recent_properties`` name a customer by its integer key and a
+property by its name's key (``property_names``), not by text: the 32-character id on each of 10M
+rows was half of a 1M x 10 model, and a fold rewrites most of ``properties``' pages (a fold's CPU
+a row 2.1-2.3 against 3.9-4.1 us, docs/benchmarks.md). The customer keys are the warehouse's own
+(``customers``: customer_key <-> customer_id, from the files' customer rows), which the published
+files and runs name customers by: a build streams the properties in key order, so its rows go in
+by appending, and a follow writes its rows by key as they come. The name keys are the model's (a
+handful, mapped in Python). A customer merged away keeps its key, with no rows under it.
 
 **Build** (first start, or a rebuild): the published version is read through a read-only DuckDB
 connection (``sql/read_model/published_*.sql``, in key order so SQLite appends), streamed in
@@ -37,7 +37,7 @@ is ever paired with a file it does not belong to (which renaming over an open WA
 would do).
 
 **Follow**: the model at version m reaches the published version p by applying the run files of
-m+1..p (``store/runs.py``: merges, then ids, then properties, as
+m+1..p (``store/runs.py``: customers, merges, ids, then properties, as
 ``tests/store/test_runs.py::fold`` does), each in one SQLite transaction that also sets
 ``meta.version`` (a follower behind takes consecutive runs together, ``GROUP_ROWS``): a crash at
 any point leaves the model at some whole version. Its cost is the runs', never the warehouse's.
@@ -107,10 +107,10 @@ from propsync.store import runs
 from propsync.store.read import Customer, CustomerRef, Property
 from propsync.store.warehouse import VERSION_FILE, Warehouse, connect_duckdb
 
-FORMAT = "4"  # the layout of the tables below; another value in a model's meta: rebuild
+FORMAT = "5"  # the layout of the tables below; another value in a model's meta: rebuild
 # Format 2 dropped properties.batch_id (no read used it; 26% of the file at 1M x 10); format 3
-# added recent_properties (the follows' segments) and recent_segments; format 4 keys both by
-# integers (customers, property_names).
+# added recent_properties (the follows' segments) and recent_segments; format 4 keyed both by
+# integers (customers, property_names); format 5 takes the warehouse's customer keys.
 FILE_NAME = "read_model.sqlite"
 _PARTIAL = re.compile(r"^\.read_model\.sqlite\.tmp")
 BATCH_ROWS = 100_000
@@ -640,13 +640,15 @@ class ReadModel:
 
             names = duck.sql(sql.load("read_model/published_property_names")).fetchall()
             con.executemany(sql.load("read_model/insert_property_name"), names)
-            keys = _CustomerKeys({name: key for key, name in names})
+            property_keys = {name: key for key, name in names}
             for batch in batches("published_properties"):
-                customers, props = keys.draw(pl.from_arrow(batch))  # type: ignore[arg-type]
-                con.executemany(sql.load("read_model/insert_customer"), customers.iter_rows())
+                props = pl.from_arrow(batch).with_columns(  # type: ignore[union-attr]
+                    pl.col("property").replace_strict(property_keys, return_dtype=pl.Int64)
+                )
                 con.executemany(sql.load("read_model/insert_property"), props.iter_rows())
                 progress.add("properties", batch.num_rows)
             for table, select, insert in (
+                ("customers", "published_customers", "insert_customer"),
                 ("customer_ids", "published_customer_ids", "insert_customer_id"),
                 ("customer_aliases", "published_customer_aliases", "insert_alias"),
             ):
@@ -700,33 +702,6 @@ class _BuildProgress:
             )
 
 
-class _CustomerKeys:
-    """Draws a build's customer keys (see "Keys") from its properties, streamed in id order: a
-    customer's key is one more than the previous customer's, across record batches."""
-
-    def __init__(self, property_keys: dict[str, int]) -> None:
-        self.property_keys = property_keys
-        self.last_id: str | None = None
-        self.last_key = 0
-
-    def draw(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """The batch's new customers (customer_key, customer_id) and its properties by key
-        (customer_key, property_key, value, update_ts)."""
-        ids = batch["customer_id"]
-        first = ids.ne_missing(ids.shift(1, fill_value=self.last_id))
-        keyed = batch.with_columns(
-            first=first,
-            customer_key=self.last_key + first.cast(pl.Int64).cum_sum(),
-            property_key=pl.col("property").replace_strict(
-                self.property_keys, return_dtype=pl.Int64
-            ),
-        )
-        if keyed.height:
-            self.last_id, self.last_key = ids[-1], int(keyed["customer_key"][-1])
-        customers = keyed.filter("first").select("customer_key", "customer_id")
-        return customers, keyed.select("customer_key", "property_key", "value", "update_ts")
-
-
 def _state(con: sqlite3.Connection) -> ModelState | None:
     try:
         meta = dict(con.execute(sql.load("read_model/get_meta")).fetchall())
@@ -746,74 +721,89 @@ def apply_run(
     con: sqlite3.Connection, run_frames: list[pl.DataFrame], version: int, stamp: str
 ) -> int:
     """Apply consecutive run files' rows in one transaction that also sets ``meta.version`` (the
-    last run's) and return their rows. Only the first may hold merges: its merges go first, then
-    every run's ids and properties, the later run's row where two name the same key (it won
-    later). A follower behind takes several runs at once this way (``GROUP_ROWS``): one sorted
-    pass touches each B-tree page once, where a pass per run touched most pages each time."""
+    last run's) and return their rows. Only the first may hold merges: its new customers and
+    merges go first, then every run's customers, ids and properties, the later run's row where
+    two name the same key (it won later). A follower behind takes several runs at once this way
+    (``GROUP_ROWS``): one sorted pass touches each B-tree page once, where a pass per run touched
+    most pages each time."""
     assert not any(_has_merges(r) for r in run_frames[1:]), "a merge must start a group of runs"
     run = pl.concat(run_frames) if len(run_frames) > 1 else run_frames[0]
-    merges = run.filter(pl.col("kind") == "merge").select("customer_id", "value").rows()
-    ids = run.filter(pl.col("kind") == "id").select("name", "value", "customer_id")
+    customers = run.filter(pl.col("kind") == "customer").select("customer_key", "value")
+    merges = run.filter(pl.col("kind") == "merge").select("customer_key", "merged_key").rows()
+    ids = run.filter(pl.col("kind") == "id").select("name", "value", "customer_key")
     props = run.filter(pl.col("kind") == "property").select(
-        "customer_id", "name", "value", "update_ts"
+        "customer_key", "name", "value", "update_ts"
     )
     if len(run_frames) > 1:  # one run lists each key once
         ids = ids.unique(["name", "value"], keep="last", maintain_order=True)
-        props = props.unique(["customer_id", "name"], keep="last", maintain_order=True)
+        props = props.unique(["customer_key", "name"], keep="last", maintain_order=True)
     # In primary-key order, SQLite walks its B-trees forward instead of at random (1.45x for a
     # run of 209k properties into 10M).
     ids = ids.sort("name", "value")
-    # Sorted by id, the rows meet the keys of customers in the order a build drew them.
-    props = props.sort("customer_id", "name")
     with _write_transaction(con):
+        con.executemany(sql.load("read_model/add_customer"), customers.sort("customer_key").rows())
         # One merge after the other, as listed: a later merge may move what an earlier one did.
-        for merge in merges:  # (survivor, merged away)
-            con.execute(sql.load("read_model/repoint_ids"), merge)
-            con.execute(sql.load("read_model/repoint_aliases"), merge)
-            con.execute(sql.load("read_model/insert_alias"), (merge[1], merge[0]))
-            con.execute(sql.load("read_model/delete_merged_properties"), merge)
-            con.execute(sql.load("read_model/delete_merged_recent"), merge)
+        for survivor, merged in merges:
+            texts = dict(
+                con.execute(sql.load("read_model/customer_ids_of_keys"), (survivor, merged))
+            )
+            pair = (texts[survivor], texts[merged])
+            con.execute(sql.load("read_model/repoint_ids"), pair)
+            con.execute(sql.load("read_model/repoint_aliases"), pair)
+            con.execute(sql.load("read_model/insert_alias"), (pair[1], pair[0]))
+            con.execute(sql.load("read_model/delete_merged_properties"), (merged,))
+            con.execute(sql.load("read_model/delete_merged_recent"), (merged,))
         for chunk in ids.iter_slices(BATCH_ROWS):
-            con.executemany(sql.load("read_model/insert_customer_id"), chunk.iter_rows())
-        if props.height and _in_place(con, props.height):
-            upsert_properties(con, props)
-        elif props.height:
-            append_segment(con, props)
+            con.executemany(sql.load("read_model/add_customer_id"), chunk.iter_rows())
+        if props.height:
+            keyed = _keyed(con, props)
+            if _in_place(con, keyed.height):
+                upsert_properties(con, keyed)
+            else:
+                append_segment(con, keyed)
         con.executemany(
             sql.load("read_model/set_meta"), [("version", str(version)), ("run_stamp", stamp)]
         )
     return run.height
 
 
+def _keyed(con: sqlite3.Connection, props: pl.DataFrame) -> pl.DataFrame:
+    """Property rows (customer_key, name, value, update_ts) by key (customer_key, property_key,
+    value, update_ts), in key order; names new to the model get the next keys."""
+    known = dict(con.execute(sql.load("read_model/property_keys")).fetchall())
+    new = sorted(set(props["name"].unique().to_list()) - known.keys())
+    if new:
+        first = max(known.values(), default=0) + 1
+        added = {name: first + i for i, name in enumerate(new)}
+        con.executemany(
+            sql.load("read_model/insert_property_name"), [(k, n) for n, k in added.items()]
+        )
+        known.update(added)
+    return props.select(
+        "customer_key",
+        pl.col("name").replace_strict(known, return_dtype=pl.Int64).alias("property_key"),
+        "value",
+        "update_ts",
+    ).sort("customer_key", "property_key")
+
+
 def upsert_properties(con: sqlite3.Connection, props: pl.DataFrame) -> None:
-    """Write property rows (customer_id, name, value, update_ts; sorted) straight into
-    ``properties``, inside the caller's transaction. Chunk by chunk: a whole warehouse's run
-    is never staged at once."""
+    """Write property rows (customer_key, property_key, value, update_ts; in key order) straight
+    into ``properties``, inside the caller's transaction."""
+    statement = sql.load("read_model/upsert_property")
     for chunk in props.iter_slices(BATCH_ROWS):
-        _stage(con, chunk)
-        con.execute(sql.load("read_model/upsert_staged"))
-        con.execute(sql.load("read_model/clear_run_properties"))
+        con.executemany(statement, chunk.iter_rows())
 
 
 def append_segment(con: sqlite3.Connection, props: pl.DataFrame) -> None:
-    """Write property rows (customer_id, name, value, update_ts; sorted) as a new segment of
-    ``recent_properties``, appended in key order (see "Segments"), inside the caller's
-    transaction."""
+    """Write property rows (customer_key, property_key, value, update_ts; in key order) as a new
+    segment of ``recent_properties``, appended in key order (see "Segments"), inside the
+    caller's transaction."""
     seg = con.execute(sql.load("read_model/next_segment")).fetchall()[0][0]
-    _stage(con, props)
-    con.execute(sql.load("read_model/append_segment"), {"seg": seg})
-    con.execute(sql.load("read_model/clear_run_properties"))
-    con.execute(sql.load("read_model/add_segment"), (seg, 0, props.height))
-
-
-def _stage(con: sqlite3.Connection, props: pl.DataFrame) -> None:
-    """Stage property rows in ``run_properties`` and draw the keys of the customers and names
-    new to the model (see "Keys")."""
-    con.execute(sql.load("read_model/create_run_properties"))
+    statement = sql.load("read_model/append_segment")
     for chunk in props.iter_slices(BATCH_ROWS):
-        con.executemany(sql.load("read_model/stage_run_property"), chunk.iter_rows())
-    con.execute(sql.load("read_model/add_new_customers"))
-    con.execute(sql.load("read_model/add_new_property_names"))
+        con.executemany(statement, ((seg, *row) for row in chunk.iter_rows()))
+    con.execute(sql.load("read_model/add_segment"), (seg, 0, props.height))
 
 
 def _in_place(con: sqlite3.Connection, rows: int) -> bool:

@@ -39,14 +39,15 @@ _PARTIAL_FILE = re.compile(r"^\.r\d{6,}(?:\.history)?\.parquet\.tmp$")
 # The columns of a run file, in order (sql/runs/write_run.sql).
 RUN_SCHEMA = {
     "kind": pl.String,
-    "customer_id": pl.String,
+    "customer_key": pl.Int64,
+    "merged_key": pl.Int64,
     "name": pl.String,
     "value": pl.String,
     "update_ts": pl.Int64,
     "batch_id": pl.String,
     "version": pl.Int64,
 }
-KINDS = ("merge", "id", "property")  # the order a follower applies them in
+KINDS = ("customer", "merge", "id", "property")  # the order a follower applies them in
 
 
 class RunMissing(PropsyncError):

@@ -428,6 +428,18 @@ class Warehouse:
         found = self._current_catalog()
         return None if found is None else found[1]
 
+    def published_outdated(self) -> bool:
+        """Whether readers see a version written in a shape older than this release's published
+        files (a full copy, or files of another ``catalog.LAYOUT``): its views still answer, but
+        the read model builds from the keyed files, so the next publish must come first
+        (``propsync migrate``)."""
+        try:
+            self.published_file()
+        except NotPublished:
+            return False
+        manifest = self.current_manifest()
+        return manifest is None or manifest.layout != catalog.LAYOUT
+
     def needs_publish(self, version: int) -> bool:
         """Whether the working database at ``version`` is ahead of what readers see, or readers
         see a full copy of an older layout, or a catalog written before the warehouse was copied
@@ -435,7 +447,11 @@ class Warehouse:
         if version > self.published_version():
             return True
         manifest = self.current_manifest()
-        return manifest is None or manifest.root != str(self.root.resolve())
+        return (
+            manifest is None
+            or manifest.root != str(self.root.resolve())
+            or manifest.layout != catalog.LAYOUT
+        )
 
     def publish(
         self,
@@ -451,7 +467,8 @@ class Warehouse:
         write lock). Nothing is copied; the cost follows the runs and the number of files.
 
         When the previous version's files cannot be continued (the first publish of a warehouse
-        upgraded from a layout that published copies, or of a recreated one, or a run is missing)
+        upgraded from a layout that published copies or files of another shape, or of a
+        recreated one, or a run is missing)
         the working database's whole state is written as a new base instead, once.
 
         The catalog is written under a temporary name, fsync'd and renamed; the ``propsync.duckdb``
@@ -462,7 +479,9 @@ class Warehouse:
         current = self.current_manifest()
         names = [n for (n,) in con.execute(sql.load("publish/property_names")).fetchall()]
         manifest = None
-        if current is not None and current.version == version:  # moved here: relink its files
+        if current is not None and current.layout != catalog.LAYOUT:
+            pass  # files of an older shape: never continued (a new base below)
+        elif current is not None and current.version == version:  # moved here: relink its files
             manifest = replace(current, generation=current.generation + 1)
         elif current is not None and current.version < version:
             committed = self._run_segments(con, current.version + 1, version)

@@ -1,30 +1,5 @@
--- One row per (customer, property): its newest change, else its row in the base. Every change
--- won against the state it was committed on, so the newest change needs no timestamp comparison.
+-- One row per (customer, property): its current value and when it was last updated.
 CREATE VIEW properties AS
-WITH changed AS (
-    SELECT customer_id, name AS property, value, update_ts, batch_id
-    FROM internal.newest_changes
-),
-
-unchanged AS (
-    SELECT base.customer_id, base.name AS property, base.value, base.update_ts, base.batch_id
-    FROM internal.base_rows AS base
-    ANTI JOIN changed ON changed.customer_id = base.customer_id AND changed.property = base.name
-    WHERE base.kind = 'property'
-),
-
-merged_away AS (
-    SELECT value AS customer_id
-    FROM internal.rows
-    WHERE kind = 'merge'
-),
-
-current AS (
-    SELECT * FROM unchanged
-    UNION ALL
-    SELECT * FROM changed
-)
-
-SELECT current.*
-FROM current
-ANTI JOIN merged_away USING (customer_id)
+SELECT names.customer_id, current.property, current.value, current.update_ts, current.batch_id
+FROM internal.current_properties AS current
+JOIN internal.customer_names AS names USING (customer_key)

@@ -1,4 +1,4 @@
 -- A merge: the merged-away customer's recent properties are gone too (delete_merged_properties).
 DELETE FROM recent_properties
 WHERE seg IN (SELECT seg FROM recent_segments)
-  AND customer_key = (SELECT customer_key FROM customers WHERE customer_id = ?2)
+  AND customer_key = ?1

@@ -1,5 +1,5 @@
--- The build's source (DuckDB, the published version): every property, in id order. The build
--- draws the customers' keys in this order (store/read_model.py, "Keys"), so SQLite appends.
-SELECT customer_id, property, value, update_ts
-FROM properties
-ORDER BY customer_id, property
+-- The build's source (DuckDB, the published version): every property by customer key, in key
+-- order, so SQLite appends.
+SELECT customer_key, property, value, update_ts
+FROM internal.current_properties
+ORDER BY customer_key, property

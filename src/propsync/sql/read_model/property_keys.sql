@@ -1,0 +1,2 @@
+SELECT property, property_key
+FROM property_names
