@@ -5,7 +5,7 @@
 Copies the model (a ``bench_api.py`` run's, 1M x 10), folds what it has live, then on fresh
 copies, ``--rounds`` times for each count of ``--segments``: appends ``--rows`` recent rows
 (random customers x 2 properties, as the 50,000 commands/s load sends) as that many follows'
-segments through ``read_model.append_segment``, and folds them all through
+segments through ``read_model.key_properties`` and ``append_segment``, and folds them all through
 ``read_model.maintenance_step`` in 16 slices, each committed and checkpointed as the follower's
 checkpointer does. Prints the CPU of both a row and the size of ``properties``.
 """
@@ -40,17 +40,17 @@ def _checkpoint(con: sqlite3.Connection) -> None:
     con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
-def folded_copy(source: Path, dest: Path) -> list[str]:
-    """``source`` copied to ``dest`` with no live segment; the customers' ids."""
+def folded_copy(source: Path, dest: Path) -> list[int]:
+    """``source`` copied to ``dest`` with no live segment; the customers' keys."""
     shutil.copy(source, dest)
     con = _connect(dest)
     read_model.FOLD_MIN_ROWS, read_model.FOLD_SHARE = 0, 10**12
     while read_model.maintenance_step(con):
         _checkpoint(con)
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-    ids = [r[0] for r in con.execute("SELECT DISTINCT customer_id FROM customer_ids")]
+    keys = [r[0] for r in con.execute("SELECT customer_key FROM customers")]
     con.close()
-    return ids
+    return keys
 
 
 def table_mib(path: Path, table: str) -> float:
@@ -66,7 +66,7 @@ def table_mib(path: Path, table: str) -> float:
 
 
 def append_and_fold(
-    path: Path, ids: list[str], rows: int, segments: int, seed: int
+    path: Path, ids: list[int], rows: int, segments: int, seed: int
 ) -> tuple[float, float]:
     """CPU microseconds a row to append ``rows`` rows in ``segments`` follows, then to fold."""
     rng = random.Random(seed)
@@ -82,7 +82,7 @@ def append_and_fold(
         part = sorted(customers[n * per : (n + 1) * per])
         frame = pl.DataFrame(
             {
-                "customer_id": [c for c in part for _ in PROPS],
+                "customer_key": [c for c in part for _ in PROPS],
                 "name": [p for _ in part for p in PROPS],
                 "value": [f'"v{n}"'] * (len(part) * len(PROPS)),
                 "update_ts": [1_900_000_000_000_000 + n] * (len(part) * len(PROPS)),
@@ -90,7 +90,7 @@ def append_and_fold(
         )
         started = time.process_time()
         con.execute("BEGIN IMMEDIATE")
-        read_model.append_segment(con, frame)
+        read_model.append_segment(con, read_model.key_properties(con, frame))
         con.execute("COMMIT")
         appended += time.process_time() - started
         _checkpoint(con)

@@ -51,16 +51,17 @@ def main() -> int:
         while read_model.maintenance_step(con):
             pass
         checkpoint(con)
-        customers = [r[0] for r in con.execute("SELECT DISTINCT customer_id FROM customer_ids")]
+        customers = [r[0] for r in con.execute("SELECT customer_key FROM customers")]
         con.close()
         n = len(customers)
         run = pl.DataFrame(
             {
-                "customer_id": [c for c in customers for _ in range(args.properties)],
+                "customer_key": [c for c in customers for _ in range(args.properties)],
                 "name": [f"prop_{j}" for _ in customers for j in range(args.properties)],
             }
         ).with_columns(
             kind=pl.lit("property"),
+            merged_key=pl.lit(None, pl.Int64),
             value=pl.lit('"imported"'),
             update_ts=pl.lit(1_950_000_000_000_000, pl.Int64),
         )
@@ -68,9 +69,9 @@ def main() -> int:
 
         con = open_copy(base, Path(tmp) / "inplace.sqlite")
         started = time.perf_counter()
-        props = run.select("customer_id", "name", "value", "update_ts").sort("customer_id", "name")
+        props = run.select("customer_key", "name", "value", "update_ts")
         con.execute("BEGIN IMMEDIATE")
-        read_model.upsert_properties(con, props)
+        read_model.upsert_properties(con, read_model.key_properties(con, props))
         con.execute("COMMIT")
         upsert = time.perf_counter() - started
         ckpt = checkpoint(con)

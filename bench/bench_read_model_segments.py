@@ -55,7 +55,8 @@ def main() -> int:
         con.execute("PRAGMA journal_mode = WAL")
         con.execute("PRAGMA synchronous = NORMAL")
         users = con.execute(
-            "SELECT id_value, customer_id FROM customer_ids WHERE id_type = 'registered'"
+            "SELECT i.id_value, c.customer_key FROM customer_ids AS i "
+            "JOIN customers AS c USING (customer_id) WHERE i.id_type = 'registered'"
         ).fetchall()
         # Fold whatever the copy has live: the first count is then the model without segments.
         read_model.FOLD_MIN_ROWS, read_model.FOLD_SHARE = 0, 10**12
@@ -76,14 +77,14 @@ def main() -> int:
                 rows = sorted(dict(rows).items())
                 segment = pl.DataFrame(
                     {
-                        "customer_id": [c for c, _ in rows],
+                        "customer_key": [c for c, _ in rows],
                         "name": [p for _, p in rows],
                         "value": ['"x"'] * len(rows),
                         "update_ts": [ts] * len(rows),
                     }
                 )
                 con.execute("BEGIN")
-                read_model.append_segment(con, segment)
+                read_model.append_segment(con, read_model.key_properties(con, segment))
                 con.execute("COMMIT")
                 live += 1
             con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()

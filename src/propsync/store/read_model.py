@@ -756,7 +756,7 @@ def apply_run(
         for chunk in ids.iter_slices(BATCH_ROWS):
             con.executemany(sql.load("read_model/add_customer_id"), chunk.iter_rows())
         if props.height:
-            keyed = _keyed(con, props)
+            keyed = key_properties(con, props)
             if _in_place(con, keyed.height):
                 upsert_properties(con, keyed)
             else:
@@ -767,7 +767,7 @@ def apply_run(
     return run.height
 
 
-def _keyed(con: sqlite3.Connection, props: pl.DataFrame) -> pl.DataFrame:
+def key_properties(con: sqlite3.Connection, props: pl.DataFrame) -> pl.DataFrame:
     """Property rows (customer_key, name, value, update_ts) by key (customer_key, property_key,
     value, update_ts), in key order; names new to the model get the next keys."""
     known = dict(con.execute(sql.load("read_model/property_keys")).fetchall())
