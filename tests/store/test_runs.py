@@ -27,34 +27,40 @@ Tables = dict[str, set[tuple[Any, ...]]]
 
 def fold(root: Path, upto: int) -> Tables:
     """A follower written from sql/runs/write_run.sql's description alone."""
-    names: dict[int, str] = {}
-    ids: dict[tuple[str, str], int] = {}
-    aliases: dict[int, int] = {}
-    props: dict[tuple[int, str], tuple[str, int | None, str]] = {}
+    ids: dict[tuple[str, str], str] = {}
+    aliases: dict[str, str] = {}
+    props: dict[tuple[str, str], tuple[str, int | None, str]] = {}
+    keys: dict[str, int] = {}  # every customer's key, one each and never another
+
+    def key_of(customer: str, key: int) -> None:
+        assert keys.setdefault(customer, key) == key, f"{customer} has keys {keys[customer]}, {key}"
+
     for version in range(1, upto + 1):
         run = runs.read_run(root, version)
         assert set(run["kind"].unique()) <= set(runs.KINDS)
-        for r in run.filter(pl.col("kind") == "customer").iter_rows(named=True):
-            assert r["customer_key"] not in names, f"customer {r['customer_key']} created twice"
-            names[r["customer_key"]] = r["value"]
         for r in run.filter(pl.col("kind") == "merge").iter_rows(named=True):
-            old, new = r["merged_key"], r["customer_key"]
+            old, new = r["value"], r["customer_id"]
+            key_of(old, r["merged_key"])
+            key_of(new, r["customer_key"])
             ids = {k: new if c == old else c for k, c in ids.items()}
             aliases = {k: new if c == old else c for k, c in aliases.items()}
             aliases[old] = new
             props = {k: v for k, v in props.items() if k[0] != old}
         for r in run.filter(pl.col("kind") == "id").iter_rows(named=True):
-            ids[(r["name"], r["value"])] = r["customer_key"]
-        keys = set()
+            key_of(r["customer_id"], r["customer_key"])
+            ids[(r["name"], r["value"])] = r["customer_id"]
+        listed = set()
         for r in run.filter(pl.col("kind") == "property").iter_rows(named=True):
-            key = (r["customer_key"], r["name"])
-            assert key not in keys, f"version {version} lists {key} twice"
-            keys.add(key)
+            key = (r["customer_id"], r["name"])
+            assert key not in listed, f"version {version} lists {key} twice"
+            listed.add(key)
+            key_of(r["customer_id"], r["customer_key"])
             props[key] = (r["value"], r["update_ts"], r["batch_id"])
+    assert len(set(keys.values())) == len(keys), "two customers share a key"
     return {
-        "customer_ids": {(t, v, names[c]) for (t, v), c in ids.items()},
-        "customer_aliases": {(names[o], names[c]) for o, c in aliases.items()},
-        "properties": {(names[c], p, *v) for (c, p), v in props.items()},
+        "customer_ids": {(t, v, c) for (t, v), c in ids.items()},
+        "customer_aliases": {(o, c) for o, c in aliases.items()},
+        "properties": {(c, p, *v) for (c, p), v in props.items()},
     }
 
 

@@ -219,6 +219,11 @@ class PublishedReader:
         if not self._usable or (found := self._from_model(ref)) is None:
             return None
         customer, version = found
+        fallback = self._fallback
+        if fallback is not None and version < fallback.version:
+            # The model was built from an older version than the published file already served
+            # (publishes went on during its build): never answer from an older version.
+            return None
         if customer is None:
             raise UnknownCustomer(f"no customer {str(ref)!r}", customer=str(ref))
         return customer, version

@@ -13,8 +13,8 @@ and ``properties``. Layout 2 keys the writer's tables by integers (``customer_ke
 ``alias_keys``, ``property_names``, ``property_values``); the three old names are views with the
 old columns, so readers and analysts see no difference. Layout 3 publishes catalogs over
 Parquet files instead of copies (``store/catalog.py``). Layout 4 adds ``id_hashes``, the lookup of
-ids by a sorted 64-bit hash. Layout 5 names customers by key in the published files as well
-(``catalog.LAYOUT``): the first publish after the upgrade writes them anew.
+ids by a sorted 64-bit hash. Layout 5 gives the published files' rows their customer's integer key
+as well (``catalog.LAYOUT``): the first publish after the upgrade writes them anew.
 """
 
 from __future__ import annotations
@@ -125,15 +125,14 @@ def _id_hashes(root: Path, con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _keyed_files(root: Path, con: duckdb.DuckDBPyConnection) -> None:
-    """Published files name customers by key (``catalog.LAYOUT`` 5): the working database gains
-    the keyed views a new base is written from; the next publish writes the whole state once as
-    that base (``Warehouse.publish``), ``propsync migrate`` at once."""
+    """Published files carry each row's customer key (``catalog.LAYOUT`` 5): the working database
+    gains the keyed views a new base is written from; the next publish writes the whole state
+    once as that base (``Warehouse.publish``), ``propsync migrate`` at once."""
     for name in (
         "23_internal_schema",
-        "24_internal_customer_names",
-        "25_internal_customer_alias_keys",
-        "26_internal_customer_id_keys",
-        "27_internal_current_properties",
+        "24_internal_customer_aliases",
+        "25_internal_customer_ids",
+        "26_internal_current_properties",
     ):
         con.execute(sql.load(f"schema/{name}"))
 
@@ -145,7 +144,7 @@ MIGRATIONS: dict[int, Migration] = {
         2, "published versions are catalogs over Parquet files, not copies", _published_catalogs
     ),
     3: Migration(3, "customer ids looked up by a sorted hash", _id_hashes),
-    4: Migration(4, "published files name customers by key", _keyed_files),
+    4: Migration(4, "published files carry customer keys", _keyed_files),
 }
 
 

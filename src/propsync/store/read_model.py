@@ -21,10 +21,11 @@ statement of a few primary-key probes (``read_customer``), the same answer as
 property by its name's key (``property_names``), not by text: the 32-character id on each of 10M
 rows was half of a 1M x 10 model, and a fold rewrites most of ``properties``' pages (a fold's CPU
 a row 2.1-2.3 against 3.9-4.1 us, docs/benchmarks.md). The customer keys are the warehouse's own
-(``customers``: customer_key <-> customer_id, from the files' customer rows), which the published
-files and runs name customers by: a build streams the properties in key order, so its rows go in
-by appending, and a follow writes its rows by key as they come. The name keys are the model's (a
-handful, mapped in Python). A customer merged away keeps its key, with no rows under it.
+(``customers``: customer_key <-> customer_id), which every row of the published files and runs
+carries beside the id: a build streams the properties in key order, so its rows go in by
+appending, and a follow writes its rows by key as they come; a new customer comes with its first
+id, under a key above all the model holds. The name keys are the model's (a handful, mapped in
+Python). A customer merged away keeps its key, with no rows under it.
 
 **Build** (first start, or a rebuild): the published version is read through a read-only DuckDB
 connection (``sql/read_model/published_*.sql``, in key order so SQLite appends), streamed in
@@ -37,7 +38,7 @@ is ever paired with a file it does not belong to (which renaming over an open WA
 would do).
 
 **Follow**: the model at version m reaches the published version p by applying the run files of
-m+1..p (``store/runs.py``: customers, merges, ids, then properties, as
+m+1..p (``store/runs.py``: merges, then ids, then properties, as
 ``tests/store/test_runs.py::fold`` does), each in one SQLite transaction that also sets
 ``meta.version`` (a follower behind takes consecutive runs together, ``GROUP_ROWS``): a crash at
 any point leaves the model at some whole version. Its cost is the runs', never the warehouse's.
@@ -721,16 +722,17 @@ def apply_run(
     con: sqlite3.Connection, run_frames: list[pl.DataFrame], version: int, stamp: str
 ) -> int:
     """Apply consecutive run files' rows in one transaction that also sets ``meta.version`` (the
-    last run's) and return their rows. Only the first may hold merges: its new customers and
-    merges go first, then every run's customers, ids and properties, the later run's row where
-    two name the same key (it won later). A follower behind takes several runs at once this way
-    (``GROUP_ROWS``): one sorted pass touches each B-tree page once, where a pass per run touched
-    most pages each time."""
+    last run's) and return their rows. Only the first may hold merges: its merges go first, then
+    every run's ids and properties, the later run's row where two name the same key (it won
+    later). A follower behind takes several runs at once this way (``GROUP_ROWS``): one sorted
+    pass touches each B-tree page once, where a pass per run touched most pages each time."""
     assert not any(_has_merges(r) for r in run_frames[1:]), "a merge must start a group of runs"
     run = pl.concat(run_frames) if len(run_frames) > 1 else run_frames[0]
-    customers = run.filter(pl.col("kind") == "customer").select("customer_key", "value")
-    merges = run.filter(pl.col("kind") == "merge").select("customer_key", "merged_key").rows()
-    ids = run.filter(pl.col("kind") == "id").select("name", "value", "customer_key")
+    merges = (
+        run.filter(pl.col("kind") == "merge").select("customer_id", "value", "merged_key").rows()
+    )
+    id_rows = run.filter(pl.col("kind") == "id")
+    ids = id_rows.select("name", "value", "customer_id")
     props = run.filter(pl.col("kind") == "property").select(
         "customer_key", "name", "value", "update_ts"
     )
@@ -741,20 +743,21 @@ def apply_run(
     # run of 209k properties into 10M).
     ids = ids.sort("name", "value")
     with _write_transaction(con):
-        con.executemany(sql.load("read_model/add_customer"), customers.sort("customer_key").rows())
+        # A new customer comes with its first id, under a key above every key drawn before.
+        top = int(con.execute(sql.load("read_model/max_customer_key")).fetchall()[0][0])
+        new = id_rows.filter(pl.col("customer_key") > top).select("customer_key", "customer_id")
+        con.executemany(
+            sql.load("read_model/add_customer"), new.unique().sort("customer_key").rows()
+        )
         # One merge after the other, as listed: a later merge may move what an earlier one did.
-        for survivor, merged in merges:
-            texts = dict(
-                con.execute(sql.load("read_model/customer_ids_of_keys"), (survivor, merged))
-            )
-            pair = (texts[survivor], texts[merged])
-            con.execute(sql.load("read_model/repoint_ids"), pair)
-            con.execute(sql.load("read_model/repoint_aliases"), pair)
-            con.execute(sql.load("read_model/insert_alias"), (pair[1], pair[0]))
-            con.execute(sql.load("read_model/delete_merged_properties"), (merged,))
-            con.execute(sql.load("read_model/delete_merged_recent"), (merged,))
+        for survivor, merged, merged_key in merges:
+            con.execute(sql.load("read_model/repoint_ids"), (survivor, merged))
+            con.execute(sql.load("read_model/repoint_aliases"), (survivor, merged))
+            con.execute(sql.load("read_model/insert_alias"), (merged, survivor))
+            con.execute(sql.load("read_model/delete_merged_properties"), (merged_key,))
+            con.execute(sql.load("read_model/delete_merged_recent"), (merged_key,))
         for chunk in ids.iter_slices(BATCH_ROWS):
-            con.executemany(sql.load("read_model/add_customer_id"), chunk.iter_rows())
+            con.executemany(sql.load("read_model/insert_customer_id"), chunk.iter_rows())
         if props.height:
             keyed = key_properties(con, props)
             if _in_place(con, keyed.height):

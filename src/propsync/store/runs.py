@@ -39,15 +39,16 @@ _PARTIAL_FILE = re.compile(r"^\.r\d{6,}(?:\.history)?\.parquet\.tmp$")
 # The columns of a run file, in order (sql/runs/write_run.sql).
 RUN_SCHEMA = {
     "kind": pl.String,
-    "customer_key": pl.Int64,
-    "merged_key": pl.Int64,
+    "customer_id": pl.String,
     "name": pl.String,
     "value": pl.String,
     "update_ts": pl.Int64,
     "batch_id": pl.String,
     "version": pl.Int64,
+    "customer_key": pl.Int64,
+    "merged_key": pl.Int64,
 }
-KINDS = ("customer", "merge", "id", "property")  # the order a follower applies them in
+KINDS = ("merge", "id", "property")  # the order a follower applies them in
 
 
 class RunMissing(PropsyncError):

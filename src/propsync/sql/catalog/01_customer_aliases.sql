@@ -1,7 +1,4 @@
--- Internal ids of customers merged away, pointing at the customer that absorbed them (the files
--- name customers by key: sql/catalog/internal/).
+-- Internal ids of customers merged away, pointing at the customer that absorbed them.
 CREATE VIEW customer_aliases AS
-SELECT merged.customer_id AS old_customer_id, survivor.customer_id, aliases.batch_id
-FROM internal.customer_alias_keys AS aliases
-JOIN internal.customer_names AS merged ON merged.customer_key = aliases.old_customer_key
-JOIN internal.customer_names AS survivor ON survivor.customer_key = aliases.customer_key
+SELECT old_customer_id, customer_id, batch_id
+FROM internal.customer_aliases

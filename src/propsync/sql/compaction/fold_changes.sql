@@ -1,6 +1,5 @@
 -- Changes of consecutive versions folded into one file: each property's newest change (keeping
--- its version), every customer, id and merge row. The views over the result give what they gave
--- before.
+-- its version), every id and merge row. The views over the result give what they gave before.
 COPY (
     WITH newest_properties AS (
         SELECT * FROM internal.newest_changes

@@ -1,4 +1,4 @@
--- A run's customer row: the warehouse created customer ?1, whose internal id is ?2.
+-- A run's new customer (its key is above every key the model holds): key ?1, internal id ?2.
 INSERT INTO customers (customer_key, customer_id)
 VALUES (?1, ?2)
-ON CONFLICT (customer_key) DO NOTHING
+ON CONFLICT DO NOTHING
