@@ -556,20 +556,19 @@ SELECT customer_key, property_id, value, update_ts, batch_id FROM winning_proper
 def lean_run_file(path: Path, id_type: str) -> str:
     """Contender P's extra step: the batch's changes as a Parquet file in the columns of
     propsync's run files (sql/runs/write_run.sql) and its zstd level, which published versions
-    read: the new customers and their ids, and the winning properties by customer key and name,
-    in the winners' order."""
+    read: the new ids and the winning properties by text id, name and customer key, in the
+    winners' order."""
     return f"""
 COPY (
-    SELECT 'customer' AS kind, customer_key, NULL::BIGINT AS merged_key, NULL::VARCHAR AS name,
-        customer_id AS value, NULL::BIGINT AS update_ts, 'lean' AS batch_id, 2::BIGINT AS version
+    SELECT 'id' AS kind, customer_id, {_literal(id_type)} AS name, id_value AS value,
+        NULL::BIGINT AS update_ts, 'lean' AS batch_id, 2::BIGINT AS version, customer_key,
+        NULL::BIGINT AS merged_key
     FROM new_customers
     UNION ALL
-    SELECT 'id', customer_key, NULL, {_literal(id_type)}, id_value, NULL, 'lean', 2
-    FROM new_customers
-    UNION ALL
-    SELECT 'property', w.customer_key, NULL, property_names.property, w.value, w.update_ts,
-        'lean', 2
+    SELECT 'property', customer_keys.customer_id, property_names.property, w.value, w.update_ts,
+        'lean', 2::BIGINT, w.customer_key, NULL::BIGINT
     FROM winning_properties AS w
+    JOIN customer_keys USING (customer_key)
     JOIN property_names USING (property_id)
 ) TO {_literal(str(path))} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)
 """
@@ -1193,9 +1192,9 @@ def render_all(all_results: list[dict[str, Any]]) -> str:
         *(
             [
                 "- **P**, the lean floor doing propsync's whole job on the published layout: B, "
-                "then its changes (the new customers and ids and the winning properties, by "
-                "customer key and name) written as a Parquet run file in the columns and zstd level of propsync's runs "
-                "(`sql/runs/write_run.sql`), before COMMIT: without that file no reader of the "
+                "then its changes (the new ids and the winning properties, by text id, name and "
+                "customer key) written as a Parquet run file in the columns and zstd level of "
+                "propsync's runs (`sql/runs/write_run.sql`), before COMMIT: without that file no reader of the "
                 "published layout sees the batch. Still no audits, batch record or catalog.",
             ]
             if any(r["runs"].get("P") for r in all_results)
