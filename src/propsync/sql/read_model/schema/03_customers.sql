@@ -1,6 +1,6 @@
--- The model's own integer key of each customer that has properties (store/read_model.py, "Keys"):
+-- The warehouse's integer key of each customer holding an id (store/read_model.py, "Keys"):
 -- properties and recent_properties are keyed by it, not by the 32-character id, which halved
--- the model. A build draws the keys in id order, a follow the next ones for customers it meets.
+-- the model. Every row of the published files and runs carries it.
 CREATE TABLE IF NOT EXISTS customers (
     customer_key INTEGER PRIMARY KEY,
     customer_id  TEXT NOT NULL UNIQUE
