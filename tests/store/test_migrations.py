@@ -25,13 +25,17 @@ FIXTURE = Path(__file__).parents[1] / "fixtures" / "warehouse-0.1.0.tar.gz"
 NOTICE = "upgrading warehouse"
 
 
-@pytest.fixture
-def legacy(tmp_path: Path) -> Path:
-    root = tmp_path / "legacy"
+def unpack(tarball: Path, root: Path) -> Path:
+    """A warehouse fixture (``tests/fixtures/*.tar.gz``) unpacked at ``root``."""
     root.mkdir()
-    with tarfile.open(FIXTURE) as tar:
+    with tarfile.open(tarball) as tar:
         tar.extractall(root, filter="tar")
     return root
+
+
+@pytest.fixture
+def legacy(tmp_path: Path) -> Path:
+    return unpack(FIXTURE, tmp_path / "legacy")
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -188,11 +192,7 @@ def layout1(tmp_path: Path) -> Path:
     """``tests/fixtures/build_warehouse_layout1.py`` run by the code before integer keys: the demo,
     two merges (one repointing an alias), odd property names, a legacy value, and a committed
     batch that was never published."""
-    root = tmp_path / "layout1"
-    root.mkdir()
-    with tarfile.open(LAYOUT1) as tar:
-        tar.extractall(root, filter="tar")
-    return root
+    return unpack(LAYOUT1, tmp_path / "layout1")
 
 
 def reader_rows(db: Path) -> dict[str, set[tuple[object, ...]]]:
@@ -376,11 +376,7 @@ def layout4(tmp_path: Path) -> Path:
     """``tests/fixtures/build_warehouse_layout4.py`` run by the code of schema version 4: the demo,
     a compacted base, runs after it with two merges (one repointing an alias), odd property
     names, a legacy value, and a committed batch that was never published."""
-    root = tmp_path / "layout4"
-    root.mkdir()
-    with tarfile.open(LAYOUT4) as tar:
-        tar.extractall(root, filter="tar")
-    return root
+    return unpack(LAYOUT4, tmp_path / "layout4")
 
 
 def published_rows(root: Path) -> dict[str, set[tuple[object, ...]]]:
