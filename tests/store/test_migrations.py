@@ -189,7 +189,7 @@ READER_QUERIES = {
 
 @pytest.fixture
 def layout1(tmp_path: Path) -> Path:
-    """``tests/fixtures/build_warehouse_layout1.py`` run by the code before integer keys: the demo,
+    """``tests/fixtures/build_warehouse.py`` run by the code before integer keys: the demo,
     two merges (one repointing an alias), odd property names, a legacy value, and a committed
     batch that was never published."""
     return unpack(LAYOUT1, tmp_path / "layout1")
@@ -373,8 +373,8 @@ LAYOUT4 = Path(__file__).parents[1] / "fixtures" / "warehouse-layout4.tar.gz"
 
 @pytest.fixture
 def layout4(tmp_path: Path) -> Path:
-    """``tests/fixtures/build_warehouse_layout4.py`` run by the code of schema version 4: the demo,
-    a compacted base, runs after it with two merges (one repointing an alias), odd property
+    """``tests/fixtures/build_warehouse.py --compact`` run by the code of schema version 4: the
+    demo, a compacted base, runs after it with two merges (one repointing an alias), odd property
     names, a legacy value, and a committed batch that was never published."""
     return unpack(LAYOUT4, tmp_path / "layout4")
 

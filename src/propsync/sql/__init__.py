@@ -40,9 +40,16 @@ def folder_statements(folder: str, prefix: str = "") -> list[str]:
     return [load(f"{folder}/{n.removesuffix('.sql')}") for n in names]
 
 
-# The analysts' views over properties and customer_ids, the same text in work.duckdb as in a
-# published catalog (sql/catalog/).
-_SHARED_VIEWS = ("catalog/04_customer_properties", "catalog/05_customers")
+# The documented views, the same text in work.duckdb as in a published catalog (sql/catalog/):
+# projections of the keyed views of schema internal, which each defines its own way
+# (sql/schema/2*_internal_*.sql over the writer's tables, sql/catalog/internal/ over the files).
+_SHARED_VIEWS = (
+    "catalog/01_customer_aliases",
+    "catalog/02_customer_ids",
+    "catalog/03_properties",
+    "catalog/04_customer_properties",
+    "catalog/05_customers",
+)
 
 
 @cache

@@ -1,7 +1,7 @@
 -- A new base: the state the views show, as rows of the run shape (sql/runs/write_run.sql). Merges
 -- are folded in: ids point at their customer now, aliases at the final survivor, merged-away
 -- customers' properties are gone. Run over a catalog's internal views (compaction) or over the
--- working database's views of the same names and columns (sql/schema/23-27: a publish that
+-- working database's views of the same names and columns (sql/schema/23-26: a publish that
 -- cannot continue the previous version's files).
 COPY (
     WITH aliases AS (

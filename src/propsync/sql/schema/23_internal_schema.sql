@@ -1,3 +1,4 @@
--- The keyed views a new base is written from (sql/compaction/fold_base.sql), under the names a
--- published catalog gives them (sql/catalog/internal/).
+-- The writer's tables as the keyed views a published catalog has (sql/catalog/internal/): a new
+-- base is written from them (sql/compaction/fold_base.sql), and the documented views
+-- (customer_ids, customer_aliases, properties: sql/catalog/0[1-3]_*.sql) are their projections.
 CREATE SCHEMA IF NOT EXISTS internal

@@ -1,6 +1,0 @@
--- Internal ids of customers merged away, pointing at the customer that absorbed them.
-CREATE OR REPLACE VIEW customer_aliases AS
-SELECT merged.customer_id AS old_customer_id, survivor.customer_id, alias_keys.batch_id
-FROM alias_keys
-JOIN customer_keys AS merged ON merged.customer_key = alias_keys.old_customer_key
-JOIN customer_keys AS survivor ON survivor.customer_key = alias_keys.customer_key
