@@ -7,14 +7,16 @@ Copies WAREHOUSE (a bench_api.py template: ``registered:user<k>`` customers) to 
 applies ``--rounds`` batches of ``--commands`` tracking commands (two properties each, random
 customers, as bench_api.py's tracking load) the way the server's applier does: through one
 writer DuckDB instance, ``apply_batch(publish=False)``, then ``publish_pending``, then the read
-model follows the new run. Prints each phase's milliseconds per round and the SQL statements of
-the median round by time (each by its ``sql/`` file name).
+model follows the new run. Prints each phase's milliseconds per round (and the process's CPU
+milliseconds, DuckDB's threads included) and the SQL statements of the median round by time
+(each by its ``sql/`` file name).
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -100,6 +102,11 @@ def make_records(
     return records
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -118,6 +125,9 @@ def main() -> int:
         "--props", default="prop_0,last_seen_app", help="the two properties each command sets"
     )
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument(
+        "--threads", type=int, help="DuckDB threads of the writer instance (default: its own)"
+    )
     ap.add_argument("--no-follow", action="store_true")
     ap.add_argument(
         "--together", action="store_true", help="publish inside the apply's hold of the lock"
@@ -141,6 +151,8 @@ def main() -> int:
     wh = Warehouse(args.work)
     if not args.no_writer_instance:
         writer = wh.keep_writer_instance(settings.duckdb_memory_limit)
+        if args.threads:
+            writer.scratch().execute(f"SET threads = {int(args.threads)}")
         if args.checkpoint_on_detach:
             writer.scratch().execute(f"SET checkpoint_on_detach = '{args.checkpoint_on_detach}'")
     if args.hold:
@@ -175,6 +187,7 @@ def main() -> int:
         records = make_records(
             args.commands, args.customers, f"r{r}", time.time(), id_type, ids, (first, second)
         )
+        cpu0 = _cpu_seconds()
         t0 = time.perf_counter()
         batch, _ = journal.build_batch(
             f"jrn-profile-{r}-{random.getrandbits(32):08x}", records, "profile"
@@ -207,6 +220,7 @@ def main() -> int:
             "publish": t3 - t2,
             "follow": t4 - t3,
             "checkpoint": t5 - t4,
+            "cpu": _cpu_seconds() - cpu0,  # of every phase, DuckDB's threads included
         }
         rounds.append(phases)
         per_round_statements.append(dict(timer.statements))

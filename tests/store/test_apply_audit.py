@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import pytest
 
 from propsync import sql
-from propsync.store.apply import _audit_modulus, audit_merged, audit_problems, stored_rows
+from propsync.store.apply import (
+    _audit_modulus,
+    _merge_staged,
+    audit_merged,
+    audit_problems,
+    stored_rows,
+)
 
 
 @pytest.fixture
@@ -118,12 +124,14 @@ def test_the_sample_shrinks_as_the_batch_grows(
 
 def small_batch(con: duckdb.DuckDBPyConnection, customers: int) -> None:
     """Stored: one old row per customer; staged: batch B's newer update of each; the copy of the
-    stored rows taken as a small batch's merge takes it (sql/apply/stored_of_batch.sql)."""
+    stored rows taken as a small batch's merge takes it (sql/apply/stored_of_batch.sql), and the
+    winners with the stored rows they beat (sql/apply/winning_batch_properties.sql)."""
     for c in range(1, customers + 1):
         add_id(con, c)
         con.execute("INSERT INTO property_values VALUES ($c, 1, '\"old\"', 1, 'A')", {"c": c})
         con.execute("INSERT INTO staged_properties VALUES ($c, 1, '\"new\"', 2, 'B')", {"c": c})
     con.execute(sql.load("apply/stored_of_batch"))
+    con.execute(sql.load("apply/winning_batch_properties"))
 
 
 def test_a_small_batch_is_audited_on_the_rows_it_kept_and_inserted(
@@ -156,23 +164,86 @@ def test_a_small_batch_reads_back_its_inserts_from_the_first_row_id_they_got(
     ]
 
 
-def test_a_small_batch_audit_finds_a_missed_delete_and_a_missed_insert(
-    con: duckdb.DuckDBPyConnection,
-) -> None:
+def test_a_small_batch_audit_finds_a_missed_insert(con: duckdb.DuckDBPyConnection) -> None:
     small_batch(con, 3)
-    # Customer 1: the old row was not deleted (a duplicate beside the insert); customer 2: the
-    # new row was not inserted; customer 3: merged right.
-    con.execute("DELETE FROM property_values WHERE customer_key IN (2, 3)")
+    # Customer 2: the new row was not inserted; customers 1 and 3: merged right.
+    con.execute("DELETE FROM property_values")
     con.execute(
         "INSERT INTO property_values SELECT customer_key, 1, value, 2, 'B' FROM staged_properties "
         "WHERE customer_key <> 2"
     )
-    expected = [
-        "1 duplicate (customer, property) keys",
-        "2 incoming updates not reflected by newer-wins",
-    ]
+    expected = ["1 incoming updates not reflected by newer-wins"]
     assert audit(con, 1, small_batch_id="B") == expected
     assert audit(con, 1) == expected  # the scan finds the same
+
+
+def test_a_small_batch_audit_counts_on_its_delete_which_is_checked_instead(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """The read-back trusts that the beaten rows are gone (no scan of every row id): a delete that
+    left one in place is caught by its count (``_merge_staged``'s third result), not by it."""
+    small_batch(con, 3)
+    con.execute("DELETE FROM property_values WHERE customer_key IN (2, 3)")  # customer 1's stays
+    con.execute(
+        "INSERT INTO property_values SELECT customer_key, 1, value, 2, 'B' FROM staged_properties"
+    )
+    assert audit(con, 1, small_batch_id="B") == []
+    assert audit(con, 1) == [  # the scan sees it (the old row also fails newer-wins)
+        "1 duplicate (customer, property) keys",
+        "1 incoming updates not reflected by newer-wins",
+    ]
+
+    # The count: a delete that finds one beaten row gone (a fault injected just before it) retired
+    # one row fewer than the winners beat.
+    fresh = duckdb.connect()
+    for statement in sql.schema_statements():
+        fresh.execute(statement)
+    fresh.execute(
+        "CREATE TEMP TABLE staged_properties (customer_key BIGINT, property_id INTEGER, "
+        "value VARCHAR, update_ts BIGINT)"
+    )
+    for c in (1, 2, 3):
+        add_id(fresh, c)
+        fresh.execute("INSERT INTO property_values VALUES ($c, 1, '\"old\"', 1, 'A')", {"c": c})
+        fresh.execute("INSERT INTO staged_properties VALUES ($c, 1, '\"new\"', 2)", {"c": c})
+    faulty = cast(duckdb.DuckDBPyConnection, _LosesARowBeforeTheDelete(fresh))
+    assert _merge_staged(faulty, "B", small=True) == (3, True, 1)
+    fresh.execute("UPDATE staged_properties SET update_ts = 3")
+    assert _merge_staged(fresh, "C", small=True) == (3, True, 0)  # every beaten row retired
+
+
+class _LosesARowBeforeTheDelete:
+    """A connection whose small-batch delete (apply/retire_beaten_rows.sql) finds one of the rows
+    it is to delete already gone."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def execute(self, query: str, *args: Any) -> duckdb.DuckDBPyConnection:
+        if query == sql.load("apply/retire_beaten_rows"):
+            self.con.execute(
+                "DELETE FROM property_values WHERE rowid = "
+                "(SELECT min(stored_row) FROM winning_properties)"
+            )
+        return self.con.execute(query, *args)
+
+
+def test_a_small_batch_audit_reads_the_values_of_rows_tied_in_time(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """A kept row tied in time with the update it beat is read back for its value (the copy has
+    none): the one case a value decides."""
+    add_id(con, 1)
+    con.execute("INSERT INTO property_values VALUES (1, 1, '\"b\"', 5, 'A')")
+    con.execute("INSERT INTO staged_properties VALUES (1, 1, '\"a\"', 5, 'B')")
+    con.execute(sql.load("apply/stored_of_batch"))
+    con.execute(sql.load("apply/winning_batch_properties"))
+    con.execute(sql.load("apply/drop_tied_losers"))
+    assert con.execute("SELECT count(*) FROM winning_properties").fetchall() == [(0,)]
+    assert audit(con, 1, small_batch_id="B") == []
+    # Were the kept value lower than the update's, the update should have won: the audit reads it.
+    con.execute("UPDATE property_values SET value = '\"0\"'")
+    assert audit(con, 1, small_batch_id="B") == ["1 incoming updates not reflected by newer-wins"]
 
 
 def test_a_small_batch_audit_reads_back_what_is_stored_not_what_was_meant(

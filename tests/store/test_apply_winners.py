@@ -94,8 +94,9 @@ def test_the_merge_of_a_small_and_of_a_large_batch_store_the_newer_wins_state(
     # they are few), the beaten ones deleted by row id; large: the winners join the whole table
     # and the delete joins on the keys.
     con = _connect(stored, staged)
-    applied, in_place = _merge_staged(con, BATCH, small=small, few_customers=few)
+    applied, in_place, unretired = _merge_staged(con, BATCH, small=small, few_customers=few)
     assert in_place
+    assert unretired == 0  # a small batch's delete retired every row its winners beat
     winners = _reference(stored, staged)
     expected = {(k, p, v, ts, "old") for (k, p), (v, ts) in stored.items()}
     expected = {row for row in expected if (row[0], row[1]) not in {w[:2] for w in winners}}

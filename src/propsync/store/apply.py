@@ -223,10 +223,12 @@ def _merge_staged(
     rewrite: bool = False,
     pinned: int = 0,
     few_customers: bool = False,
-) -> tuple[int, bool]:
-    """Newer-wins merge of ``staged_properties`` into ``properties``; returns the updates applied
-    and whether the stored rows stayed in place (not when ``property_values`` was rewritten:
-    then the row ids of a small batch's copy name other rows). The winners stay in
+) -> tuple[int, bool, int]:
+    """Newer-wins merge of ``staged_properties`` into ``properties``; returns the updates applied,
+    whether the stored rows stayed in place (not when ``property_values`` was rewritten:
+    then the row ids of a small batch's copy name other rows) and how many of the rows the
+    winners beat the delete of a small batch left in place (0 unless it is broken: the batch's
+    audit reads what is stored from its copy, ``audit/02_stored_rows_of_batch.sql``). The winners stay in
     ``winning_properties`` for the batch's run file. With ``batch_id`` the staged rows are the
     batch's own (no batch_id column); without, the merge step's (each row keeps the batch id it
     was stored with). ``small``: the batch's stored rows are copied once
@@ -239,19 +241,21 @@ def _merge_staged(
         batch_winners(con, small=small, few_customers=few_customers)
     winners = int(con.execute(sql.load("apply/count_winners")).fetchall()[0][0])
     if not winners:
-        return 0, True
+        return 0, True, 0
     in_place = not (rewrite or rewrites_properties(con, winners, small=small, pinned=pinned))
+    unretired = 0
     if not in_place:
         rewrite_kept_properties(con)
     elif small:
-        con.execute(sql.load("apply/retire_beaten_rows")).fetchall()
+        retired = int(con.execute(sql.load("apply/retire_beaten_rows")).fetchall()[0][0])
+        unretired = int(con.execute(sql.load("apply/count_beaten")).fetchall()[0][0]) - retired
     else:
         con.execute(sql.load("apply/retire_outdated_properties")).fetchall()
     if batch_id is None:
         con.execute(sql.load("apply/insert_newer_properties")).fetchall()
     else:
         con.execute(sql.load("apply/insert_newer_batch_properties"), {"batch_id": batch_id})
-    return winners, in_place
+    return winners, in_place, unretired
 
 
 def rewrites_properties(
@@ -366,8 +370,9 @@ def audit_merged(
     ``_audit_modulus``): the count of each of ``AUDIT_CHECKS`` (all 0: every check holds). The
     orchestration's merge audit reports them too, beside its own. ``small_batch_id``: the
     batch was merged through its copy of the stored rows (``SMALL_BATCH_ROWS``), so what is
-    stored now is read back by row id and batch id instead of by a scan; the rows it inserted
-    have row ids from ``first_new_row`` on."""
+    stored now is that copy less the rows its winners retired (``_merge_staged`` checks the
+    delete's count), plus its inserts, read back by row id and batch id instead of by a scan;
+    they have row ids from ``first_new_row`` on."""
     con.execute(sql.load("audit/01_sample_incoming"), {"modulus": modulus})
     if small_batch_id is None:
         con.execute(sql.load("audit/02_sample_stored"))
@@ -526,7 +531,7 @@ def _store_customers(
         con.execute(sql.load(f"apply/{name}"))
     con.execute(sql.load("apply/insert_aliases"), params)
     con.execute(sql.load("apply/stage_merged_properties"))
-    merged, merged_in_place = _merge_staged(con, rewrite=rewrite, pinned=pinned)
+    merged, merged_in_place, _ = _merge_staged(con, rewrite=rewrite, pinned=pinned)
     if merged_in_place:
         result.rows_deleted_in_place += merged
         pinned += merged
@@ -544,6 +549,7 @@ class _PropertyMerge:
     in_place: bool  # the beaten rows were deleted in place (not rewritten)
     first_new_row: int  # the row id its inserts begin at (small batches)
     names_added: int  # property names new to the warehouse
+    unretired: int  # beaten rows a small batch's delete left in place (0 unless it is broken)
 
 
 def _merge_properties(
@@ -567,7 +573,7 @@ def _merge_properties(
         batch.cells = batch.cells.clear()
     # Rows inserted from here on have row ids past those stored (sql/audit/02_...).
     first_new_row = stored_rows(con, "property_values") if small else 0
-    result.properties_applied, in_place = _merge_staged(
+    result.properties_applied, in_place, unretired = _merge_staged(
         con,
         batch.batch_id,
         small=small,
@@ -577,7 +583,7 @@ def _merge_properties(
     )
     if in_place:
         result.rows_deleted_in_place += result.properties_applied
-    return _PropertyMerge(staged, small, in_place, first_new_row, names_added)
+    return _PropertyMerge(staged, small, in_place, first_new_row, names_added, unretired)
 
 
 def _audit(
@@ -593,6 +599,8 @@ def _audit(
     read_back = batch.batch_id if merge.small and merge.in_place else None
     result.audit_counts = audit_merged(con, result.audit_modulus, read_back, merge.first_new_row)
     problems = audit_problems(result.audit_counts)
+    if merge.unretired:
+        problems.append(f"{merge.unretired} stored rows beaten by the batch not deleted")
     if not problems and audit is not None:
         problems = audit(con, result)
     if problems:
