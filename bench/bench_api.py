@@ -33,7 +33,12 @@ What it does (everything under ``--out``, default ``bench/out/api``):
    each applied and published, then followed); file sizes of ``work.duckdb``, the published copy
    and the read model.
 7. Visibility lag (``--lag-duration``): a server with the background applier (default publish
-   pacing) gets one tracked update every 2 s; each is polled with GET until it is visible.
+   pacing) gets one tracked update every 2 s; each is polled with GET until it is visible, the
+   pending ones in turn at ``--lag-poll-rate`` GETs a second in all (each every 25 ms while it
+   is alone, every P / 40 s among P pending). Until session 19 every pending update was polled
+   every 50 ms: 20 GETs a second per pending update, so the probe's own load grew with the
+   lag it measured (at a lag of 70 s, 700 GETs a second and about 17% of a core more for the
+   probe and the HTTP workers) and could hold a saturated server behind.
 """
 
 from __future__ import annotations
@@ -653,10 +658,14 @@ def lag_phase(
     every: float = 2.0,
     client: str = "python",
     work: Path | None = None,
+    poll_rate: float = 40.0,
 ) -> dict[str, Any]:
     """One tracked update every ``every`` s for ``duration`` s; seconds from its 200 until GET
     shows it. With ``load`` (commands/s) other tracking runs meanwhile, open loop, on 16
-    connections, from ``client``: the Python generator, or ``wrk`` (paced_wrk_load)."""
+    connections, from ``client``: the Python generator, or ``wrk`` (paced_wrk_load). The
+    pending updates are polled in turn, the one checked longest ago first, ``poll_rate`` GETs a
+    second in all: the probe's load stays the same whatever the lag (a lag is then measured to
+    within about (pending updates) / ``poll_rate`` seconds)."""
     import threading
 
     import httpx
@@ -682,6 +691,7 @@ def lag_phase(
         time.sleep(2.0)  # the load runs before the first probe
     lags: list[float] = []
     pending: dict[int, tuple[int, str, float]] = {}
+    checked: dict[int, float] = {}  # when each pending update was last polled
     started = time.monotonic()
     next_send, i = started, 0
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", auth=KEY, timeout=120) as c:
@@ -703,13 +713,17 @@ def lag_phase(
                 r = c.post(f"/track/v2/projects/{TOKEN}/batch", json={"commands": [command]})
                 assert r.status_code == 200, r.text
                 pending[i] = (k, value, time.monotonic())
+                checked[i] = 0.0
                 i, next_send = i + 1, next_send + every
-            for j, (k, value, sent) in list(pending.items()):
+            if pending:
+                j = min(pending, key=checked.__getitem__)
+                k, value, sent = pending[j]
                 got = c.get(f"/api/customers/registered:user{k}")
+                checked[j] = time.monotonic()
                 if got.status_code == 200 and got.json()["properties"].get("prop_1") == value:
-                    lags.append(time.monotonic() - sent)
-                    del pending[j]
-            time.sleep(0.05)
+                    lags.append(checked[j] - sent)
+                    del pending[j], checked[j]
+            time.sleep(1.0 / poll_rate)
     if loader is not None:
         loader.join()
     result: dict[str, Any] = {
@@ -720,6 +734,7 @@ def lag_phase(
         "p90_s": round(pct(lags, 0.90) / 1000, 2) if lags else None,
         "p99_s": round(pct(lags, 0.99) / 1000, 2) if lags else None,
         "probe_every_s": every,
+        "poll_rate": poll_rate,
         "max_s": round(max(lags), 1) if lags else None,
         "lags_s": [round(x, 2) for x in lags],
     }
@@ -895,6 +910,12 @@ def main() -> int:
     )
     ap.add_argument(
         "--lag-every", type=float, default=2.0, help="seconds between two visibility-lag probes"
+    )
+    ap.add_argument(
+        "--lag-poll-rate",
+        type=float,
+        default=40.0,
+        help="GETs a second, in all, polling the visibility-lag probes not yet visible",
     )
     ap.add_argument(
         "--lag-client",
@@ -1088,6 +1109,7 @@ def main() -> int:
                 args.lag_every,
                 args.lag_client,
                 args.out / "wrk",
+                args.lag_poll_rate,
             )
         finally:
             server.stop()  # a failed phase must not leave its applier running under the next

@@ -17,16 +17,24 @@ from propsync.store.apply import (
 )
 
 
-@pytest.fixture
-def con() -> duckdb.DuckDBPyConnection:
+def connect(*, batch_ids: bool = True) -> duckdb.DuckDBPyConnection:
+    """An in-memory warehouse schema and ``staged_properties``: with a batch id per row (the
+    audits read either shape), or without (a batch's own updates, as ``_merge_staged`` takes
+    them with a ``batch_id``)."""
     c = duckdb.connect()
     for statement in sql.schema_statements():
         c.execute(statement)
     c.execute(
         "CREATE TEMP TABLE staged_properties "
-        "(customer_key BIGINT, property_id INTEGER, value VARCHAR, update_ts BIGINT, batch_id VARCHAR)"
+        "(customer_key BIGINT, property_id INTEGER, value VARCHAR, update_ts BIGINT"
+        + (", batch_id VARCHAR)" if batch_ids else ")")
     )
     return c
+
+
+@pytest.fixture
+def con() -> duckdb.DuckDBPyConnection:
+    return connect()
 
 
 def audit(con: duckdb.DuckDBPyConnection, *args: Any, **kwargs: Any) -> list[str]:
@@ -195,13 +203,7 @@ def test_a_small_batch_audit_counts_on_its_delete_which_is_checked_instead(
 
     # The count: a delete that finds one beaten row gone (a fault injected just before it) retired
     # one row fewer than the winners beat.
-    fresh = duckdb.connect()
-    for statement in sql.schema_statements():
-        fresh.execute(statement)
-    fresh.execute(
-        "CREATE TEMP TABLE staged_properties (customer_key BIGINT, property_id INTEGER, "
-        "value VARCHAR, update_ts BIGINT)"
-    )
+    fresh = connect(batch_ids=False)
     for c in (1, 2, 3):
         add_id(fresh, c)
         fresh.execute("INSERT INTO property_values VALUES ($c, 1, '\"old\"', 1, 'A')", {"c": c})

@@ -226,9 +226,9 @@ def _merge_staged(
 ) -> tuple[int, bool, int]:
     """Newer-wins merge of ``staged_properties`` into ``properties``; returns the updates applied,
     whether the stored rows stayed in place (not when ``property_values`` was rewritten:
-    then the row ids of a small batch's copy name other rows) and how many of the rows the
-    winners beat the delete of a small batch left in place (0 unless it is broken: the batch's
-    audit reads what is stored from its copy, ``audit/02_stored_rows_of_batch.sql``). The winners stay in
+    then the row ids of a small batch's copy name other rows) and how many rows beaten by the
+    winners a small batch's delete left in place (0 unless it is broken: the batch's audit takes
+    what is stored from its copy, ``audit/02_stored_rows_of_batch.sql``). The winners stay in
     ``winning_properties`` for the batch's run file. With ``batch_id`` the staged rows are the
     batch's own (no batch_id column); without, the merge step's (each row keeps the batch id it
     was stored with). ``small``: the batch's stored rows are copied once
