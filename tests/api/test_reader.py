@@ -144,6 +144,9 @@ def test_reader_follows_new_versions_by_their_runs(
         customer, version = reader.customer(CustomerRef.parse("registered:ann"))
         assert version == reader.version == 4 and reader.indexed
         assert {p.name: p.value for p in customer.properties}["city"] == '"Praha"'
+        # The run is readable at its commit; it is counted when the follow returns (a race the
+        # fresh-clone CI found, as for the build above).
+        wait_for(lambda: reader.runs_applied == 1)
         assert reader.builds == 1 and reader.runs_applied == 1  # no rebuild
     finally:
         reader.close()
