@@ -663,9 +663,9 @@ def lag_phase(
     """One tracked update every ``every`` s for ``duration`` s; seconds from its 200 until GET
     shows it. With ``load`` (commands/s) other tracking runs meanwhile, open loop, on 16
     connections, from ``client``: the Python generator, or ``wrk`` (paced_wrk_load). The
-    pending updates are polled in turn, the one checked longest ago first, ``poll_rate`` GETs a
-    second in all: the probe's load stays the same whatever the lag (a lag is then measured to
-    within about (pending updates) / ``poll_rate`` seconds)."""
+    pending updates are polled in turn (round robin), ``poll_rate`` GETs a second in all: the
+    probe's load stays the same whatever the lag (a lag is then measured to within about
+    (pending updates) / ``poll_rate`` seconds)."""
     import threading
 
     import httpx
@@ -690,8 +690,7 @@ def lag_phase(
         loader.start()
         time.sleep(2.0)  # the load runs before the first probe
     lags: list[float] = []
-    pending: dict[int, tuple[int, str, float]] = {}
-    checked: dict[int, float] = {}  # when each pending update was last polled
+    pending: dict[int, tuple[int, str, float]] = {}  # in the order they are polled next
     started = time.monotonic()
     next_send, i = started, 0
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", auth=KEY, timeout=120) as c:
@@ -713,16 +712,15 @@ def lag_phase(
                 r = c.post(f"/track/v2/projects/{TOKEN}/batch", json={"commands": [command]})
                 assert r.status_code == 200, r.text
                 pending[i] = (k, value, time.monotonic())
-                checked[i] = 0.0
                 i, next_send = i + 1, next_send + every
             if pending:
-                j = min(pending, key=checked.__getitem__)
-                k, value, sent = pending[j]
+                j = next(iter(pending))
+                k, value, sent = pending.pop(j)
                 got = c.get(f"/api/customers/registered:user{k}")
-                checked[j] = time.monotonic()
                 if got.status_code == 200 and got.json()["properties"].get("prop_1") == value:
-                    lags.append(checked[j] - sent)
-                    del pending[j], checked[j]
+                    lags.append(time.monotonic() - sent)
+                else:
+                    pending[j] = (k, value, sent)  # to the back of the turn
             time.sleep(1.0 / poll_rate)
     if loader is not None:
         loader.join()

@@ -56,8 +56,8 @@ from propsync.files import (
 )
 
 # The shape of the published files: the schema version that introduced it (3: catalogs over
-# Parquet files; 5: each row with its customer's key, sql/runs/write_run.sql). Files of another shape are
-# never continued: the next publish writes the whole state as a new base.
+# Parquet files; 5: each row with its customer's key, sql/runs/write_run.sql). Files of another
+# shape are never continued: the next publish writes the whole state as a new base.
 LAYOUT = 5
 CATALOG_FILE = re.compile(r"^v(\d{6,})(?:\.c(\d+))?\.duckdb$")
 PARTIAL_CATALOG = re.compile(r"^\.v\d{6,}(?:\.c\d+)?\.(?:duckdb|manifest\.json)\.tmp")
